@@ -1,0 +1,228 @@
+"""Keys and tokens: AES-256-GCM in the format ``v1:<iv>:<authTag>:<ciphertext>``.
+
+Every part is lower-case hex: a 12-byte random IV, the 16-byte GCM tag and the
+ciphertext.  The same format is what Node's ``crypto`` produces with
+``aes-256-gcm``, so tokens move freely between the two given the same key::
+
+    >>> key = generate_key()
+    >>> decrypt(encrypt("sk-secret", key), key)
+    'sk-secret'
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import DecryptionError, EncryptionKeyError
+
+__all__ = [
+    "KeyRing",
+    "decrypt",
+    "encrypt",
+    "generate_key",
+    "is_encrypted",
+]
+
+log = logging.getLogger(__name__)
+
+KEY_VARIABLE = "ENCRYPTION_KEY"
+KEY_ALIAS_VARIABLE = "ENCRYPTION_SECRET"
+PREVIOUS_KEY_VARIABLE = "ENCRYPTION_KEY_PREVIOUS"
+
+MAKE_A_KEY = (
+    "Make one with `openssl rand -hex 32` "
+    "or `python -c \"import secrets; print(secrets.token_hex(32))\"`."
+)
+
+_IV_BYTES = 12
+_TAG_BYTES = 16
+_TOKEN = re.compile(r"^(?:v1:)?([0-9a-f]{24}):([0-9a-f]{32}):([0-9a-f]*)$", re.IGNORECASE)
+
+Key = str | bytes
+
+
+def generate_key() -> str:
+    """Return a new random 256-bit key as 64 lower-case hex characters."""
+    return secrets.token_hex(32)
+
+
+def _key_bytes(key: Key, name: str = "the key") -> bytes:
+    """Turn a 64-hex string or 32 raw bytes into 32 key bytes, or say what is wrong.
+
+    The message never quotes the bad value: it may be a real key, pasted wrongly.
+    """
+    if isinstance(key, bytes):
+        if len(key) != 32:
+            raise EncryptionKeyError(
+                f"{name} must be 32 bytes; it has {len(key)}. {MAKE_A_KEY}"
+            )
+        return key
+    text = key.strip()
+    if len(text) != 64:
+        raise EncryptionKeyError(
+            f"{name} must be 64 hexadecimal characters (32 bytes); "
+            f"it has {len(text)}. {MAKE_A_KEY}"
+        )
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise EncryptionKeyError(
+            f"{name} must contain only hexadecimal characters (0-9, a-f). {MAKE_A_KEY}"
+        ) from None
+
+
+def encrypt(plaintext: str, key: Key) -> str:
+    """Encrypt ``plaintext`` with a fresh random IV and return a ``v1:`` token."""
+    iv = os.urandom(_IV_BYTES)
+    sealed = AESGCM(_key_bytes(key)).encrypt(iv, plaintext.encode("utf-8"), None)
+    ciphertext, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
+    return f"v1:{iv.hex()}:{tag.hex()}:{ciphertext.hex()}"
+
+
+def decrypt(token: str, key: Key) -> str:
+    """Decrypt a token made by :func:`encrypt` (with or without its ``v1:`` prefix).
+
+    :raises DecryptionError: the token is malformed, was tampered with, or was
+        made with another key.  Which of these it was is deliberately not said.
+    """
+    aes = AESGCM(_key_bytes(key))
+    match = _TOKEN.match(token) if isinstance(token, str) else None
+    if match is None:
+        raise DecryptionError("This value is not an encrypted token.")
+    iv, tag, ciphertext = (bytes.fromhex(part) for part in match.groups())
+    try:
+        return aes.decrypt(iv, ciphertext + tag, None).decode("utf-8")
+    except (InvalidTag, UnicodeDecodeError, binascii.Error):
+        raise DecryptionError(
+            "This value can't be decrypted with the current key (was ENCRYPTION_KEY changed?)."
+        ) from None
+
+
+def is_encrypted(value: object) -> bool:
+    """Tell whether ``value`` has the shape of a token made by :func:`encrypt`."""
+    return isinstance(value, str) and _TOKEN.match(value) is not None
+
+
+class KeyRing:
+    """The current key, which encrypts, and previous keys, tried when it can't decrypt.
+
+    A ``KeyRing`` with a malformed key is never built: the constructor raises
+    :class:`EncryptionKeyError`.  Its ``repr`` shows how many keys it holds,
+    never the keys.
+    """
+
+    def __init__(self, current: Key, previous: Key | Iterable[Key] = ()) -> None:
+        if isinstance(previous, (str, bytes)):
+            previous = (previous,)
+        self._current = _key_bytes(current, KEY_VARIABLE)
+        self._previous = tuple(
+            _key_bytes(key, PREVIOUS_KEY_VARIABLE) for key in previous if key
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KeyRing:
+        """Build a key ring from ``ENCRYPTION_KEY`` (or ``ENCRYPTION_SECRET``) and
+        ``ENCRYPTION_KEY_PREVIOUS`` (several may be given, separated by commas).
+
+        :raises EncryptionKeyError: no key is set, the two names disagree, or a
+            key is malformed.
+        """
+        env = os.environ if environ is None else environ
+        current = env_key(env)
+        if current is None:
+            raise EncryptionKeyError(
+                f"{KEY_VARIABLE} is not set. Set it to 64 hexadecimal characters. {MAKE_A_KEY}"
+            )
+        return cls(current, previous_keys(env))
+
+    @property
+    def has_previous(self) -> bool:
+        """Whether previous keys are being tried (a rotation is under way)."""
+        return bool(self._previous)
+
+    def encrypt(self, plaintext: str) -> str:
+        """Encrypt with the current key."""
+        return encrypt(plaintext, self._current)
+
+    def decrypt(self, token: str) -> str:
+        """Decrypt with the current key, then each previous key in turn."""
+        for key in (self._current, *self._previous):
+            try:
+                return decrypt(token, key)
+            except DecryptionError:
+                continue
+        raise DecryptionError(
+            "This value can't be decrypted with the current key "
+            f"(was {KEY_VARIABLE} changed? Set the old one as {PREVIOUS_KEY_VARIABLE})."
+        )
+
+    def __repr__(self) -> str:
+        return f"<KeyRing: current key, {len(self._previous)} previous>"
+
+
+def env_key(env: Mapping[str, str]) -> str | None:
+    """The key named by ``ENCRYPTION_KEY`` or its alias ``ENCRYPTION_SECRET``, if any."""
+    primary = env.get(KEY_VARIABLE, "").strip()
+    alias = env.get(KEY_ALIAS_VARIABLE, "").strip()
+    if primary and alias and primary.lower() != alias.lower():
+        raise EncryptionKeyError(
+            f"{KEY_VARIABLE} and {KEY_ALIAS_VARIABLE} are both set and differ. "
+            f"{KEY_ALIAS_VARIABLE} is only another name for {KEY_VARIABLE}: unset one of them."
+        )
+    return primary or alias or None
+
+
+def previous_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys listed in ``ENCRYPTION_KEY_PREVIOUS``, comma-separated."""
+    raw = env.get(PREVIOUS_KEY_VARIABLE, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def read_key_file(path: Path) -> str:
+    """Read a key file written by :func:`create_key_file`."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise EncryptionKeyError(
+            f"The key file {path} can't be read ({error.__class__.__name__}). "
+            f"Fix its permissions, or set {KEY_VARIABLE} instead."
+        ) from None
+
+
+def create_key_file(path: Path) -> str:
+    """Write a new random key to ``path`` (mode 0600) and return it.
+
+    If another process created the file first, its key is returned instead, so
+    two processes starting at once agree on one key.
+    """
+    key = generate_key()
+    # Write the whole key to a private temporary file, then link it into
+    # place: the link fails if the file exists, and a reader never sees a
+    # half-written key.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".encryption.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        return read_key_file(path)
+    finally:
+        os.unlink(temporary)
+    log.warning(
+        "No %s is set: generated a key for local use in %s. Anyone who can read that "
+        "file can decrypt the stored API keys; set %s for a shared deployment.",
+        KEY_VARIABLE, path, KEY_VARIABLE,
+    )
+    return key

@@ -1,0 +1,58 @@
+"""The typed records that :class:`~connections_core.ConnectionService` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Status = Literal["unconfigured", "connected", "error"]
+STATUSES: tuple[Status, ...] = ("unconfigured", "connected", "error")
+
+MASK = "••••"
+
+
+@dataclass(frozen=True)
+class LastResult:
+    """The outcome of the most recent check, as stored on a connection."""
+
+    success: bool
+    message: str
+    kind: str
+    latency_ms: int
+    status_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A provider connection as users see it: never a secret, nor its ciphertext.
+
+    In ``config`` a secret field shows as ``••••`` and its last four
+    characters, with ``has_<field>`` set to true beside it.  ``version``
+    changes whenever the name, the config or the deleted state changes; pass it
+    back to :meth:`~connections_core.ConnectionService.update`.
+    """
+
+    id: str
+    workspace_id: str
+    type: str
+    name: str
+    config: Mapping[str, Any]
+    is_default: bool
+    status: Status
+    last_checked_at: datetime | None
+    last_result: LastResult | None
+    available_models: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    version: int
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.get("baseUrl", ""))
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -1,0 +1,386 @@
+"""The provider registry and each provider's check.
+
+A provider is one :class:`Provider` entry in :data:`PROVIDERS`: its metadata,
+its config fields (the screens render their forms from these) and one
+``check(config, session, timeout)`` function that returns the model ids the
+server offers or raises :class:`ProviderError`.  Adding a provider is adding
+an entry, nothing else.
+
+:func:`test_connection` runs a check and turns whatever happened into a
+:class:`TestResult` with a sentence a person can act on::
+
+    >>> result = test_connection("ollama", {"baseUrl": "http://localhost:11434"})
+    >>> result.success, result.kind, result.message
+    (False, 'unreachable', "Can't reach the server at http://localhost:11434: ...")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from . import http, ollama
+from .errors import ProviderError, ValidationError
+
+__all__ = ["PROVIDERS", "ConfigField", "Provider", "TestResult", "test_connection",
+           "validate_config"]
+
+ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "server_error",
+                     "timeout", "unreachable", "tls", "invalid_response"]
+Check = Callable[[Mapping[str, str], requests.Session, float], list[str]]
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One field of a provider's config, as a form shows it and as it is validated."""
+
+    name: str
+    label: str
+    kind: Literal["text", "password", "url"] = "text"
+    required: bool = False
+    placeholder: str = ""
+    default: str | None = None
+    help: str = ""
+    min_length: int = 0
+    max_length: int = 2048
+
+    @property
+    def secret(self) -> bool:
+        """Secret fields are encrypted at rest and never shown again."""
+        return self.kind == "password"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A registry entry: what a provider is, how it is configured and checked."""
+
+    type: str
+    display_name: str
+    description: str
+    default_base_url: str
+    fields: tuple[ConfigField, ...]
+    check: Check = field(repr=False)
+    key_url: str = ""
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.secret)
+
+    def field(self, name: str) -> ConfigField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What a check found: ``kind`` is ``ok`` or names the failure."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    success: bool
+    message: str
+    kind: ResultKind
+    latency_ms: int
+    models: tuple[str, ...] = ()
+    status_code: int | None = None
+
+
+# -- validation ------------------------------------------------------------------
+
+def validate_config(provider: Provider, config: Mapping[str, Any], *,
+                    kept: Collection[str] = ()) -> dict[str, str]:
+    """Return a clean copy of ``config`` (strings stripped, defaults filled in,
+    base URL without a trailing slash, empty optional fields dropped).
+
+    Fields named in ``kept`` may be missing: an update keeps their stored values.
+
+    :raises ValidationError: with one message per bad field.
+    """
+    errors: dict[str, str] = {}
+    clean: dict[str, str] = {}
+    for name in config:
+        if provider.field(name) is None:
+            errors[name] = f"{provider.display_name} has no field '{name}'."
+    for spec in provider.fields:
+        value = config.get(spec.name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if spec.name in kept:
+                continue
+            if spec.default is not None:
+                clean[spec.name] = spec.default
+            elif spec.required:
+                errors[spec.name] = f"{spec.label} is required."
+            continue
+        problem = _field_problem(spec, value)
+        if problem:
+            errors[spec.name] = problem
+        else:
+            clean[spec.name] = _normalise(spec, value)
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _field_problem(spec: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"{spec.label} must be text."
+    text = value.strip()
+    if len(text) < spec.min_length:
+        return f"{spec.label} must be at least {spec.min_length} characters."
+    if len(text) > spec.max_length:
+        return f"{spec.label} must be at most {spec.max_length} characters."
+    if spec.secret and any(ch.isspace() or ord(ch) < 32 for ch in text):
+        return f"{spec.label} must not contain spaces or line breaks."
+    if spec.kind == "url":
+        return _url_problem(spec, text)
+    return None
+
+
+def _url_problem(spec: ConfigField, text: str) -> str | None:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"{spec.label} is not a valid URL."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{spec.label} must be an http:// or https:// URL, like {spec.placeholder}."
+    if parts.username or parts.password:
+        return f"{spec.label} must not contain a user name or password."
+    if any(ch.isspace() for ch in text):
+        return f"{spec.label} must not contain spaces."
+    return None
+
+
+def _normalise(spec: ConfigField, value: str) -> str:
+    text = value.strip()
+    return text.rstrip("/") if spec.kind == "url" else text
+
+
+# -- reading error responses --------------------------------------------------------
+
+_KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
+
+
+def _redact(text: str, config: Mapping[str, str]) -> str:
+    """Remove anything that could be (part of) a key from a server's message."""
+    for name in ("apiKey",):
+        secret = config.get(name)
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)
+
+
+def _error_detail(body: bytes) -> tuple[str, str]:
+    """``(code or type, message)`` from an OpenAI, Anthropic or Ollama error body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    error = data.get("error")
+    if isinstance(error, str):
+        return "", error
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type") or ""
+        return str(code), str(error.get("message") or "")
+    return "", ""
+
+
+def raise_for_status(name: str, response: requests.Response, body: bytes,
+                     config: Mapping[str, str]) -> None:
+    """Turn an error status into a :class:`ProviderError` that says what to do."""
+    status = response.status_code
+    if status < 400:
+        return
+    code, detail = _error_detail(body)
+    detail = _redact(detail, config)[:300]
+    said = f' {name} said: "{detail}"' if detail and status != 401 else ""
+    kind, message = _explain(name, status, code, response)
+    raise ProviderError(message + said, kind=kind, status_code=status)
+
+
+def _explain(name: str, status: int, code: str,
+             response: requests.Response) -> tuple[ResultKind, str]:
+    if status == 401:
+        return "auth", f"{name} rejected the API key (401). Check that it is correct and not revoked."
+    if status == 403:
+        return "forbidden", (f"{name} accepted the key but refused access (403): the key "
+                             "may lack permission, or the organization is wrong.")
+    if status == 404:
+        path = urlsplit(response.url).path
+        return "not_found", (f"{http.origin(response.url)}{path} answered 404 Not Found: "
+                             f"the base URL looks wrong for {name}.")
+    if status == 429:
+        if code == "insufficient_quota":
+            return "rate_limited", (f"{name} says the quota is used up (429 insufficient_quota): "
+                                    "check the account's plan and billing.")
+        retry = response.headers.get("Retry-After", "").strip()
+        after = f" Retry after {retry} s." if retry.isdigit() else " Try again later."
+        return "rate_limited", f"{name} is rate-limiting this key (429).{after}"
+    if status == 529 or code == "overloaded_error":
+        return "server_error", f"{name} is overloaded ({status}). Try again in a few minutes."
+    if status >= 500:
+        return "server_error", f"{name} had a server error ({status}). Try again later."
+    return "invalid_response", f"{name} refused the request ({status})."
+
+
+# -- checks ------------------------------------------------------------------------------
+
+def _model_ids(name: str, response: requests.Response, body: bytes) -> list[str]:
+    data = http.parse_json(response, body)
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("id"), str) for item in items):
+        raise ProviderError(
+            f"{http.origin(response.url)} answered with JSON that is not a {name} model "
+            "list. Check that the base URL points at the API itself.",
+            kind="invalid_response", status_code=response.status_code)
+    return [item["id"] for item in items]
+
+
+def check_openai(config: Mapping[str, str], session: requests.Session,
+                 timeout: float) -> list[str]:
+    """``GET {baseUrl}/models``: free, and proves the key and the base URL."""
+    headers = {"Authorization": f"Bearer {config.get('apiKey', '')}"}
+    if config.get("organization"):
+        headers["OpenAI-Organization"] = config["organization"]
+    response, body = http.send("GET", f"{config['baseUrl']}/models", session=session,
+                               headers=headers, timeout=timeout)
+    raise_for_status("OpenAI", response, body, config)
+    return _model_ids("OpenAI", response, body)
+
+
+ANTHROPIC_VERSION = "2023-06-01"
+_MAX_PAGES = 50
+
+
+def check_anthropic(config: Mapping[str, str], session: requests.Session,
+                    timeout: float) -> list[str]:
+    """``GET {baseUrl}/models``, following pages: free, unlike sending a message,
+    and independent of any one model being retired."""
+    headers = {"x-api-key": config.get("apiKey", ""), "anthropic-version": ANTHROPIC_VERSION}
+    models: list[str] = []
+    after: str | None = None
+    for _ in range(_MAX_PAGES):
+        url = f"{config['baseUrl']}/models?limit=1000"
+        if after:
+            url += f"&after_id={quote(after, safe='')}"
+        response, body = http.send("GET", url, session=session, headers=headers,
+                                   timeout=timeout)
+        raise_for_status("Anthropic", response, body, config)
+        models += _model_ids("Anthropic", response, body)
+        data = json.loads(body)
+        last = data.get("last_id")
+        if not data.get("has_more") or not isinstance(last, str) or last == after:
+            break
+        after = last
+    return models
+
+
+def check_ollama(config: Mapping[str, str], session: requests.Session,
+                 timeout: float) -> list[str]:
+    """``GET {baseUrl}/api/tags``: the models pulled on that server."""
+    return [m.name for m in ollama.list_models(config["baseUrl"], timeout=timeout,
+                                               session=session)]
+
+
+PROVIDERS: dict[str, Provider] = {
+    provider.type: provider
+    for provider in (
+        Provider(
+            type="openai",
+            display_name="OpenAI",
+            description="GPT models from OpenAI, or any OpenAI-compatible server.",
+            default_base_url="https://api.openai.com/v1",
+            key_url="https://platform.openai.com/api-keys",
+            fields=(
+                ConfigField("apiKey", "API key", "password", required=True,
+                            placeholder="sk-...", min_length=10, max_length=500),
+                ConfigField("baseUrl", "Base URL", "url",
+                            placeholder="https://api.openai.com/v1",
+                            default="https://api.openai.com/v1",
+                            help="Any OpenAI-compatible server works."),
+                ConfigField("organization", "Organization ID", placeholder="org-...",
+                            max_length=255, help="Only for keys in several organizations."),
+            ),
+            check=check_openai,
+        ),
+        Provider(
+            type="anthropic",
+            display_name="Anthropic",
+            description="Claude models from Anthropic.",
+            default_base_url="https://api.anthropic.com/v1",
+            key_url="https://console.anthropic.com/settings/keys",
+            fields=(
+                ConfigField("apiKey", "API key", "password", required=True,
+                            placeholder="sk-ant-...", min_length=10, max_length=500),
+                ConfigField("baseUrl", "Base URL", "url",
+                            placeholder="https://api.anthropic.com/v1",
+                            default="https://api.anthropic.com/v1"),
+            ),
+            check=check_anthropic,
+        ),
+        Provider(
+            type="ollama",
+            display_name="Ollama",
+            description="Models running locally with Ollama.",
+            default_base_url="http://localhost:11434",
+            key_url="https://ollama.com/download",
+            fields=(
+                ConfigField("baseUrl", "Base URL", "url", required=True,
+                            placeholder="http://localhost:11434",
+                            default="http://localhost:11434"),
+            ),
+            check=check_ollama,
+        ),
+    )
+}
+
+
+def get_provider(type: str) -> Provider:
+    """The registry entry for ``type``, or a :class:`ValidationError` naming the known ones."""
+    try:
+        return PROVIDERS[type]
+    except (KeyError, TypeError):
+        known = ", ".join(PROVIDERS)
+        raise ValidationError({"type": f"Unknown provider type; choose one of: {known}."}) from None
+
+
+def test_connection(type: str, config: Mapping[str, Any], timeout: float = http.DEFAULT_TIMEOUT,
+                    *, session: requests.Session | None = None,
+                    clock: Callable[[], float] = time.perf_counter) -> TestResult:
+    """Check that a provider config works, at no cost (it only lists models).
+
+    :raises ValidationError: the type is unknown or the config is invalid;
+        everything that happens on the network is reported in the result.
+    """
+    provider = get_provider(type)
+    clean = validate_config(provider, config)
+    owner = session or http.new_session()
+    started = clock()
+    try:
+        models = provider.check(clean, owner, timeout)
+    except ProviderError as error:
+        return TestResult(False, str(error), error.kind,  # type: ignore[arg-type]
+                          _elapsed_ms(clock, started), status_code=error.status_code)
+    finally:
+        if session is None:
+            owner.close()
+    where = http.origin(clean["baseUrl"])
+    count = f"{len(models)} model{'s' if len(models) != 1 else ''} available"
+    return TestResult(True, f"Connected to {provider.display_name} at {where}: {count}.", "ok",
+                      _elapsed_ms(clock, started), tuple(models), 200)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _elapsed_ms(clock: Callable[[], float], started: float) -> int:
+    return max(0, round((clock() - started) * 1000))

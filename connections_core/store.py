@@ -1,0 +1,250 @@
+"""TinyDB storage that is atomic, locked and cached.
+
+TinyDB's stock ``JSONStorage`` rewrites its file in place and keeps no lock,
+so a crash can truncate the file and two writers can lose each other's
+updates.  :class:`AtomicJSONStorage` replaces it:
+
+* every write goes to a temporary file in the same folder, is fsynced and
+  then ``os.replace``-d over the old one, so the file on disk is always
+  either the old version or the new one;
+* a read re-parses the file only when its ``stat`` says it changed;
+* :meth:`TinyDBStore.transaction` holds a thread lock and a file lock
+  (``filelock``) around a read-modify-write, re-reads the file under them and
+  writes it once at the end, so no update from another thread or process is
+  lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+from .errors import StoreCorruptError
+
+__all__ = ["AtomicJSONStorage", "TinyDBStore"]
+
+Data = dict[str, dict[str, dict[str, Any]]]
+# (inode, size, mtime in ns): ``os.replace`` gives every write a new inode,
+# so a change by any process changes the signature.
+Signature = tuple[int, int, int]
+
+# One thread lock per data file in this process, shared by every store that
+# opens it: Streamlit may build several services over one file.
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.RLock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB ``Storage`` over one JSON file, written atomically and read lazily.
+
+    Outside a batch, ``write`` replaces the file at once.  Inside
+    :meth:`batch`, reads and writes go to memory and the file is replaced once
+    when the batch ends.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._data: Data = {}
+        self._signature: Signature | None = None
+        self._batch_depth = 0
+        self._dirty = False
+
+    # -- TinyDB's two methods -------------------------------------------------
+
+    def read(self) -> Data | None:
+        if self._batch_depth == 0:
+            self.refresh()
+        return self._data
+
+    def write(self, data: dict[str, Any]) -> None:
+        self._data = data
+        if self._batch_depth:
+            self._dirty = True
+        else:
+            self._replace_file()
+
+    # -- ours -------------------------------------------------------------------
+
+    @property
+    def signature(self) -> Signature | None:
+        """Identifies the version of the file last read or written (None: no file)."""
+        return self._signature
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed on disk since it was last read."""
+        try:
+            file = open(self.path, "rb")
+        except FileNotFoundError:
+            self._data, self._signature = {}, None
+            return
+        with file:
+            # fstat the open file, not the path: the signature then belongs
+            # to exactly the bytes read, even if a writer replaces the path.
+            stat = os.fstat(file.fileno())
+            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if signature == self._signature:
+                return
+            self._data = self._parse(file.read())
+            self._signature = signature
+
+    def _parse(self, raw: bytes) -> Data:
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            where = f" (line {error.lineno}, column {error.colno})" if isinstance(
+                error, json.JSONDecodeError) else ""
+            raise StoreCorruptError(self._corrupt_message(f"is not valid JSON{where}"),
+                                    str(self.path)) from None
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            raise StoreCorruptError(
+                self._corrupt_message("is not a TinyDB file (expected an object of tables)"),
+                str(self.path))
+        return data
+
+    def _corrupt_message(self, problem: str) -> str:
+        return (f"The data file {self.path} {problem}. It was left untouched: restore it "
+                "from a backup, or move it aside to start with an empty store.")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Collect writes in memory and replace the file once at the end.
+
+        If the block raises, nothing is written and the in-memory copy is
+        dropped, so the next read comes from the file again.
+        """
+        if self._batch_depth == 0:
+            self.refresh()
+        self._batch_depth += 1
+        try:
+            yield
+        except BaseException:
+            # TinyDB edits the data it read in place: forget the signature so
+            # the next read comes from the file, not from half-edited memory.
+            self._signature = None
+            self._dirty = False
+            raise
+        finally:
+            self._batch_depth -= 1
+        if self._batch_depth == 0 and self._dirty:
+            self._dirty = False
+            self._replace_file()
+
+    def _replace_file(self) -> None:
+        payload = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(payload)
+                file.flush()
+                os.fsync(file.fileno())
+                stat = os.fstat(file.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            self._signature = None
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(self.path.parent)
+        self._signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def close(self) -> None:
+        pass
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds the file."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FreshIdTable(Table):
+    """A TinyDB table whose cached next document id expires with the file.
+
+    ``Table`` remembers the next ``doc_id`` after an insert; once another
+    process has written, that number may already be taken.  The cache is
+    kept only while the file is the version it was computed from (an
+    ``insert_multiple`` needs it within one write).  Records are identified by
+    their own UUID ``id``; ``doc_id`` is only TinyDB's key.
+    """
+
+    _id_signature: Signature | None = None
+
+    def _get_next_id(self) -> int:
+        signature = getattr(self._storage, "signature", None)
+        if signature != self._id_signature:
+            self._next_id = None
+            self._id_signature = signature
+        return super()._get_next_id()  # type: ignore[no-any-return,no-untyped-call]
+
+
+class _TinyDB(TinyDB):
+    table_class = _FreshIdTable
+
+
+class TinyDBStore:
+    """The connections data file: a TinyDB database with atomic, locked writes.
+
+    Read with :meth:`table` (cheap while the file is unchanged); change data
+    only inside :meth:`transaction`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = _TinyDB(self.path, storage=AtomicJSONStorage)
+        self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
+        self._thread_lock = _thread_lock(self.path)
+        self._file_lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
+
+    def __repr__(self) -> str:
+        return f"TinyDBStore({str(self.path)!r})"
+
+    def table(self, name: str) -> Table:
+        """A TinyDB table, for reading (and for writing inside a transaction)."""
+        return self._db.table(name, cache_size=0)
+
+    def snapshot(self, name: str) -> tuple[Signature | None, list[dict[str, Any]]]:
+        """``(revision, documents)`` of one table, read together.
+
+        The documents are the cached raw dicts: treat them as read-only.  The
+        file is re-parsed only when it changed on disk.
+        """
+        with self._thread_lock:
+            data = self._storage.read() or {}
+            return self._storage.signature, list(data.get(name, {}).values())
+
+    @contextmanager
+    def transaction(self) -> Iterator[TinyDB]:
+        """Hold both locks, re-read the file, and write it once when the block ends.
+
+        :raises StoreCorruptError: the file is not valid JSON (nothing is written).
+        """
+        with self._thread_lock, self._file_lock, self._storage.batch():
+            yield self._db
+
+    def size_bytes(self) -> int:
+        """The size of the data file (0 before the first write)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0

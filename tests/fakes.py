@@ -1,0 +1,448 @@
+"""A fake provider server on 127.0.0.1 for tests where streaming, timing or
+concurrency matters (``responses`` covers plain request/response pairs).
+
+One :class:`FakeServer` answers as Ollama (``/api/...``), as OpenAI and as
+Anthropic (both ``GET /v1/models``: a request with an ``x-api-key`` or
+``anthropic-version`` header is Anthropic's, any other OpenAI's).  Tests
+configure it through its attributes and :meth:`FakeServer.respond`, and read
+back what it received from :attr:`FakeServer.requests`::
+
+    def test_lists_models(fake_server):
+        fake_server.ollama_models = [ollama_model("llama3.2:1b")]
+        assert [m.name for m in list_models(fake_server.url)] == ["llama3.2:1b"]
+
+    def test_cancel_closes_the_connection(fake_server):
+        fake_server.pull_endless = True
+        pull = pull_model(fake_server.url, "llama3.2:1b")
+        next(pull)
+        pull.close()
+        assert fake_server.stream_aborted.wait(5)
+
+The fixture is :func:`fake_server`; import it into a test module (or a
+``conftest.py``) to use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+API_KEY = "sk-fake-0123456789abcdefWXYZ"
+_DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_ENDLESS_LIMIT = 10.0  # seconds an endless pull runs at most, so no test can hang on it
+
+
+def ollama_model(name: str, *, size: int = 1_321_098_329, family: str = "llama",
+                 parameter_size: str = "1.2B", quantization_level: str = "Q8_0") -> dict[str, Any]:
+    """One ``/api/tags`` entry, shaped as Ollama 0.5 sends it."""
+    return {
+        "name": name, "model": name, "modified_at": "2025-01-15T10:20:30.123456789+01:00",
+        "size": size, "digest": "sha256:" + hashlib.sha256(name.encode()).hexdigest(),
+        "details": {"parent_model": "", "format": "gguf", "family": family,
+                    "families": [family], "parameter_size": parameter_size,
+                    "quantization_level": quantization_level},
+    }
+
+
+def running_model(name: str, *, size: int = 2_000_000_000, size_vram: int = 1_500_000_000,
+                  expires_at: str = "2025-01-15T10:25:30.5+01:00") -> dict[str, Any]:
+    """One ``/api/ps`` entry."""
+    entry = ollama_model(name, size=size)
+    del entry["modified_at"]
+    return entry | {"size_vram": size_vram, "expires_at": expires_at}
+
+
+def ndjson(events: list[dict[str, Any]]) -> bytes:
+    """Events as Ollama streams them: one JSON object per line."""
+    return b"".join(json.dumps(event).encode() + b"\n" for event in events)
+
+
+def unused_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+DEFAULT_PULL_EVENTS: list[dict[str, Any]] = [
+    {"status": "pulling manifest"},
+    *({"status": "pulling 74701a8c35f6", "digest": "sha256:74701a8c35f6", "total": 1000,
+       "completed": done} for done in (0, 500, 1000)),
+    {"status": "verifying sha256 digest"},
+    {"status": "writing manifest"},
+    {"status": "success"},
+]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it; header names are lower case."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def route(self) -> str:
+        """The path without its query string."""
+        return urlsplit(self.path).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {key: values[-1] for key, values in parse_qs(urlsplit(self.path).query).items()}
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class _Canned:
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FakeServer:
+    """An HTTP server on a daemon thread: configure it, then point a client at :attr:`url`."""
+
+    def __init__(self) -> None:
+        # What it serves; tests change these before sending requests.
+        self.api_key = API_KEY
+        self.echo_key_in_errors = False  # a 401 quotes the key it was sent, to test redaction
+        self.provider: str | None = None  # force "openai" or "anthropic" on /v1/models
+        self.openai_models = ["gpt-4o", "gpt-4o-mini", "o3-mini"]
+        self.anthropic_models = ["claude-3-7-sonnet-20250219", "claude-3-5-haiku-20241022",
+                                 "claude-3-opus-20240229"]
+        self.anthropic_page_size = 2
+        self.ollama_models = [ollama_model("llama3.2:1b"),
+                              ollama_model("qwen2.5:0.5b", size=397_821_319, family="qwen2",
+                                           parameter_size="494.03M", quantization_level="Q4_K_M")]
+        self.running_models: list[dict[str, Any]] = []
+        self.ollama_version = "0.5.7"
+        self.show_extra: dict[str, dict[str, Any]] = {}  # model name -> fields to add to /api/show
+        self.pull_events = list(DEFAULT_PULL_EVENTS)
+        self.pull_chunks: list[bytes] | None = None  # raw body pieces, sent as they are
+        self.pull_split = False  # send every line in two chunks, cut mid-JSON
+        self.pull_delay = 0.0  # seconds between events (or chunks)
+        self.pull_endless = False  # after the events, send progress until the client leaves
+        self.delay = 0.0  # seconds before answering any request
+        # What it observed.
+        self.requests: list[RecordedRequest] = []
+        self.peak_in_flight = 0
+        self.stream_started = threading.Event()
+        self.stream_aborted = threading.Event()  # a client disconnected mid-stream
+        self.stream_finished = threading.Event()  # a stream was sent to its end
+        self._canned: dict[tuple[str | None, str], _Canned] = {}
+        self._in_flight = 0
+        self._lock = threading.Condition()
+        self._closing = threading.Event()
+        self._httpd = _HTTPServer(self)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="fake-provider-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.url}/v1"
+
+    anthropic_url = openai_url
+
+    def respond(self, path: str, status: int = 200, body: bytes | str | Any = b"", *,
+                method: str | None = None, content_type: str | None = None,
+                headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        """Answer ``path`` (any method, or only ``method``) with this status and body.
+
+        A ``str`` body is sent as text, ``bytes`` as they are, anything else as JSON.
+        """
+        if isinstance(body, bytes):
+            raw, kind = body, "application/octet-stream"
+        elif isinstance(body, str):
+            raw, kind = body.encode(), "text/html; charset=utf-8"
+        else:
+            raw, kind = json.dumps(body).encode(), "application/json"
+        self._canned[(method, path)] = _Canned(status, raw, content_type or kind,
+                                               dict(headers or {}), delay)
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        """The requests received for ``path`` (without query), oldest first."""
+        with self._lock:
+            return [r for r in self.requests
+                    if r.route == path and (method is None or r.method == method)]
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` requests have arrived; False if they did not in time."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    # -- serving (called on the server's threads) ------------------------------------
+
+    def _handle(self, handler: _Handler) -> None:
+        request = handler.record()
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+        with self._counted():
+            canned = self._canned.get((request.method, request.route)) or self._canned.get(
+                (None, request.route))
+            self._pause(self.delay + (canned.delay if canned else 0.0))
+            if canned:
+                handler.reply(canned.status, canned.body, canned.content_type, canned.headers)
+                return
+            route = _ROUTES.get((request.method, request.route))
+            if route is None:
+                handler.reply(404, b"404 page not found", "text/plain")
+                return
+            route(self, handler, request)
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._closing.wait(seconds)
+
+    # -- Ollama --------------------------------------------------------------------------
+
+    def _tags(self, handler: _Handler, request: RecordedRequest) -> None:
+        handler.reply_json(200, {"models": self.ollama_models})
+
+    def _ps(self, handler: _Handler, request: RecordedRequest) -> None:
+        handler.reply_json(200, {"models": self.running_models})
+
+    def _version(self, handler: _Handler, request: RecordedRequest) -> None:
+        handler.reply_json(200, {"version": self.ollama_version})
+
+    def _find(self, request: RecordedRequest) -> tuple[str, dict[str, Any] | None]:
+        body = request.json() or {}
+        name = str(body.get("model") or body.get("name") or "")
+        for model in self.ollama_models:
+            if model["name"] in (name, f"{name}:latest"):
+                return name, model
+        return name, None
+
+    def _show(self, handler: _Handler, request: RecordedRequest) -> None:
+        name, model = self._find(request)
+        if model is None:
+            handler.reply_json(404, {"error": f"model '{name}' not found"})
+            return
+        handler.reply_json(200, {
+            "modelfile": f"# Modelfile generated by \"ollama show\"\nFROM {name}\n",
+            "parameters": 'stop "<|eot_id|>"', "template": "{{ .Prompt }}",
+            "license": "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT", "details": model["details"],
+            "model_info": {"general.architecture": model["details"]["family"],
+                           "general.parameter_count": 1_235_814_432},
+            "capabilities": ["completion"], "modified_at": model["modified_at"],
+        } | self.show_extra.get(name, {}))
+
+    def _delete(self, handler: _Handler, request: RecordedRequest) -> None:
+        name, model = self._find(request)
+        if model is None:
+            handler.reply_json(404, {"error": f"model '{name}' not found"})
+            return
+        self.ollama_models = [m for m in self.ollama_models if m is not model]
+        handler.reply(200, b"", "text/plain")
+
+    def _pull(self, handler: _Handler, request: RecordedRequest) -> None:
+        handler.start_chunked(200, "application/x-ndjson")
+        self.stream_started.set()
+        try:
+            for index, piece in enumerate(self._pull_pieces()):
+                if index:
+                    self._pause(self.pull_delay)
+                handler.write_chunk(piece)
+            self._keep_streaming(handler)
+            handler.end_chunked()
+        except _DISCONNECTED:
+            self.stream_aborted.set()
+            return
+        self.stream_finished.set()
+        name, _ = self._find(request)
+        if {"status": "success"} in self.pull_events and self.pull_chunks is None:
+            self.ollama_models = [*self.ollama_models, ollama_model(name)]
+
+    def _pull_pieces(self) -> list[bytes]:
+        if self.pull_chunks is not None:
+            return list(self.pull_chunks)
+        lines = [ndjson([event]) for event in self.pull_events]
+        if not self.pull_split:
+            return lines
+        return [part for line in lines for part in (line[:len(line) // 2], line[len(line) // 2:])]
+
+    def _keep_streaming(self, handler: _Handler) -> None:
+        """In endless mode, send progress until the client goes away (or a bound passes)."""
+        deadline = time.monotonic() + _ENDLESS_LIMIT
+        beat = ndjson([{"status": "pulling 74701a8c35f6", "digest": "sha256:74701a8c35f6",
+                        "total": 1000, "completed": 500}])
+        while self.pull_endless and time.monotonic() < deadline:
+            if self._closing.wait(max(self.pull_delay, 0.01)):
+                return
+            handler.write_chunk(beat)
+
+    # -- OpenAI and Anthropic ------------------------------------------------------------
+
+    def _models(self, handler: _Handler, request: RecordedRequest) -> None:
+        anthropic = "x-api-key" in request.headers or "anthropic-version" in request.headers
+        if self.provider == "anthropic" or (self.provider is None and anthropic):
+            self._anthropic_models(handler, request)
+        else:
+            self._openai_models(handler, request)
+
+    def _openai_models(self, handler: _Handler, request: RecordedRequest) -> None:
+        sent = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if sent != self.api_key:
+            shown = sent if self.echo_key_in_errors else f"{sent[:3]}***{sent[-4:]}"
+            handler.reply_json(401, {"error": {
+                "message": f"Incorrect API key provided: {shown}. You can find your API key "
+                           "at https://platform.openai.com/account/api-keys.",
+                "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+            return
+        handler.reply_json(200, {"object": "list", "data": [
+            {"id": model, "object": "model", "created": 1715367049, "owned_by": "system"}
+            for model in self.openai_models]})
+
+    def _anthropic_models(self, handler: _Handler, request: RecordedRequest) -> None:
+        sent = request.headers.get("x-api-key", "")
+        if sent != self.api_key:
+            said = f"invalid x-api-key {sent}" if self.echo_key_in_errors else "invalid x-api-key"
+            handler.reply_json(401, _anthropic_error("authentication_error", said))
+            return
+        if "anthropic-version" not in request.headers:
+            handler.reply_json(400, _anthropic_error("invalid_request_error",
+                                                     "anthropic-version: header is required"))
+            return
+        models, after = self.anthropic_models, request.query.get("after_id")
+        if after is not None and after not in models:
+            handler.reply_json(400, _anthropic_error("invalid_request_error",
+                                                     f"after_id {after!r} not found"))
+            return
+        start = models.index(after) + 1 if after is not None else 0
+        size = min(int(request.query.get("limit", "20")), self.anthropic_page_size)
+        page = models[start:start + size]
+        handler.reply_json(200, {
+            "data": [{"type": "model", "id": model, "display_name": model,
+                      "created_at": "2025-02-19T00:00:00Z"} for model in page],
+            "has_more": start + size < len(models),
+            "first_id": page[0] if page else None, "last_id": page[-1] if page else None})
+
+
+def _anthropic_error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+_ROUTES = {
+    ("GET", "/api/tags"): FakeServer._tags,
+    ("GET", "/api/ps"): FakeServer._ps,
+    ("GET", "/api/version"): FakeServer._version,
+    ("POST", "/api/show"): FakeServer._show,
+    ("DELETE", "/api/delete"): FakeServer._delete,
+    ("POST", "/api/pull"): FakeServer._pull,
+    ("GET", "/v1/models"): FakeServer._models,
+}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when many checks
+    # start at once, and a dropped SYN costs the client a one-second retry.
+    request_queue_size = 128
+
+    def __init__(self, fake: FakeServer) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a timeout test, a cancelled pull) is expected here.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        try:
+            self.server.fake._handle(self)
+        except _DISCONNECTED:
+            pass
+        self.close_connection = True
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def record(self) -> RecordedRequest:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return RecordedRequest(self.command, self.path, headers, body)
+
+    def reply(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reply_json(self, status: int, data: Any) -> None:
+        self.reply(status, json.dumps(data).encode(), "application/json; charset=utf-8")
+
+    def start_chunked(self, status: int, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+    def end_chunked(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    """A running :class:`FakeServer`, shut down after the test."""
+    server = FakeServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,0 +1,427 @@
+"""Ollama model management: each test states one behaviour of ``connections_core.ollama``.
+
+Plain request/response pairs use ``responses``; the stream, timing and
+cancellation use the real server in ``fakes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+import responses
+
+from connections_core import http, ollama
+from connections_core.errors import NotFoundError, OllamaError, ProviderError, ValidationError
+from connections_core.ollama import (ModelDetails, PullProgress, delete_model, format_bytes,
+                                     list_models, list_running, pull_model, show_model, version)
+from tests.fakes import FakeServer, ndjson, ollama_model, running_model, unused_url
+
+BASE = "http://ollama.test:11434"
+
+pytestmark = pytest.mark.timeout(10)
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+# -- list_models ----------------------------------------------------------------------
+
+def test_list_models_parses_every_field(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [ollama_model("llama3.2:1b", size=1234)]})
+
+    [model] = list_models(BASE)
+
+    assert (model.name, model.model, model.size) == ("llama3.2:1b", "llama3.2:1b", 1234)
+    assert model.digest.startswith("sha256:")
+    assert model.modified_at == datetime(2025, 1, 15, 10, 20, 30, 123456,
+                                         tzinfo=timezone(timedelta(hours=1)))
+    assert model.details == ModelDetails(family="llama", families=("llama",),
+                                         parameter_size="1.2B", quantization_level="Q8_0",
+                                         format="gguf")
+
+
+def test_list_models_fills_in_missing_optional_fields(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "tiny"}]})
+
+    [model] = list_models(BASE)
+
+    assert (model.model, model.size, model.digest, model.modified_at) == ("tiny", 0, "", None)
+    assert model.details == ModelDetails()
+
+
+def test_list_models_reads_null_fields_as_missing(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags",
+               json={"models": [{"name": "tiny", "details": {"families": None}}]})
+
+    assert list_models(BASE)[0].details.families == ()
+
+
+def test_list_models_of_an_empty_server_is_empty(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": []})
+
+    assert list_models(BASE) == []
+
+
+def test_list_models_strips_a_trailing_slash_from_the_base_url(
+        mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "tiny"}]})
+
+    assert [m.name for m in list_models(f"{BASE}/")] == ["tiny"]
+
+
+def test_list_models_sends_through_the_given_session(fake_server: FakeServer) -> None:
+    with requests.Session() as session:
+        session.headers["X-Trace"] = "trace-1"
+        list_models(fake_server.url, session=session)
+
+    assert fake_server.requests_to("/api/tags")[0].headers["x-trace"] == "trace-1"
+
+
+def test_list_models_rejects_an_html_page(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", body="<html>Welcome</html>", content_type="text/html")
+
+    with pytest.raises(OllamaError, match="text/html page.*base URL") as caught:
+        list_models(BASE)
+    assert caught.value.kind == "invalid_response"
+
+
+def test_list_models_rejects_a_json_list(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json=[{"name": "tiny"}])
+
+    with pytest.raises(OllamaError, match="not a JSON object.*Ollama server") as caught:
+        list_models(BASE)
+    assert caught.value.kind == "invalid_response"
+
+
+def test_list_models_rejects_models_that_are_not_a_list(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": "llama3"})
+
+    with pytest.raises(OllamaError, match=r"\(models is not a list\)"):
+        list_models(BASE)
+
+
+def test_list_models_names_a_field_of_the_wrong_type(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "a"}, {"name": "b", "size": "1"}]})
+
+    with pytest.raises(OllamaError, match=r"models\[1\]\.size is not a whole number"):
+        list_models(BASE)
+
+
+def test_list_models_requires_a_model_name(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"size": 1}]})
+
+    with pytest.raises(OllamaError, match=r"models\[0\]\.name is missing"):
+        list_models(BASE)
+
+
+def test_list_models_says_a_404_page_is_not_ollama(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", body="Not Found", status=404)
+
+    with pytest.raises(OllamaError, match="does not look like an Ollama server") as caught:
+        list_models(BASE)
+    assert (caught.value.kind, caught.value.status_code) == ("not_found", 404)
+
+
+def test_list_models_quotes_a_server_error(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"error": "out of memory"}, status=500)
+
+    with pytest.raises(OllamaError,
+                       match='failed \\(500\\). Ollama said: "out of memory"') as caught:
+        list_models(BASE)
+    assert caught.value.kind == "server_error"
+
+
+def test_list_models_times_out_on_a_slow_server(fake_server: FakeServer) -> None:
+    fake_server.delay = 2.0
+
+    with pytest.raises(ProviderError, match="did not answer within 0.2 s") as caught:
+        list_models(fake_server.url, timeout=0.2)
+    assert caught.value.kind == "timeout"
+
+
+def test_list_models_reports_an_unreachable_server() -> None:
+    with pytest.raises(ProviderError, match="Can't reach the server") as caught:
+        list_models(unused_url(), timeout=2)
+    assert caught.value.kind == "unreachable"
+
+
+def test_list_models_refuses_a_body_over_the_cap(fake_server: FakeServer) -> None:
+    fake_server.respond("/api/tags", 200, b" " * (http.MAX_BODY_BYTES + 1))
+
+    with pytest.raises(ProviderError, match="sent more than 4 MB") as caught:
+        list_models(fake_server.url)
+    assert caught.value.kind == "invalid_response"
+
+
+@pytest.mark.parametrize("base_url", ["", "localhost:11434", "ftp://host"])
+def test_a_base_url_without_http_is_rejected(base_url: str) -> None:
+    with pytest.raises(ValidationError, match="must start with http") as caught:
+        list_models(base_url)
+    assert set(caught.value.field_errors) == {"baseUrl"}
+
+
+# -- model names ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "Enter a model name"),
+    ("   ", "Enter a model name"),
+    ("llama 3", "can't contain spaces"),
+    ("llama3\x00", "control characters"),
+    ("x" * 501, "at most 500 characters"),
+])
+def test_a_bad_model_name_is_rejected_before_any_request(
+        fake_server: FakeServer, name: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem) as caught:
+        delete_model(fake_server.url, name)
+    assert set(caught.value.field_errors) == {"name"}
+    assert fake_server.requests == []
+
+
+def test_a_pull_with_a_bad_name_fails_when_called_not_when_iterated(
+        fake_server: FakeServer) -> None:
+    with pytest.raises(ValidationError, match="can't contain spaces"):
+        pull_model(fake_server.url, "llama 3")
+    assert fake_server.requests == []
+
+
+def test_spaces_around_a_model_name_are_dropped(fake_server: FakeServer) -> None:
+    delete_model(fake_server.url, "  llama3.2:1b \n")
+
+    assert fake_server.requests_to("/api/delete")[0].json() == {"model": "llama3.2:1b"}
+
+
+# -- pull_model ----------------------------------------------------------------------
+
+def test_pull_yields_typed_progress_until_success(fake_server: FakeServer) -> None:
+    steps = list(pull_model(fake_server.url, "llama3.2:1b"))
+
+    assert [s.status for s in steps] == [
+        "pulling manifest", "pulling 74701a8c35f6", "pulling 74701a8c35f6",
+        "pulling 74701a8c35f6", "verifying sha256 digest", "writing manifest", "success"]
+    assert steps[2] == PullProgress("pulling 74701a8c35f6", "sha256:74701a8c35f6", 1000, 500)
+
+
+def test_pull_posts_the_model_name(fake_server: FakeServer) -> None:
+    list(pull_model(fake_server.url, "llama3.2:1b"))
+
+    [sent] = fake_server.requests_to("/api/pull")
+    assert (sent.method, sent.json()) == ("POST", {"model": "llama3.2:1b"})
+
+
+def test_pull_joins_lines_split_across_chunks(fake_server: FakeServer) -> None:
+    fake_server.pull_split = True
+
+    steps = list(pull_model(fake_server.url, "llama3.2:1b"))
+
+    assert [s.completed for s in steps] == [None, 0, 500, 1000, None, None, None]
+
+
+def test_pull_reads_several_lines_from_one_chunk(fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [ndjson([{"status": "pulling manifest"}, {"status": "success"}])]
+
+    assert [s.status for s in pull_model(fake_server.url, "tiny")] == [
+        "pulling manifest", "success"]
+
+
+def test_pull_reads_a_last_line_without_a_newline(fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [b'{"status": "pulling manifest"}\n{"status": "succ', b'ess"}']
+
+    assert [s.status for s in pull_model(fake_server.url, "tiny")][-1] == "success"
+
+
+def test_pull_raises_the_servers_error_line(fake_server: FakeServer) -> None:
+    fake_server.pull_events = [{"status": "pulling manifest"},
+                               {"error": "pull model manifest: file does not exist"}]
+    pull = pull_model(fake_server.url, "no-such-model")
+
+    assert next(pull).status == "pulling manifest"
+    with pytest.raises(OllamaError, match='could not pull "no-such-model": pull model manifest: '
+                                          "file does not exist. Check the name") as caught:
+        next(pull)
+    assert caught.value.kind == "server_error"
+
+
+def test_pull_that_ends_without_success_is_an_error(fake_server: FakeServer) -> None:
+    fake_server.pull_events = [{"status": "pulling manifest"}]
+
+    with pytest.raises(OllamaError, match="ended the pull .* before it finished"):
+        list(pull_model(fake_server.url, "tiny"))
+
+
+def test_pull_refuses_a_line_longer_than_the_cap(
+        fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ollama, "MAX_LINE_BYTES", 100)
+    fake_server.pull_chunks = [b'{"status": "' + b"x" * 80, b"x" * 80]
+
+    with pytest.raises(OllamaError, match="progress line longer than") as caught:
+        list(pull_model(fake_server.url, "tiny"))
+    assert caught.value.kind == "invalid_response"
+
+
+def test_pull_refuses_a_line_that_is_not_json(fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [b"<html>\n"]
+
+    with pytest.raises(OllamaError, match="a progress line is not JSON") as caught:
+        list(pull_model(fake_server.url, "tiny"))
+    assert caught.value.kind == "invalid_response"
+
+
+def test_closing_a_pull_closes_the_connection(fake_server: FakeServer) -> None:
+    fake_server.pull_endless = True
+    # Holding the response proves that close() closes it, not the garbage collector.
+    held: list[requests.Response] = []
+    with requests.Session() as session:
+        session.hooks["response"].append(lambda response, *args, **kwargs: held.append(response))
+        pull = pull_model(fake_server.url, "llama3.2:1b", session=session)
+        next(pull)
+        pull.close()
+
+        assert fake_server.stream_aborted.wait(5)
+        assert not fake_server.stream_finished.is_set()
+
+
+def test_pull_times_out_when_the_stream_goes_silent(fake_server: FakeServer) -> None:
+    fake_server.pull_delay = 2.0
+    pull = pull_model(fake_server.url, "llama3.2:1b", timeout=0.2)
+
+    next(pull)
+    with pytest.raises(ProviderError, match="stopped sending") as caught:
+        next(pull)
+    assert caught.value.kind == "timeout"
+
+
+def test_pull_of_a_model_the_server_can_not_find_is_not_found(
+        mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{BASE}/api/pull", json={"error": "model not found"}, status=404)
+
+    with pytest.raises(NotFoundError, match='could not find "ghost" to pull') as caught:
+        next(pull_model(BASE, "ghost"))
+    assert caught.value.record_id == "ghost"
+
+
+def test_pull_quotes_an_error_status(mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{BASE}/api/pull", json={"error": "invalid model name"}, status=400)
+
+    with pytest.raises(OllamaError, match='refused the request \\(400\\). Ollama said: '
+                                          '"invalid model name"'):
+        next(pull_model(BASE, "llama3.2:1b"))
+
+
+def test_progress_fraction_is_completed_over_total() -> None:
+    assert PullProgress("pulling", total=1000, completed=250).fraction == 0.25
+
+
+def test_progress_fraction_is_unknown_without_a_total() -> None:
+    assert PullProgress("pulling manifest").fraction is None
+
+
+# -- delete_model --------------------------------------------------------------------
+
+def test_delete_removes_the_model_from_the_server(fake_server: FakeServer) -> None:
+    delete_model(fake_server.url, "llama3.2:1b")
+
+    assert [m.name for m in list_models(fake_server.url)] == ["qwen2.5:0.5b"]
+    assert fake_server.requests_to("/api/delete")[0].json() == {"model": "llama3.2:1b"}
+
+
+def test_delete_of_a_missing_model_is_not_found(fake_server: FakeServer) -> None:
+    with pytest.raises(NotFoundError, match='The model "ghost" is not on the Ollama server at '
+                                            f"{fake_server.url}") as caught:
+        delete_model(fake_server.url, "ghost")
+    assert caught.value.record_id == "ghost"
+
+
+def test_delete_at_an_address_that_is_not_ollama_says_so(mocked: responses.RequestsMock) -> None:
+    mocked.delete(f"{BASE}/api/delete", body="<h1>404</h1>", status=404)
+
+    with pytest.raises(OllamaError, match="does not look like an Ollama server"):
+        delete_model(BASE, "llama3.2:1b")
+
+
+# -- show_model ----------------------------------------------------------------------
+
+def test_show_parses_the_models_description(fake_server: FakeServer) -> None:
+    info = show_model(fake_server.url, "llama3.2:1b")
+
+    assert (info.name, info.details.family, info.capabilities) == (
+        "llama3.2:1b", "llama", ("completion",))
+    assert (info.parameters, info.template) == ('stop "<|eot_id|>"', "{{ .Prompt }}")
+    assert info.license.startswith("LLAMA 3.2")
+    assert info.model_info["general.parameter_count"] == 1_235_814_432
+    assert info.modified_at is not None and info.modified_at.year == 2025
+
+
+def test_show_posts_the_model_name(fake_server: FakeServer) -> None:
+    show_model(fake_server.url, "llama3.2:1b")
+
+    [sent] = fake_server.requests_to("/api/show")
+    assert (sent.method, sent.json()) == ("POST", {"model": "llama3.2:1b"})
+
+
+def test_show_of_a_missing_model_is_not_found(fake_server: FakeServer) -> None:
+    with pytest.raises(NotFoundError, match='"ghost" is not on the Ollama server'):
+        show_model(fake_server.url, "ghost")
+
+
+def test_show_rejects_model_info_that_is_not_an_object(fake_server: FakeServer) -> None:
+    fake_server.show_extra["llama3.2:1b"] = {"model_info": ["general.architecture"]}
+
+    with pytest.raises(OllamaError, match="model_info is not an object"):
+        show_model(fake_server.url, "llama3.2:1b")
+
+
+# -- list_running and version --------------------------------------------------------
+
+def test_list_running_parses_memory_use_and_expiry(fake_server: FakeServer) -> None:
+    fake_server.running_models = [running_model("llama3.2:1b", size=2000, size_vram=1500)]
+
+    [running] = list_running(fake_server.url)
+
+    assert (running.name, running.size, running.size_vram) == ("llama3.2:1b", 2000, 1500)
+    assert running.expires_at == datetime(2025, 1, 15, 10, 25, 30, 500000,
+                                          tzinfo=timezone(timedelta(hours=1)))
+
+
+def test_list_running_with_nothing_loaded_is_empty(fake_server: FakeServer) -> None:
+    assert list_running(fake_server.url) == []
+
+
+def test_version_is_the_servers_version(fake_server: FakeServer) -> None:
+    fake_server.ollama_version = "0.6.2"
+
+    assert version(fake_server.url) == "0.6.2"
+
+
+def test_version_without_a_version_field_is_invalid(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/version", json={"name": "something else"})
+
+    with pytest.raises(OllamaError, match="version is missing") as caught:
+        version(BASE)
+    assert caught.value.kind == "invalid_response"
+
+
+# -- format_bytes ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("size, text", [
+    (0, "0 B"),
+    (1023, "1023 B"),
+    (1024, "1 KB"),
+    (1536, "1.5 KB"),
+    (1024 * 1024 - 1, "1 MB"),
+    (500 * 1024 * 1024, "500 MB"),
+    (4_109_853_696, "3.8 GB"),
+    (3 * 1024 ** 4, "3 TB"),
+])
+def test_format_bytes_uses_1024_based_units(size: int, text: str) -> None:
+    assert format_bytes(size) == text
+
+
+@pytest.mark.parametrize("size", [None, -1])
+def test_format_bytes_of_no_size_is_unknown(size: int | None) -> None:
+    assert format_bytes(size) == "unknown"

@@ -1,0 +1,191 @@
+"""Provider checks: what each status means, and that credentials stay where they belong."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from connections_core import PROVIDERS, ValidationError, http, test_connection
+from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
+
+OPENAI = "https://api.openai.com/v1"
+ANTHROPIC = "https://api.anthropic.com/v1"
+OLLAMA = "http://127.0.0.1:11434"
+
+
+def openai(**config: str):
+    return test_connection("openai", {"apiKey": OPENAI_KEY, **config}, timeout=2)
+
+
+def anthropic(**config: str):
+    return test_connection("anthropic", {"apiKey": ANTHROPIC_KEY, **config}, timeout=2)
+
+
+def test_registry_describes_every_provider() -> None:
+    assert set(PROVIDERS) == {"openai", "anthropic", "ollama"}
+    assert PROVIDERS["openai"].secret_fields == ("apiKey",)
+    assert PROVIDERS["anthropic"].secret_fields == ("apiKey",)
+    assert PROVIDERS["ollama"].secret_fields == ()
+    for provider in PROVIDERS.values():
+        base_url = provider.field("baseUrl")
+        assert base_url is not None and base_url.default == provider.default_base_url
+        assert provider.display_name and provider.description
+
+
+@responses.activate
+def test_openai_ok_lists_models_and_sends_the_headers() -> None:
+    responses.get(f"{OPENAI}/models", json={"object": "list", "data": [{"id": "gpt-4o"},
+                                                                         {"id": "o3"}]},
+                  match=[matchers.header_matcher({"Authorization": f"Bearer {OPENAI_KEY}",
+                                                  "OpenAI-Organization": "org-7"})])
+    result = openai(organization="org-7")
+    assert result.success and result.kind == "ok" and result.status_code == 200
+    assert result.models == ("gpt-4o", "o3")
+    assert result.message == "Connected to OpenAI at https://api.openai.com: 2 models available."
+
+
+@responses.activate
+def test_openai_compatible_base_url_is_used() -> None:
+    responses.get("http://127.0.0.1:8000/v1/models", json={"object": "list", "data": []})
+    assert openai(baseUrl="http://127.0.0.1:8000/v1/").success
+
+
+@pytest.mark.parametrize(("status", "body", "kind", "says"), [
+    (401, {"error": {"message": f"Incorrect API key provided: {OPENAI_KEY[:8]}***WXYZ",
+                     "code": "invalid_api_key"}}, "auth", "rejected the API key"),
+    (403, {"error": {"message": "Project does not have access"}}, "forbidden", "refused access"),
+    (404, {"error": {"message": "Unknown url"}}, "not_found", "base URL looks wrong"),
+    (429, {"error": {"message": "You exceeded your current quota",
+                     "code": "insufficient_quota"}}, "rate_limited", "quota is used up"),
+    (429, {"error": {"message": "Rate limit reached"}}, "rate_limited", "rate-limiting"),
+    (500, {"error": {"message": "oops"}}, "server_error", "server error"),
+    (400, {"error": {"message": "bad"}}, "invalid_response", "refused the request"),
+])
+@responses.activate
+def test_openai_error_statuses(status: int, body: dict[str, object], kind: str, says: str) -> None:
+    responses.get(f"{OPENAI}/models", json=body, status=status)
+    result = openai()
+    assert not result.success
+    assert (result.kind, result.status_code) == (kind, status)
+    assert says in result.message
+    assert OPENAI_KEY[:8] not in result.message
+
+
+@responses.activate
+def test_retry_after_is_reported() -> None:
+    responses.get(f"{OPENAI}/models", status=429, headers={"Retry-After": "30"},
+                  json={"error": {"message": "slow down"}})
+    assert "Retry after 30 s" in openai().message
+
+
+@responses.activate
+def test_server_message_is_quoted_without_keys() -> None:
+    responses.get(f"{OPENAI}/models", status=403, json={"error": {
+        "message": f"key {OPENAI_KEY} and sk-proj-abcdef123456 lack scope"}})
+    message = openai().message
+    assert "lack scope" in message
+    assert OPENAI_KEY not in message and "sk-proj-abcdef123456" not in message
+
+
+@responses.activate
+def test_html_page_is_an_invalid_response() -> None:
+    responses.get(f"{OPENAI}/models", body="<html><body>Welcome</body></html>",
+                  content_type="text/html")
+    result = openai()
+    assert result.kind == "invalid_response" and "text/html" in result.message
+
+
+@responses.activate
+def test_json_of_the_wrong_shape_is_an_invalid_response() -> None:
+    responses.get(f"{OPENAI}/models", json={"models": ["a"]})
+    assert openai().kind == "invalid_response"
+
+
+@responses.activate
+def test_oversized_body_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "MAX_BODY_BYTES", 1024)
+    responses.get(f"{OPENAI}/models", body=b"x" * 10_000)
+    result = openai()
+    assert result.kind == "invalid_response" and "more than" in result.message
+
+
+@responses.activate
+def test_redirect_is_never_followed_with_credentials() -> None:
+    responses.get(f"{ANTHROPIC}/models", status=302,
+                  headers={"Location": "https://collector.example/steal"})
+    result = anthropic()
+    assert result.kind == "invalid_response"
+    assert "redirected to https://collector.example" in result.message
+    assert len(responses.calls) == 1, "the redirect target was never requested"
+
+
+@responses.activate
+def test_anthropic_follows_pages_and_sends_its_headers() -> None:
+    headers = matchers.header_matcher({"x-api-key": ANTHROPIC_KEY,
+                                       "anthropic-version": "2023-06-01"})
+    responses.get(f"{ANTHROPIC}/models", match=[headers, matchers.query_param_matcher(
+        {"limit": "1000"})], json={"data": [{"id": "claude-a"}], "has_more": True,
+                                   "last_id": "claude-a"})
+    responses.get(f"{ANTHROPIC}/models", match=[headers, matchers.query_param_matcher(
+        {"limit": "1000", "after_id": "claude-a"})],
+        json={"data": [{"id": "claude-b"}], "has_more": False, "last_id": "claude-b"})
+    result = anthropic()
+    assert result.success and result.models == ("claude-a", "claude-b")
+
+
+@responses.activate
+def test_anthropic_overloaded_is_a_server_error() -> None:
+    responses.get(f"{ANTHROPIC}/models", status=529, json={
+        "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    result = anthropic()
+    assert result.kind == "server_error" and "overloaded" in result.message
+
+
+@responses.activate
+def test_anthropic_401_says_the_key_was_rejected() -> None:
+    responses.get(f"{ANTHROPIC}/models", status=401, json={
+        "type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+    result = anthropic()
+    assert result.kind == "auth" and "Anthropic rejected the API key" in result.message
+
+
+@responses.activate
+def test_ollama_check_lists_local_models() -> None:
+    responses.get(f"{OLLAMA}/api/tags", json={"models": [
+        {"name": "llama3.2:latest", "model": "llama3.2:latest", "size": 2019393189}]})
+    result = test_connection("ollama", {"baseUrl": OLLAMA})
+    assert result.success and result.models == ("llama3.2:latest",)
+
+
+def test_refused_connection_is_unreachable() -> None:
+    result = test_connection("ollama", {"baseUrl": "http://127.0.0.1:9"}, timeout=2)
+    assert result.kind == "unreachable" and "Can't reach the server" in result.message
+
+
+def test_unknown_host_says_dns() -> None:
+    result = test_connection("ollama", {"baseUrl": "http://no-such-host.invalid"}, timeout=2)
+    assert result.kind == "unreachable" and "could not be resolved" in result.message
+
+
+@responses.activate
+def test_tls_failure_is_reported_as_tls() -> None:
+    responses.get(f"{OPENAI}/models", body=requests.exceptions.SSLError("certificate verify failed"))
+    assert openai().kind == "tls"
+
+
+def test_invalid_config_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError) as caught:
+        test_connection("openai", {"baseUrl": "nope"})
+    assert set(caught.value.field_errors) == {"apiKey", "baseUrl"}
+
+
+@responses.activate
+def test_nothing_logged_contains_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{OPENAI}/models", status=401, json={"error": {"message": OPENAI_KEY}})
+    with caplog.at_level(logging.DEBUG):
+        result = openai()
+    assert OPENAI_KEY not in caplog.text and OPENAI_KEY not in repr(result)

@@ -1,0 +1,167 @@
+"""Checking connections through the service, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from connections_core import ConnectionService, KeyRing, NotFoundError, TinyDBStore, ValidationError
+from tests.fakes import API_KEY, FakeServer, unused_url
+
+
+def add_openai(service: ConnectionService, server: FakeServer, name: str = "Work",
+               key: str = API_KEY):
+    return service.create("openai", name, {"apiKey": key, "baseUrl": server.openai_url})
+
+
+def test_successful_check_is_recorded(service: ConnectionService, fake_server: FakeServer) -> None:
+    created = add_openai(service, fake_server)
+    result = service.test(created.id)
+    assert result.success and result.models == ("gpt-4o", "gpt-4o-mini", "o3-mini")
+    stored = service.get(created.id)
+    assert stored.status == "connected" and stored.last_checked_at is not None
+    assert stored.last_result is not None and stored.last_result.kind == "ok"
+    assert stored.last_result.latency_ms == result.latency_ms
+    assert stored.version == created.version, "a check is not an edit"
+
+
+def test_rejected_key_is_recorded_as_an_error(service: ConnectionService,
+                                              fake_server: FakeServer) -> None:
+    fake_server.echo_key_in_errors = True
+    created = add_openai(service, fake_server, key="sk-wrong-key-000000000")
+    result = service.test(created.id)
+    assert result.kind == "auth" and "rejected the API key" in result.message
+    assert "sk-wrong-key-000000000" not in result.message
+    stored = service.get(created.id)
+    assert stored.status == "error" and stored.last_result is not None
+    assert stored.last_result.message == result.message
+
+
+def test_anthropic_check_follows_pages(service: ConnectionService,
+                                       fake_server: FakeServer) -> None:
+    created = service.create("anthropic", "Claude", {"apiKey": API_KEY,
+                                                     "baseUrl": fake_server.anthropic_url})
+    result = service.test(created.id)
+    assert result.success and len(result.models) == 3
+    assert len(fake_server.requests_to("/v1/models")) == 2
+
+
+def test_ollama_check_stores_available_models(service: ConnectionService,
+                                              fake_server: FakeServer) -> None:
+    created = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    service.test(created.id)
+    assert service.get(created.id).available_models == ("llama3.2:1b", "qwen2.5:0.5b")
+
+
+def test_refresh_ollama_models_returns_typed_models(service: ConnectionService,
+                                                    fake_server: FakeServer) -> None:
+    created = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    models = service.refresh_ollama_models(created.id)
+    assert [m.details.family for m in models] == ["llama", "qwen2"]
+    assert service.get(created.id).available_models == ("llama3.2:1b", "qwen2.5:0.5b")
+
+
+def test_refresh_ollama_models_rejects_other_types(service: ConnectionService,
+                                                   fake_server: FakeServer) -> None:
+    created = add_openai(service, fake_server)
+    with pytest.raises(ValidationError, match="Only Ollama"):
+        service.refresh_ollama_models(created.id)
+
+
+def test_unreachable_server_is_recorded(service: ConnectionService) -> None:
+    created = service.create("ollama", "Gone", {"baseUrl": unused_url()})
+    assert service.test(created.id).kind == "unreachable"
+    assert service.get(created.id).status == "error"
+
+
+def test_slow_server_times_out(store: TinyDBStore, keyring: KeyRing,
+                               fake_server: FakeServer) -> None:
+    fake_server.delay = 2.0
+    service = ConnectionService(store, keyring, timeout=0.2)
+    created = service.create("ollama", "Slow", {"baseUrl": fake_server.url})
+    result = service.test(created.id)
+    assert result.kind == "timeout" and "did not answer within 0.2 s" in result.message
+
+
+def test_draft_check_writes_nothing(service: ConnectionService, fake_server: FakeServer,
+                                    data_path: Path) -> None:
+    add_openai(service, fake_server)
+    before = data_path.read_bytes()
+    result = service.test_draft("openai", {"apiKey": API_KEY, "baseUrl": fake_server.openai_url})
+    assert result.success
+    assert data_path.read_bytes() == before
+
+
+def test_draft_of_an_edit_uses_the_stored_key_only_for_the_same_url(
+        service: ConnectionService, fake_server: FakeServer) -> None:
+    created = add_openai(service, fake_server)
+    same = service.test_draft("openai", {"apiKey": "", "baseUrl": fake_server.openai_url},
+                              existing_id=created.id)
+    assert same.success
+    other = FakeServer()
+    try:
+        with pytest.raises(ValidationError, match="API key is required"):
+            service.test_draft("openai", {"apiKey": "", "baseUrl": other.openai_url},
+                               existing_id=created.id)
+        assert other.requests == [], "the stored key never went to the other server"
+    finally:
+        other.close()
+
+
+def test_all_checks_run_at_once(service: ConnectionService, fake_server: FakeServer) -> None:
+    fake_server.delay = 0.3
+    created = [add_openai(service, fake_server, f"c{n}") for n in range(20)]
+    results = service.test_all()
+    assert set(results) == {c.id for c in created}
+    assert all(r.success for r in results.values())
+    assert fake_server.peak_in_flight >= 10, "the checks overlapped"
+    assert {c.status for c in service.list()} == {"connected"}
+
+
+def test_iter_test_all_yields_in_the_callers_thread(service: ConnectionService,
+                                                    fake_server: FakeServer) -> None:
+    add_openai(service, fake_server, "a")
+    service.create("ollama", "b", {"baseUrl": unused_url()})
+    seen = [(connection.name, result.success, threading.current_thread().name)
+            for connection, result in service.iter_test_all()]
+    assert sorted(seen) == [("a", True, "MainThread"), ("b", False, "MainThread")]
+    assert {c.name: c.status for c in service.list()} == {"a": "connected", "b": "error"}
+
+
+def test_all_of_an_empty_workspace_is_empty(service: ConnectionService) -> None:
+    assert service.test_all() == {}
+
+
+def test_result_of_an_edited_connection_is_not_recorded(service: ConnectionService,
+                                                        fake_server: FakeServer) -> None:
+    """A check that started before an edit describes a config that is gone."""
+    fake_server.delay = 0.5
+    created = add_openai(service, fake_server)
+    checking = threading.Thread(target=service.test, args=(created.id,))
+    checking.start()
+    assert fake_server.wait_for_requests(1, timeout=5)
+    service.update(created.id, created.version, config={"organization": "org-new"})
+    checking.join(timeout=10)
+    assert service.get(created.id).status == "unconfigured"
+
+
+def test_undecryptable_key_is_reported_as_the_check_result(
+        store: TinyDBStore, key: str, data_path: Path, fake_server: FakeServer) -> None:
+    service = ConnectionService(store, KeyRing(key))
+    created = add_openai(service, fake_server)
+    text = data_path.read_text()
+    token = text.split('"apiKey":"')[1].split('"')[0]
+    data_path.write_text(text.replace(token, token[:-2] + ("00" if token[-2:] != "00" else "11")))
+    result = service.test(created.id)
+    assert not result.success and "can't be decrypted" in result.message
+    assert fake_server.requests == [], "nothing was sent without a usable key"
+
+
+def test_deleted_connection_cannot_be_tested(service: ConnectionService,
+                                             fake_server: FakeServer) -> None:
+    created = add_openai(service, fake_server)
+    service.delete(created.id)
+    with pytest.raises(NotFoundError):
+        service.test(created.id)

@@ -1,0 +1,195 @@
+"""The store: atomic, locked, cached, and never overwriting a corrupt file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from connections_core import ConnectionService, KeyRing, StoreCorruptError, TinyDBStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def insert(store: TinyDBStore, **doc: object) -> None:
+    with store.transaction() as db:
+        db.table("connections", cache_size=0).insert(doc)
+
+
+def test_file_is_created_on_first_write_with_mode_0600(data_path: Path) -> None:
+    store = TinyDBStore(data_path)
+    assert not data_path.exists(), "opening a store writes nothing"
+    insert(store, id="a")
+    assert data_path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(data_path.read_text()) == {"connections": {"1": {"id": "a"}}}
+
+
+def test_no_temporary_files_are_left_behind(store: TinyDBStore, data_path: Path) -> None:
+    for n in range(5):
+        insert(store, id=str(n))
+    assert sorted(p.name for p in data_path.parent.iterdir()) == [
+        "connections.json", "connections.json.lock"]
+
+
+def test_write_replaces_the_file_rather_than_rewriting_it(store: TinyDBStore,
+                                                          data_path: Path) -> None:
+    insert(store, id="a")
+    before = data_path.stat().st_ino
+    insert(store, id="b")
+    assert data_path.stat().st_ino != before
+
+
+def test_unchanged_file_is_not_parsed_again(store: TinyDBStore) -> None:
+    insert(store, id="a")
+    first = store.snapshot("connections")
+    second = store.snapshot("connections")
+    assert first[0] == second[0]
+    assert first[1][0] is second[1][0], "an unchanged file is served from memory"
+
+
+def test_change_by_another_store_is_seen(data_path: Path) -> None:
+    reader, writer = TinyDBStore(data_path), TinyDBStore(data_path)
+    insert(writer, id="a")
+    assert [d["id"] for d in reader.snapshot("connections")[1]] == ["a"]
+    insert(writer, id="b")
+    assert [d["id"] for d in reader.snapshot("connections")[1]] == ["a", "b"]
+
+
+def test_second_instance_does_not_reuse_a_document_id(data_path: Path) -> None:
+    """TinyDB caches the next doc_id per table: a second writer could overwrite."""
+    one, two = TinyDBStore(data_path), TinyDBStore(data_path)
+    insert(one, id="a")
+    insert(two, id="b")
+    insert(one, id="c")
+    assert sorted(d["id"] for d in TinyDBStore(data_path).snapshot("connections")[1]) == [
+        "a", "b", "c"]
+
+
+def test_failed_transaction_writes_nothing(store: TinyDBStore, data_path: Path) -> None:
+    insert(store, id="a")
+    before = data_path.read_bytes()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            db.table("connections", cache_size=0).insert({"id": "b"})
+            raise RuntimeError("boom")
+    assert data_path.read_bytes() == before
+    assert [d["id"] for d in store.snapshot("connections")[1]] == ["a"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"connections": 3}', b"\xff\xfe"])
+def test_corrupt_file_is_reported_and_never_overwritten(data_path: Path, content: bytes) -> None:
+    data_path.parent.mkdir(parents=True)
+    data_path.write_bytes(content)
+    store = TinyDBStore(data_path)
+    with pytest.raises(StoreCorruptError, match="connections.json") as caught:
+        store.snapshot("connections")
+    assert caught.value.path == str(data_path)
+    with pytest.raises(StoreCorruptError, match="left untouched"):
+        insert(store, id="a")
+    assert data_path.read_bytes() == content
+
+
+def test_service_on_corrupt_file_raises_store_corrupt(data_path: Path, keyring: KeyRing) -> None:
+    data_path.parent.mkdir(parents=True)
+    data_path.write_text('{"connections": {"1": {"id": ')
+    with pytest.raises(StoreCorruptError, match="line 1"):
+        ConnectionService(TinyDBStore(data_path), keyring)
+
+
+def test_eight_threads_lose_no_write(data_path: Path, keyring: KeyRing) -> None:
+    services = [ConnectionService(TinyDBStore(data_path), keyring) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for i in range(10):
+                services[n].create(("openai", "anthropic", "ollama")[i % 3], f"t{n}-{i}",
+                                   {"apiKey": "sk-thread-key-0001"} if i % 3 < 2 else {})
+        except BaseException as error:  # reported below, with the thread's name
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    listed = ConnectionService(TinyDBStore(data_path), keyring).list()
+    assert len(listed) == 80
+    assert len({c.id for c in listed}) == 80
+    for type in ("openai", "anthropic", "ollama"):
+        assert sum(c.is_default for c in listed if c.type == type) == 1
+
+
+WORKER = """
+import sys
+from connections_core import ConnectionService, KeyRing, TinyDBStore
+path, key, tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+service = ConnectionService(TinyDBStore(path), KeyRing(key))
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(count):
+    created = service.create("openai", f"{tag}-{i}", {"apiKey": "sk-process-key-0001"})
+    print(created.id, flush=True)
+"""
+
+
+def start_worker(data_path: Path, key: str, tag: str, count: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(data_path), key, tag, str(count)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+def test_two_processes_and_threads_lose_no_write(data_path: Path, key: str) -> None:
+    keyring = KeyRing(key)
+    ConnectionService(TinyDBStore(data_path), keyring).create(
+        "openai", "first", {"apiKey": "sk-process-key-0001"})
+    workers = [start_worker(data_path, key, f"p{n}", 25) for n in range(2)]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    local = ConnectionService(TinyDBStore(data_path), keyring)
+    for i in range(25):
+        local.create("openai", f"local-{i}", {"apiKey": "sk-process-key-0001"})
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+    listed = ConnectionService(TinyDBStore(data_path), keyring).list()
+    assert len(listed) == 76
+    assert sum(c.is_default for c in listed) == 1
+
+
+def test_kill_9_during_writes_keeps_every_acknowledged_write(data_path: Path, key: str) -> None:
+    worker = start_worker(data_path, key, "burst", 10_000)
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write("go\n")
+    worker.stdin.flush()
+    acknowledged = [worker.stdout.readline().strip() for _ in range(40)]
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    worker.stdout.close()
+    worker.stdin.close()
+
+    stored = json.loads(data_path.read_text())  # loadable: never truncated
+    ids = {doc["id"] for doc in stored["connections"].values()}
+    assert set(acknowledged) <= ids
+    service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    assert len(service.list()) == len(ids)
+
+
+def test_insert_multiple_keeps_every_document(store: TinyDBStore) -> None:
+    """Expiring TinyDB's next-id cache on every call once made insert_multiple
+    give all its documents the same doc_id, keeping only the last."""
+    with store.transaction() as db:
+        db.table("connections", cache_size=0).insert_multiple({"id": str(n)} for n in range(5))
+    assert len(store.snapshot("connections")[1]) == 5
