@@ -150,22 +150,36 @@ def start_worker(data_path: Path, key: str, tag: str, count: int) -> subprocess.
     return process
 
 
-def test_two_processes_and_threads_lose_no_write(data_path: Path, key: str) -> None:
+def test_two_processes_and_eight_threads_lose_no_write(data_path: Path, key: str) -> None:
     keyring = KeyRing(key)
     ConnectionService(TinyDBStore(data_path), keyring).create(
         "openai", "first", {"apiKey": "sk-process-key-0001"})
-    workers = [start_worker(data_path, key, f"p{n}", 25) for n in range(2)]
+    workers = [start_worker(data_path, key, f"p{n}", 20) for n in range(2)]
+    services = [ConnectionService(TinyDBStore(data_path), keyring) for _ in range(8)]
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(5):
+                created = services[n].create("openai", f"t{n}-{i}", {"apiKey": "sk-thread-0001"})
+                services[n].set_default(created.id)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for worker in workers:
         assert worker.stdin is not None
         worker.stdin.write("go\n")
         worker.stdin.flush()
-    local = ConnectionService(TinyDBStore(data_path), keyring)
-    for i in range(25):
-        local.create("openai", f"local-{i}", {"apiKey": "sk-process-key-0001"})
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
     for worker in workers:
         assert worker.wait(timeout=60) == 0
+    assert not failures
     listed = ConnectionService(TinyDBStore(data_path), keyring).list()
-    assert len(listed) == 76
+    assert len(listed) == 1 + 2 * 20 + 8 * 5
     assert sum(c.is_default for c in listed) == 1
 
 

@@ -1,0 +1,75 @@
+"""The public API is a contract: code outside this repository calls these names."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import connections_core
+from connections_core import ollama
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {name for name in vars(connections_core)
+              if not name.startswith("_") and name not in {"annotations"}}
+    modules = {"crypto", "errors", "http", "models", "providers", "service", "store"}
+    assert set(connections_core.__all__) == public - modules
+    for name in connections_core.__all__:
+        assert getattr(connections_core, name) is not None
+
+
+@pytest.mark.parametrize(("function", "parameters"), [
+    (connections_core.generate_key, []),
+    (connections_core.encrypt, ["plaintext", "key"]),
+    (connections_core.decrypt, ["token", "key"]),
+    (connections_core.is_encrypted, ["value"]),
+    (connections_core.KeyRing, ["current", "previous"]),
+    (connections_core.KeyRing.from_env, ["environ"]),
+    (connections_core.TinyDBStore, ["path"]),
+    (connections_core.ConnectionService, ["store", "keyring", "workspace_id"]),
+    (connections_core.ConnectionService.from_env, ["workspace_id", "environ"]),
+    (connections_core.test_connection, ["type", "config", "timeout"]),
+    (connections_core.ConnectionService.create, ["self", "type", "name", "config",
+                                                 "initial_status"]),
+    (connections_core.ConnectionService.update, ["self", "id", "version", "name", "config"]),
+    (ollama.list_models, ["base_url"]),
+    (ollama.pull_model, ["base_url", "name"]),
+    (ollama.delete_model, ["base_url", "name"]),
+    (ollama.show_model, ["base_url", "name"]),
+    (ollama.list_running, ["base_url"]),
+    (ollama.version, ["base_url"]),
+])
+def test_contract_signatures(function: object, parameters: list[str]) -> None:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    positional = [p.name for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    assert positional == parameters
+
+
+def test_ollama_functions_take_a_timeout() -> None:
+    for function in (ollama.list_models, ollama.pull_model, ollama.delete_model,
+                     ollama.show_model, ollama.list_running, ollama.version):
+        assert "timeout" in inspect.signature(function).parameters
+
+
+def test_core_imports_neither_streamlit_nor_pandas() -> None:
+    code = ("import sys, connections_core; "
+            "print(sorted(m for m in ('streamlit', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy is not installed")
+def test_core_passes_mypy_strict() -> None:
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          "connections_core"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 0, out.stdout
