@@ -64,10 +64,14 @@ class Provider:
     type: str
     display_name: str
     description: str
-    default_base_url: str
     fields: tuple[ConfigField, ...]
     check: Check = field(repr=False)
     key_url: str = ""
+
+    @property
+    def default_base_url(self) -> str:
+        base_url = self.field("baseUrl")
+        return base_url.default or "" if base_url else ""
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -291,6 +295,16 @@ def check_ollama(config: Mapping[str, str], session: requests.Session,
                                                session=session)]
 
 
+def _api_key(placeholder: str) -> ConfigField:
+    return ConfigField("apiKey", "API key", "password", required=True, placeholder=placeholder,
+                       min_length=10, max_length=500)
+
+
+def _base_url(default: str, help: str = "") -> ConfigField:
+    return ConfigField("baseUrl", "Base URL", "url", required=True, placeholder=default,
+                       default=default, help=help)
+
+
 PROVIDERS: dict[str, Provider] = {
     provider.type: provider
     for provider in (
@@ -298,15 +312,10 @@ PROVIDERS: dict[str, Provider] = {
             type="openai",
             display_name="OpenAI",
             description="GPT models from OpenAI, or any OpenAI-compatible server.",
-            default_base_url="https://api.openai.com/v1",
             key_url="https://platform.openai.com/api-keys",
             fields=(
-                ConfigField("apiKey", "API key", "password", required=True,
-                            placeholder="sk-...", min_length=10, max_length=500),
-                ConfigField("baseUrl", "Base URL", "url",
-                            placeholder="https://api.openai.com/v1",
-                            default="https://api.openai.com/v1",
-                            help="Any OpenAI-compatible server works."),
+                _api_key("sk-..."),
+                _base_url("https://api.openai.com/v1", "Any OpenAI-compatible server works."),
                 ConfigField("organization", "Organization ID", placeholder="org-...",
                             max_length=255, help="Only for keys in several organizations."),
             ),
@@ -316,28 +325,16 @@ PROVIDERS: dict[str, Provider] = {
             type="anthropic",
             display_name="Anthropic",
             description="Claude models from Anthropic.",
-            default_base_url="https://api.anthropic.com/v1",
             key_url="https://console.anthropic.com/settings/keys",
-            fields=(
-                ConfigField("apiKey", "API key", "password", required=True,
-                            placeholder="sk-ant-...", min_length=10, max_length=500),
-                ConfigField("baseUrl", "Base URL", "url",
-                            placeholder="https://api.anthropic.com/v1",
-                            default="https://api.anthropic.com/v1"),
-            ),
+            fields=(_api_key("sk-ant-..."), _base_url("https://api.anthropic.com/v1")),
             check=check_anthropic,
         ),
         Provider(
             type="ollama",
             display_name="Ollama",
             description="Models running locally with Ollama.",
-            default_base_url="http://localhost:11434",
             key_url="https://ollama.com/download",
-            fields=(
-                ConfigField("baseUrl", "Base URL", "url", required=True,
-                            placeholder="http://localhost:11434",
-                            default="http://localhost:11434"),
-            ),
+            fields=(_base_url("http://localhost:11434"),),
             check=check_ollama,
         ),
     )
