@@ -24,13 +24,14 @@ from .errors import (
     StoreCorruptError,
     ValidationError,
 )
-from .models import Connection, LastResult
+from .models import STATUSES, Connection, LastResult
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .service import ConnectionService
 from .store import TinyDBStore
 
 __all__ = [
     "PROVIDERS",
+    "STATUSES",
     "ConfigField",
     "ConflictError",
     "Connection",

@@ -199,20 +199,20 @@ def version(base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
 
 
 def format_bytes(n: int | None) -> str:
-    """A size as Ollama's CLI shows it, in 1024-based units: ``"3.8 GB"``.
+    """A size as Ollama's CLI shows it, in 1000-based units: ``"4.1 GB"``.
 
     ``None`` or a negative number (no size known) gives ``"unknown"``.
     """
     if n is None or n < 0:
         return "unknown"
-    if n < 1024:
+    if n < 1000:
         return f"{n} B"
     value = float(n)
     for unit in _UNITS:
-        value /= 1024
+        value /= 1000
         text = f"{value:.0f}" if value >= 100 else f"{value:.1f}".removesuffix(".0")
-        # 1023.96 KB rounds to "1024": show it as "1 MB" instead.
-        if float(text) < 1024 or unit == _UNITS[-1]:
+        # 999.96 KB rounds to "1000": show it as "1 MB" instead.
+        if float(text) < 1000 or unit == _UNITS[-1]:
             break
     return f"{text} {unit}"
 

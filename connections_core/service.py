@@ -106,11 +106,14 @@ class ConnectionService:
         """
         env = os.environ if environ is None else environ
         data_dir = Path(env.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
-        store = TinyDBStore(data_dir / STORE_FILE)
         key = crypto.env_key(env)
+        # Built before the store, so a malformed key is refused before anything
+        # (even the data folder) is made.
+        keyring = crypto.KeyRing(key, crypto.previous_keys(env)) if key else None
+        store = TinyDBStore(data_dir / STORE_FILE)
         key_file = data_dir / KEY_FILE
         source = "environment"
-        if key is None:
+        if keyring is None:
             source = "file" if key_file.exists() else "generated"
             if source == "generated" and _holds_secrets(store):
                 raise EncryptionKeyError(
@@ -118,9 +121,10 @@ class ConnectionService:
                     f"set and there is no {key_file}. Set {crypto.KEY_VARIABLE} to the key "
                     "this data was written with; a new key could not decrypt it."
                 )
-            key = crypto.read_key_file(key_file) if source == "file" \
+            local_key = crypto.read_key_file(key_file) if source == "file" \
                 else crypto.create_key_file(key_file)
-        service = cls(store, crypto.KeyRing(key, crypto.previous_keys(env)), workspace_id)
+            keyring = crypto.KeyRing(local_key, crypto.previous_keys(env))
+        service = cls(store, keyring, workspace_id)
         service.key_source = source
         service.key_file = None if source == "environment" else key_file
         return service
@@ -335,14 +339,22 @@ class ConnectionService:
         With ``existing_id``, secrets missing from ``config`` are taken from that
         stored connection, unless the base URL differs from the stored one.
         """
-        if existing_id is not None:
+        if existing_id is not None and not self.needs_key_again(existing_id, config):
             record = self._record(existing_id)
-            stored = self._decrypted(record)
-            provider = get_provider(type)
-            if config.get("baseUrl", stored.get("baseUrl")) == stored.get("baseUrl"):
-                config = {**{f: stored[f] for f in provider.secret_fields if f in stored},
-                          **{k: v for k, v in config.items() if v}}
+            provider = get_provider(record["type"])
+            kept = _kept_secrets(provider, record["config"], config)
+            config = {**_without_display_values(provider, config),
+                      **{f: self._open(record, record["config"][f]) for f in kept}}
         return test_connection(type, config, self.timeout)
+
+    def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
+        """Whether saving ``config`` on connection ``id`` needs its secrets typed again:
+        the base URL changes while a stored secret would be kept."""
+        record = self._record(id)
+        provider = get_provider(record["type"])
+        stored = record["config"]
+        return bool(_kept_secrets(provider, stored, config)) and \
+            _base_url_of(provider, config, stored) != stored.get("baseUrl")
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as
@@ -350,8 +362,9 @@ class ConnectionService:
         records = self._active_records()
         if not records:
             return
-        with ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
-                                thread_name_prefix="connections-check") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
+                                  thread_name_prefix="connections-check")
+        try:
             pending: dict[Future[TestResult], Record] = {
                 pool.submit(self._check, record): record for record in records}
             while pending:
@@ -361,6 +374,10 @@ class ConnectionService:
                 self._record_results(finished)
                 for record, result in finished:
                     yield self.get(record["id"]), result
+        finally:
+            # A caller that stops early (a screen interrupted by a click) should
+            # not wait for checks it will never see: drop those not started.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def test_all(self) -> dict[str, TestResult]:
         """Check every connection of the workspace concurrently: ``{id: result}``."""
@@ -485,23 +502,20 @@ class ConnectionService:
         """The ``config``/``hints`` fields an update writes (empty when nothing changed)."""
         stored = doc["config"]
         secrets = set(provider.secret_fields)
-        # A config read back from a Connection carries masks and has_ flags:
-        # they mean "keep", not "set the key to the mask".
-        config = {k: v for k, v in config.items()
-                  if not (k in secrets and isinstance(v, str) and v.startswith(MASK))
-                  and not (k.startswith("has_") and k[4:] in secrets)}
-        given_secrets = {f for f in secrets if config.get(f)}
-        kept = {f for f in secrets - given_secrets if f in stored}
-        merged = {**{k: v for k, v in stored.items() if k not in secrets}, **config}
-        clean = validate_config(provider, {k: v for k, v in merged.items() if k not in kept},
-                                kept=kept)
+        config = _without_display_values(provider, config)
+        kept = _kept_secrets(provider, stored, config)
+        given_secrets = secrets - kept
+        merged = {**{k: v for k, v in stored.items() if k not in secrets},
+                  **{k: v for k, v in config.items() if k not in kept}}
+        clean = validate_config(provider, merged, kept=kept)
         if kept and clean.get("baseUrl") != stored.get("baseUrl"):
             raise ValidationError({field: "Enter the key again: the base URL changed, and a "
                                    "stored key is only sent to the address it was saved for."
                                    for field in kept})
         unchanged_plain = all(clean.get(k) == stored.get(k) for k in
                               set(clean) | set(stored) if k not in secrets)
-        unchanged_secrets = all(self._same_secret(doc, f, clean[f]) for f in given_secrets)
+        unchanged_secrets = all(self._same_secret(doc, f, clean[f])
+                                for f in given_secrets if f in clean)
         if unchanged_plain and unchanged_secrets:
             return {}
         sealed = self._sealed(provider, clean)
@@ -595,6 +609,31 @@ class ConnectionService:
     def _write_key_check(self, meta: Table) -> None:
         meta.truncate()
         meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+
+
+def _without_display_values(provider: Provider, config: Mapping[str, Any]) -> Record:
+    """``config`` without what a Connection shows in place of secrets (the masks and
+    the ``has_`` flags): read back into an update, they mean "keep"."""
+    secrets = set(provider.secret_fields)
+    return {k: v for k, v in config.items()
+            if not (k in secrets and isinstance(v, str) and v.startswith(MASK))
+            and not (k.startswith("has_") and k[4:] in secrets)}
+
+
+def _kept_secrets(provider: Provider, stored: Mapping[str, Any],
+                  config: Mapping[str, Any]) -> set[str]:
+    """The stored secrets that ``config`` leaves as they are (missing, empty or masked)."""
+    given = _without_display_values(provider, config)
+    return {f for f in provider.secret_fields
+            if f in stored and not (isinstance(given.get(f), str) and given[f].strip())}
+
+
+def _base_url_of(provider: Provider, config: Mapping[str, Any], stored: Mapping[str, Any]) -> Any:
+    """The base URL ``config`` would store, normalised as validation does."""
+    value = config.get("baseUrl", stored.get("baseUrl"))
+    if not isinstance(value, str):
+        return value
+    return value.strip().rstrip("/") or provider.default_base_url
 
 
 def _secret_tokens(store: TinyDBStore) -> Iterator[str]:

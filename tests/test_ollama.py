@@ -410,15 +410,16 @@ def test_version_without_a_version_field_is_invalid(mocked: responses.RequestsMo
 
 @pytest.mark.parametrize("size, text", [
     (0, "0 B"),
-    (1023, "1023 B"),
-    (1024, "1 KB"),
-    (1536, "1.5 KB"),
-    (1024 * 1024 - 1, "1 MB"),
-    (500 * 1024 * 1024, "500 MB"),
-    (4_109_853_696, "3.8 GB"),
-    (3 * 1024 ** 4, "3 TB"),
+    (999, "999 B"),
+    (1000, "1 KB"),
+    (1500, "1.5 KB"),
+    (999_999, "1 MB"),
+    (500_000_000, "500 MB"),
+    (4_109_853_696, "4.1 GB"),
+    (3 * 1000 ** 4, "3 TB"),
 ])
-def test_format_bytes_uses_1024_based_units(size: int, text: str) -> None:
+def test_format_bytes_uses_decimal_units_like_ollama(size: int, text: str) -> None:
+    """Ollama's CLI (format.HumanBytes) counts 1 KB as 1000 bytes."""
     assert format_bytes(size) == text
 
 

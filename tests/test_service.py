@@ -388,3 +388,25 @@ def test_timestamps_come_from_the_clock(store: TinyDBStore, keyring: KeyRing) ->
     clock = FakeClock()
     created = add_openai(ConnectionService(store, keyring, clock=clock))
     assert created.created_at.year == 2026 and created.created_at.tzinfo is not None
+
+
+def test_from_env_with_a_bad_key_makes_no_data_folder(tmp_path: Path) -> None:
+    with pytest.raises(EncryptionKeyError):
+        ConnectionService.from_env(environ={"CONNECTIONS_DATA_DIR": str(tmp_path / "d"),
+                                            "ENCRYPTION_KEY": "abc"})
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"baseUrl": OPENAI + "/"}, False),
+    ({"baseUrl": f" {OPENAI} "}, False),
+    ({"baseUrl": ""}, False),
+    ({}, False),
+    ({"baseUrl": "https://elsewhere.example/v1"}, True),
+    ({"baseUrl": "https://elsewhere.example/v1", "apiKey": "••••WXYZ"}, True),
+    ({"baseUrl": "https://elsewhere.example/v1", "apiKey": OPENAI_KEY}, False),
+])
+def test_needs_key_again_only_when_the_base_url_really_changes(
+        service: ConnectionService, config: dict[str, str], expected: bool) -> None:
+    created = add_openai(service)
+    assert service.needs_key_again(created.id, config) is expected

@@ -165,3 +165,24 @@ def test_deleted_connection_cannot_be_tested(service: ConnectionService,
     service.delete(created.id)
     with pytest.raises(NotFoundError):
         service.test(created.id)
+
+
+def test_draft_of_an_edit_normalises_the_base_url(service: ConnectionService,
+                                                  fake_server: FakeServer) -> None:
+    """A trailing slash once made the edit dialog's Test drop the stored key."""
+    created = add_openai(service, fake_server)
+    result = service.test_draft("openai", {"apiKey": "", "baseUrl": fake_server.openai_url + "/"},
+                                existing_id=created.id)
+    assert result.success
+
+
+def test_stopping_iter_test_all_early_does_not_wait_for_every_check(
+        service: ConnectionService, fake_server: FakeServer) -> None:
+    fake_server.delay = 0.3
+    for n in range(40):
+        add_openai(service, fake_server, f"c{n}")
+    checks = service.iter_test_all()
+    next(checks)
+    checks.close()
+    # Only the checks already running when the caller stopped reach the server.
+    assert len(fake_server.requests) < 40
