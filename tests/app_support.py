@@ -1,0 +1,111 @@
+"""Helpers for the AppTest tests of the screens (``tests/test_app_*.py``).
+
+Every test gets a real data folder in ``tmp_path`` and a real key through the
+environment, exactly as ``streamlit run`` would; providers are the fake server
+on 127.0.0.1 from :mod:`tests.fakes`.  A test module imports the fixture
+``fixture_data_dir``; tests use it by its name, ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from connections_core import Connection, ConnectionService
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+CONNECTIONS = "app_pages/connections.py"
+OLLAMA = "app_pages/ollama_models.py"
+SETTINGS = "app_pages/settings.py"
+
+#: the element kinds whose text a person reads
+TEXT_KINDS = ("title", "header", "subheader", "markdown", "caption", "text", "info", "success",
+              "warning", "error", "toast", "exception")
+
+
+@pytest.fixture(name="data_dir")
+def fixture_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) -> Iterator[Path]:
+    """A fresh data folder and key in the environment, and no service cached from before."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("CONNECTIONS_DATA_DIR", str(folder))
+    monkeypatch.setenv("ENCRYPTION_KEY", key)
+    for name in ("ENCRYPTION_SECRET", "ENCRYPTION_KEY_PREVIOUS"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_resource.clear()
+    yield folder
+    st.cache_resource.clear()
+
+
+def open_app(page: str | None = None, *, secrets: dict[str, Any] | None = None,
+             query: dict[str, str] | None = None) -> AppTest:
+    """The app, run once (and switched to ``page``)."""
+    at = AppTest.from_file(APP, default_timeout=15)
+    # With no secrets given, AppTest would read the real .streamlit/secrets.toml.
+    for name, value in (secrets or {"APP_TEST": "1"}).items():
+        at.secrets[name] = value
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def service(workspace: str = "default") -> ConnectionService:
+    """A service over the same data file as the app's, for arranging a test."""
+    return ConnectionService.from_env(workspace)
+
+
+def add(type: str, name: str, **config: str) -> Connection:
+    return service().create(type, name, config)
+
+
+def texts(at: AppTest) -> str:
+    """Everything a person can read on the page, as one string (Markdown escapes removed)."""
+    return "\n".join(plain(element.value) for kind in TEXT_KINDS for element in getattr(at, kind))
+
+
+def plain(markdown: object) -> str:
+    """Markdown source as read: ``\\*`` is a ``*``."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
+def errors(at: AppTest) -> list[str]:
+    return [plain(e.value) for e in at.error]
+
+
+def field(at: AppTest, label: str) -> Any:
+    """The (only) text input with this label."""
+    found = [widget for widget in at.text_input if widget.label == label]
+    assert len(found) == 1, f"{len(found)} text inputs labelled {label!r}"
+    return found[0]
+
+
+def rendered(at: AppTest) -> str:
+    """Every element's value and everything it sends to the browser (its proto), as text."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        parts.append(str(getattr(node, "proto", "")))
+        with contextlib.suppress(AttributeError, KeyError, ValueError, TypeError):
+            parts.append(str(node.value))  # blocks, and some elements, have no value
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    for root in (at.main, at.sidebar, *at.toast):
+        walk(root)
+    return "\n".join(parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception, and nothing that looks like a traceback."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Traceback" not in texts(at)

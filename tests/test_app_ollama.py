@@ -1,0 +1,197 @@
+"""The Ollama models screen, driven through AppTest against the fake Ollama server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from connections_core import Connection
+from tests.app_support import (  # noqa: F401  (fixtures)
+    OLLAMA,
+    add,
+    assert_clean,
+    errors,
+    fixture_data_dir,
+    open_app,
+    plain,
+    service,
+    texts,
+)
+from tests.fakes import FakeServer, ndjson, running_model, unused_url
+
+
+@pytest.fixture
+def local(data_dir: Any, fake_server: FakeServer) -> Connection:
+    return add("ollama", "Local", baseUrl=fake_server.url)
+
+
+def models_table(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["Name"])
+
+
+def pull(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="ollama_pull_name").set_value(name)
+    return at.button(key="ollama_pull_start").click().run()
+
+
+def test_without_an_ollama_connection_it_says_so_and_links_to_connections(
+        data_dir: Any) -> None:
+    at = open_app(OLLAMA)
+
+    assert "This workspace has no Ollama connection yet" in texts(at)
+    assert [link.value for link in at.page_link] == ["Go to Connections"]
+    assert_clean(at)
+
+
+def test_lists_the_models_with_the_server_version_and_disk_used(local: Connection) -> None:
+    at = open_app(OLLAMA)
+
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Server version": "0.5.7", "Models": "2",
+                       "Disk used": str(1_321_098_329 + 397_821_319)}  # shown as bytes
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["Name", "Family", "Parameters", "Quantization", "Size",
+                                   "Modified"]
+    assert table.iloc[0][["Name", "Family", "Parameters", "Quantization", "Size"]].tolist() == [
+        "llama3.2:1b", "llama", "1.2B", "Q8_0", 1_321_098_329]
+    assert_clean(at)
+
+
+def test_reading_the_models_stores_their_names_on_the_connection(local: Connection) -> None:
+    open_app(OLLAMA)
+
+    stored = service().get(local.id)
+    assert stored.available_models == ("llama3.2:1b", "qwen2.5:0.5b")
+    assert stored.status == "connected"
+
+
+def test_refresh_reads_the_server_again(local: Connection, fake_server: FakeServer) -> None:
+    at = open_app(OLLAMA)
+    fake_server.ollama_models = fake_server.ollama_models[:1]
+
+    at.button(key="ollama_refresh").click().run()
+
+    assert models_table(at) == ["llama3.2:1b"]
+    assert plain(at.toast[0].value) == f"Read 1 model from {local.base_url}."
+
+
+def test_the_default_connection_comes_first(local: Connection, fake_server: FakeServer) -> None:
+    other = add("ollama", "Other", baseUrl=unused_url())
+    service().set_default(other.id)
+    at = open_app(OLLAMA)
+
+    assert at.selectbox(key="ollama_connection").value == other.id
+    assert "Can't reach the server" in errors(at)[0]
+    at.selectbox(key="ollama_connection").select(local.id).run()
+    assert models_table(at) == ["llama3.2:1b", "qwen2.5:0.5b"]
+
+
+def test_choosing_a_model_shows_its_details(local: Connection) -> None:
+    at = open_app(OLLAMA)
+    at.selectbox(key="ollama_selected").select("llama3.2:1b").run()
+
+    assert [tab.label for tab in at.tabs] == ["Parameters", "Template", "License", "Model info"]
+    assert [code.value for code in at.code] == ['stop "<|eot_id|>"', "{{ .Prompt }}"]
+    assert at.text[0].value == "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT"
+    assert '"general.architecture": "llama"' in at.json[0].value
+
+
+def test_a_pull_shows_its_progress_and_cancel_stops_it(local: Connection,
+                                                      fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    [bar] = at.progress
+    assert (bar.value, bar.text) == (50, "pulling 74701a8c35f6: 500 B of 1 KB")
+    assert at.status[0].label == "Pulling phi3: pulling 74701a8c35f6"
+    assert "pulling manifest" in texts(at)
+    assert at.button(key="ollama_pull_start").disabled
+
+    at.button(key="ollama_pull_cancel").click().run()
+
+    assert fake_server.stream_aborted.wait(5)
+    assert [t.value for t in at.toast] == ["Cancelled the pull of **phi3**."]
+    assert not at.progress and not at.button(key="ollama_pull_start").disabled
+    assert_clean(at)
+
+
+def test_a_pull_that_succeeds_refreshes_the_table(local: Connection) -> None:
+    at = pull(open_app(OLLAMA), "phi3")
+
+    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert models_table(at) == ["llama3.2:1b", "qwen2.5:0.5b", "phi3"]
+    assert "phi3" in service().get(local.id).available_models
+
+
+def test_a_failed_pull_shows_the_servers_error(local: Connection,
+                                               fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [ndjson([{"status": "pulling manifest"},
+                                       {"error": "pull model manifest: file does not exist"}])]
+    at = pull(open_app(OLLAMA), "no-such-model")
+
+    assert at.status[0].label == "Could not pull no-such-model"
+    assert "pull model manifest: file does not exist" in errors(at)[0]
+    at.button(key="ollama_pull_dismiss").click().run()
+    assert not at.status
+
+
+def test_a_pull_needs_a_model_name(local: Connection) -> None:
+    at = pull(open_app(OLLAMA), "  ")
+
+    assert errors(at) == ["Enter a model name, e.g. llama3.2 or llama3.2:1b."]
+    assert not at.status
+
+
+def test_delete_removes_a_model_after_confirmation(local: Connection) -> None:
+    at = open_app(OLLAMA)
+    at.selectbox(key="ollama_selected").select("qwen2.5:0.5b").run()
+    at.button(key="ollama_delete").click().run()
+    assert "Delete **qwen2.5:0.5b** from the Ollama server" in texts(at)
+    assert models_table(at) == ["llama3.2:1b", "qwen2.5:0.5b"]
+
+    at.button(key="ollama_delete_confirm").click().run()
+
+    assert models_table(at) == ["llama3.2:1b"]
+    assert plain(at.toast[0].value) == f"Deleted **qwen2.5:0.5b** from {local.base_url}."
+    assert_clean(at)
+
+
+def test_cancel_in_the_delete_dialog_keeps_the_model(local: Connection) -> None:
+    at = open_app(OLLAMA)
+    at.selectbox(key="ollama_selected").select("qwen2.5:0.5b").run()
+    at.button(key="ollama_delete").click().run()
+    at.button(key="ollama_delete_cancel").click().run()
+
+    assert models_table(at) == ["llama3.2:1b", "qwen2.5:0.5b"]
+    assert not any(b.key == "ollama_delete_confirm" for b in at.button)
+
+
+def test_running_lists_the_loaded_models(local: Connection, fake_server: FakeServer) -> None:
+    fake_server.running_models = [running_model("llama3.2:1b")]
+    at = open_app(OLLAMA)
+
+    running = at.dataframe[1].value
+    assert running[["Name", "Size", "In VRAM"]].values.tolist() == [
+        ["llama3.2:1b", 2_000_000_000, 1_500_000_000]]
+
+
+def test_nothing_running_says_so(local: Connection) -> None:
+    at = open_app(OLLAMA)
+
+    assert "No model is loaded in memory right now." in texts(at)
+
+
+def test_a_new_base_url_is_read_as_another_server(local: Connection,
+                                                  fake_server: FakeServer) -> None:
+    at = open_app(OLLAMA)
+    other = FakeServer()
+    try:
+        other.ollama_models = other.ollama_models[1:]
+        service().update(local.id, local.version, config={"baseUrl": other.url})
+        at.run()
+
+        assert models_table(at) == ["qwen2.5:0.5b"]
+    finally:
+        other.close()

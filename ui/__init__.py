@@ -1,0 +1,11 @@
+"""Widgets and helpers shared by the screens in ``app_pages/``.
+
+``service``              the cached ConnectionService of the chosen workspace
+``errors``               short messages instead of tracebacks; the start-up explanation
+``notices``              toasts that confirm an action after the rerun that follows it
+``format``               relative times and text made safe for Markdown
+``widgets``              the status badge and a check's result
+``connection_dialogs``   the add, edit and delete dialogs (forms from the provider registry)
+``connection_card``      one connection as a card, with its actions
+``ollama_state``         an Ollama server as last read, and a pull followed across reruns
+"""

@@ -1,0 +1,64 @@
+"""One connection as a card: what it is, how its last check went, and its actions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from connections_core import PROVIDERS, Connection, ConnectionService, Provider
+from ui.connection_dialogs import open_dialog
+from ui.format import md, relative_time
+from ui.notices import notify
+from ui.widgets import status_badge
+
+
+def connection_card(service: ConnectionService, connection: Connection) -> None:
+    provider = PROVIDERS[connection.type]
+    with st.container(border=True, key=f"conn_card_{connection.id}"):
+        with st.container(horizontal=True, vertical_alignment="center"):
+            star = " :material/star:" if connection.is_default else ""
+            st.markdown(f"**{md(connection.name)}**{star}", width="content",
+                        help="The default connection of its provider" if star else None)
+            status_badge(connection.status)
+        st.caption(_where(provider, connection))
+        st.caption(_last_check(connection))
+        _actions(service, connection)
+
+
+def _where(provider: Provider, connection: Connection) -> str:
+    """The provider, the base URL and the masked key: ``OpenAI · https://… · API key ••••WXYZ``."""
+    masked = [f"{field.label} {md(connection.config[field.name])}" for field in provider.fields
+              if field.secret and field.name in connection.config]
+    return " · ".join([provider.display_name, md(connection.base_url), *masked])
+
+
+def _last_check(connection: Connection) -> str:
+    last = connection.last_result
+    if last is None:
+        return "Not checked yet."
+    return (f"Checked {relative_time(connection.last_checked_at)} · {last.latency_ms} ms · "
+            f"{md(last.message)}")
+
+
+def _actions(service: ConnectionService, connection: Connection) -> None:
+    id = connection.id
+    with st.container(horizontal=True):
+        test = st.button("Test", key=f"conn_test_{id}", icon=":material/network_check:")
+        make_default = not connection.is_default and st.button(
+            "Set as default", key=f"conn_default_{id}", icon=":material/star:")
+        st.button("Edit", key=f"conn_edit_{id}", icon=":material/edit:",
+                  on_click=open_dialog, args=("edit", connection))
+        st.button("Delete", key=f"conn_delete_{id}", icon=":material/delete:",
+                  on_click=open_dialog, args=("delete", connection))
+    if test:
+        with st.spinner(f"Testing {md(connection.name)}…"):
+            result = service.test(id)
+        if result.success:
+            notify(f"**{md(connection.name)}**: connected ({result.latency_ms} ms).")
+        else:
+            notify(f"**{md(connection.name)}**: {md(result.message)}", icon=":material/error:")
+        st.rerun()
+    if make_default:
+        service.set_default(id)
+        notify(f"**{md(connection.name)}** is now the default "
+               f"{PROVIDERS[connection.type].display_name} connection.", icon=":material/star:")
+        st.rerun()

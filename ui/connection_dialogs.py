@@ -1,0 +1,218 @@
+"""The Connections screen's dialogs: add, edit and delete.
+
+A dialog is open while ``st.session_state["conn_dialog"]`` names it.  Buttons
+set the flag in a callback (:func:`open_dialog`); Save, Delete and Cancel clear
+it and rerun the app, and so does dismissing the dialog.  Opening from a flag,
+rather than from ``if st.button(...): dialog()``, keeps a dialog open through
+the reruns its own widgets cause.
+
+The config fields are rendered from the provider registry.  A secret goes in a
+password input that starts empty: in the edit dialog, empty keeps the stored
+key.  Errors show under the field they are about, and the fields keep what was
+typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from connections_core import (
+    PROVIDERS,
+    ConfigField,
+    ConflictError,
+    Connection,
+    ConnectionService,
+    Provider,
+    TestResult,
+    ValidationError,
+)
+from ui.errors import reported_errors
+from ui.format import md
+from ui.notices import notify
+from ui.widgets import show_result
+
+DIALOG = "conn_dialog"  # "add", "edit", "delete" or None
+TARGET = "conn_target"  # the id of the connection being edited or deleted
+TARGET_VERSION = "conn_target_version"  # its version when the edit began
+CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
+UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
+
+#: field name -> the slot under that field where its error shows ("" for the rest)
+Slots = dict[str, DeltaGenerator]
+
+
+def open_dialog(kind: str, connection: Connection | None = None) -> None:
+    """Button callback: open the ``add``, ``edit`` or ``delete`` dialog.
+
+    Undo is offered for the last thing done, so moving on withdraws it.
+    """
+    st.session_state[UNDO] = None
+    st.session_state[DIALOG] = kind
+    st.session_state[TARGET] = connection.id if connection else None
+    st.session_state[TARGET_VERSION] = connection.version if connection else None
+    st.session_state[CONFLICT] = None
+
+
+def close_dialog() -> None:
+    st.session_state[DIALOG] = None
+
+
+def show_open_dialog(service: ConnectionService) -> None:
+    """Show the dialog the flag names, if any (call it once, at the end of the screen)."""
+    kind = st.session_state.get(DIALOG)
+    if kind == "add":
+        add_dialog(service)
+    elif kind == "edit":
+        edit_dialog(service, st.session_state[TARGET])
+    elif kind == "delete":
+        delete_dialog(service, st.session_state[TARGET])
+
+
+@st.dialog("Add connection", width="medium", on_dismiss=close_dialog)
+def add_dialog(service: ConnectionService) -> None:
+    with reported_errors():
+        type = st.selectbox("Provider", list(PROVIDERS), key="conn_form_type",
+                            format_func=lambda t: PROVIDERS[t].display_name)
+        provider = PROVIDERS[type]
+        where = "Get an API key" if provider.secret_fields else f"Get {provider.display_name}"
+        st.caption(f"{md(provider.description)} [{where}]({provider.key_url})")
+        name, config, slots = _form(provider)
+        test, save = _buttons()
+        if test:
+            _test(lambda: service.test_draft(type, config), slots)
+        if save:
+            try:
+                created = service.create(type, name, config)
+            except ValidationError as error:
+                _show_field_errors(error, slots)
+                return
+            notify(f"Added **{md(created.name)}**.")
+            _close()
+
+
+@st.dialog("Edit connection", width="medium", on_dismiss=close_dialog)
+def edit_dialog(service: ConnectionService, id: str) -> None:
+    with reported_errors():
+        connection = service.get(id)
+        provider = PROVIDERS[connection.type]
+        if st.session_state.get(CONFLICT):
+            _conflict(connection, provider)
+        if provider.secret_fields:
+            st.caption("Leave the key empty to keep the stored one.")
+        name, config, slots = _form(provider, connection)
+        if service.needs_key_again(id, config):
+            st.warning("The base URL changed, so enter the API key again: a stored key is only "
+                       "sent to the address it was saved for.", icon=":material/key:")
+        test, save = _buttons()
+        if test:
+            _test(lambda: service.test_draft(connection.type, config, existing_id=id), slots)
+        if save:
+            try:
+                updated = service.update(id, st.session_state[TARGET_VERSION], name=name,
+                                         config=config)
+            except ValidationError as error:
+                _show_field_errors(error, slots)
+                return
+            except ConflictError as error:
+                st.session_state[CONFLICT] = str(error)
+                st.rerun()
+            notify(f"Saved **{md(updated.name)}**.")
+            _close()
+
+
+@st.dialog("Delete connection", on_dismiss=close_dialog)
+def delete_dialog(service: ConnectionService, id: str) -> None:
+    with reported_errors():
+        connection = service.get(id)
+        st.markdown(f"Delete **{md(connection.name)}**? It moves to *Recently deleted*, "
+                    "where you can restore it.")
+        with st.container(horizontal=True):
+            delete = st.button("Delete", key="conn_delete_confirm", type="primary",
+                               icon=":material/delete:")
+            cancel = st.button("Cancel", key="conn_delete_cancel")
+        if cancel:
+            _close()
+        if delete:
+            service.delete(id)
+            st.session_state[UNDO] = id
+            notify(f"Deleted **{md(connection.name)}**.", icon=":material/delete:")
+            _close()
+
+
+# -- the form ----------------------------------------------------------------------------
+
+def _form(provider: Provider,
+          existing: Connection | None = None) -> tuple[str, dict[str, str], Slots]:
+    """The name and config inputs, each with a slot for its error under it."""
+    name = st.text_input("Name", value=existing.name if existing else "", key="conn_form_name",
+                         placeholder=f"e.g. {provider.display_name} (work)")
+    slots: Slots = {"name": st.empty()}
+    config: dict[str, str] = {}
+    for field in provider.fields:
+        config[field.name] = _input(provider, field, existing)
+        slots[field.name] = st.empty()
+    slots[""] = st.empty()
+    return name, config, slots
+
+
+def _input(provider: Provider, field: ConfigField, existing: Connection | None) -> str:
+    key = f"conn_form_{provider.type}_{field.name}"
+    help = field.help or None
+    if field.secret:
+        stored = existing.config.get(field.name) if existing else None
+        placeholder = f"Leave empty to keep {stored}" if stored else field.placeholder
+        return st.text_input(field.label, key=key, type="password", placeholder=placeholder,
+                             help=help)
+    value = existing.config.get(field.name, "") if existing else field.default or ""
+    return st.text_input(field.label, value=str(value), key=key, placeholder=field.placeholder,
+                         help=help)
+
+
+def _buttons() -> tuple[bool, bool]:
+    """Test and Save (returned), and Cancel (handled here)."""
+    with st.container(horizontal=True):
+        test = st.button("Test", key="conn_form_test", icon=":material/network_check:")
+        save = st.button("Save", key="conn_form_save", type="primary", icon=":material/save:")
+        cancel = st.button("Cancel", key="conn_form_cancel")
+    if cancel:
+        _close()
+    return test, save
+
+
+def _test(check: Callable[[], TestResult], slots: Slots) -> None:
+    try:
+        with st.spinner("Testing…"):
+            result = check()
+    except ValidationError as error:
+        _show_field_errors(error, slots)
+    else:
+        show_result(result)
+
+
+def _show_field_errors(error: ValidationError, slots: Slots) -> None:
+    others = [message for field, message in error.field_errors.items() if field not in slots]
+    for field, message in error.field_errors.items():
+        if field in slots:
+            slots[field].error(message, icon=":material/error:")
+    if others:
+        slots[""].error(" ".join(others), icon=":material/error:")
+
+
+def _conflict(connection: Connection, provider: Provider) -> None:
+    """Someone saved this connection meanwhile: offer to start again from their version."""
+    st.error(st.session_state[CONFLICT], icon=":material/sync_problem:")
+    if st.button("Reload", key="conn_form_reload", icon=":material/refresh:"):
+        for key in ["conn_form_name", *(f"conn_form_{provider.type}_{f.name}"
+                                        for f in provider.fields)]:
+            st.session_state.pop(key, None)
+        st.session_state[TARGET_VERSION] = connection.version
+        st.session_state[CONFLICT] = None
+        st.rerun()
+
+
+def _close() -> None:
+    close_dialog()
+    st.rerun()

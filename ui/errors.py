@@ -1,0 +1,66 @@
+"""Errors as short messages, never tracebacks.
+
+:func:`reported_errors` wraps each page (in the entry point) and each dialog or
+fragment (they rerun on their own, outside the page).  A key or data file that
+can't be used gets :func:`show_store_failure`: a full-page explanation with the
+fix, and nothing else runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import streamlit as st
+
+from connections_core import ConnectionsError, EncryptionKeyError, StoreCorruptError
+
+log = logging.getLogger("connections.ui")
+
+KEY_HELP = """
+The key is read from, in this order:
+
+1. the `ENCRYPTION_KEY` environment variable;
+2. `ENCRYPTION_KEY` in `.streamlit/secrets.toml`;
+3. with neither, a key generated for local use in `data/encryption.key`.
+
+Set the key the data was written with, then restart the app. To move to a new
+key, set the old one as `ENCRYPTION_KEY_PREVIOUS` and the new one as
+`ENCRYPTION_KEY`; the Settings screen says how to finish the rotation.
+"""
+
+STORE_HELP = """
+The file was not changed. Restore it from a backup, or move it aside to start
+with an empty store, then reload this page.
+"""
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Show an error that escapes the block as a short message on the page."""
+    try:
+        yield
+    except (EncryptionKeyError, StoreCorruptError) as error:
+        show_store_failure(error)
+    except ConnectionsError as error:
+        st.error(str(error), icon=":material/error:")
+    except Exception as error:  # the one catch-all: the details go to the server's log
+        log.exception("Unexpected error while rendering a screen")
+        st.error(f"Something unexpected went wrong ({type(error).__name__}). The details "
+                 "are in the server's log; reload the page to try again.",
+                 icon=":material/error:")
+
+
+def show_store_failure(error: EncryptionKeyError | StoreCorruptError) -> NoReturn:
+    """Replace the page with what is wrong with the key or the data file, and the fix."""
+    if isinstance(error, StoreCorruptError):
+        st.title("The data file can't be read")
+        st.error(str(error), icon=":material/database:")
+        st.markdown(STORE_HELP)
+    else:
+        st.title("The encryption key can't be used")
+        st.error(str(error), icon=":material/key_off:")
+        st.markdown(KEY_HELP)
+    st.stop()

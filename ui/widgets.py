@@ -1,0 +1,40 @@
+"""Small widgets shared by the screens: the status badge and a check's result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import streamlit as st
+
+from connections_core import TestResult
+from ui.format import md
+
+#: status -> (label, colour, icon), in the order the filters offer them.
+STATUS_STYLES: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "connected": ("Connected", "green", ":material/check_circle:"),
+    "error": ("Error", "red", ":material/error:"),
+    "unconfigured": ("Unconfigured", "gray", ":material/radio_button_unchecked:"),
+})
+
+
+def status_label(status: str) -> str:
+    return _style(status)[0]
+
+
+def status_badge(status: str) -> None:
+    label, colour, icon = _style(status)
+    st.badge(label, color=colour, icon=icon)  # type: ignore[arg-type]
+
+
+def _style(status: str) -> tuple[str, str, str]:
+    return STATUS_STYLES.get(status, (status.title(), "gray", ":material/help:"))
+
+
+def show_result(result: TestResult) -> None:
+    """A check's outcome: what the provider said, and how long it took."""
+    text = f"{md(result.message)} ({result.latency_ms} ms)"
+    if result.success:
+        st.success(text, icon=":material/check_circle:")
+    else:
+        st.error(text, icon=":material/error:")
