@@ -68,9 +68,11 @@ def best(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def filled_service(folder: Path, size: int, base_url: str) -> ConnectionService:
+def filled_service(folder: Path, size: int, base_url: str,
+                   key: str | None = None) -> ConnectionService:
     """A service whose store holds ``size`` OpenAI connections, written in one go."""
-    service = ConnectionService(TinyDBStore(folder / "connections.json"), KeyRing(generate_key()))
+    service = ConnectionService(TinyDBStore(folder / "connections.json"),
+                                KeyRing(key or generate_key()))
     template = service.create("openai", "template", {"apiKey": KEY, "baseUrl": base_url})
     with service.store.transaction() as db:
         table = db.table("connections", cache_size=0)

@@ -1,0 +1,187 @@
+"""The real thing: `streamlit run` on a loopback port, driven by headless Chromium.
+
+Playwright can't download its own browser here, so it drives Debian's
+``chromium``.  Without it the test is skipped, unless ``CI`` is set: there a
+missing browser is a failure, not a silent skip.
+
+With ``SCREENSHOTS=1`` the screenshots go to ``docs/`` (the README shows
+them); otherwise to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from connections_core import ConnectionService, generate_key
+from tests.fakes import API_KEY, FakeServer
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    missing = _browser_missing()
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"CI needs the browser test: {missing}")
+    if missing:
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float = 60) -> None:
+    """Poll ``/_stcore/health`` (as Streamlit's own e2e tests do) until it says ok."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/_stcore/health", timeout=1).text == "ok":
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)  # a poll interval, not a wait for the condition
+    raise TimeoutError(f"streamlit did not become healthy within {bound} s")
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeServer]:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Iterator[str]:
+    """The app on a free loopback port, over a fresh data folder with one Ollama connection."""
+    data = tmp_path_factory.mktemp("data")
+    env = {**os.environ, "CONNECTIONS_DATA_DIR": str(data), "ENCRYPTION_KEY": generate_key()}
+    ConnectionService.from_env(environ=env).create("ollama", "Local Ollama",
+                                                   {"baseUrl": provider.url})
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def page(browser: object, app: str) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _ready(page: object) -> None:
+    page.wait_for_selector(READY, timeout=30_000)  # type: ignore[attr-defined]
+
+
+def _screenshot(page: object, name: str, tmp_path: Path) -> None:
+    folder = ROOT / "docs" if os.environ.get("SCREENSHOTS") else tmp_path
+    folder.mkdir(exist_ok=True)
+    _ready(page)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_a_link_opens_its_screen_on_a_fresh_server(page: object, app: str) -> None:
+    """Runs first, on a server nobody has visited: with the screens in a folder
+    named pages/, Streamlit ran a linked screen without the entry point."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app}/settings")  # type: ignore[attr-defined]
+    _ready(page)
+    expect(page.get_by_role("heading", name="Settings").first).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_role("textbox", name="Workspace")).to_be_visible()  # type: ignore[attr-defined]
+
+
+def test_add_an_openai_connection_test_it_and_never_show_the_key(
+        page: object, app: str, provider: FakeServer, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    p = page  # Playwright's Page; typed loosely so the module imports without it
+    p.goto(app)  # type: ignore[attr-defined]
+    _ready(p)
+    p.get_by_role("button", name="Add connection").first.click()  # type: ignore[attr-defined]
+    dialog = p.get_by_role("dialog")  # type: ignore[attr-defined]
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("textbox", name="Name", exact=True).fill("Team OpenAI")
+    dialog.get_by_role("textbox", name="API key").fill(API_KEY)
+    base_url = dialog.get_by_role("textbox", name="Base URL")
+    base_url.fill(provider.openai_url)
+    base_url.press("Tab")
+
+    dialog.get_by_role("button", name="Test", exact=True).click()
+    expect(dialog.get_by_text("Connected to OpenAI")).to_be_visible(timeout=20_000)
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden(timeout=20_000)
+
+    card = p.locator("[class*='st-key-conn_card_']").filter(has_text="Team OpenAI")  # type: ignore[attr-defined]
+    expect(card).to_be_visible()
+    expect(card.get_by_text("Unconfigured")).to_be_visible()
+    card.get_by_role("button", name="Test", exact=True).click()
+    # The badge: its text is the icon's name and "Connected".
+    expect(card.get_by_text(re.compile(r"Connected$"))).to_be_visible(timeout=20_000)
+    expect(card).to_contain_text("Checked just now")
+    expect(card.get_by_text("••••WXYZ")).to_be_visible()
+    _screenshot(p, "connections", tmp_path)
+
+    assert API_KEY not in p.content()  # type: ignore[attr-defined]
+    assert provider.requests_to("/v1/models"), "the checks reached the fake provider"
+
+    p.get_by_role("link", name="Ollama models").click()  # type: ignore[attr-defined]
+    # The models table draws on a canvas; its cells exist for screen readers.
+    expect(p.get_by_role("gridcell", name="llama3.2:1b", include_hidden=True).first).to_be_attached(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.locator("[data-testid='stDataFrame']").first).to_be_visible()  # type: ignore[attr-defined]
+    _screenshot(p, "ollama_models", tmp_path)
+
+    p.get_by_role("link", name="Settings").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Settings")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    _screenshot(p, "settings", tmp_path)
+    assert API_KEY not in p.content()  # type: ignore[attr-defined]
