@@ -22,6 +22,7 @@ from .errors import (
     OllamaError,
     ProviderError,
     StoreCorruptError,
+    StoreError,
     ValidationError,
 )
 from .models import STATUSES, Connection, LastResult
@@ -46,6 +47,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "StoreCorruptError",
+    "StoreError",
     "TestResult",
     "TinyDBStore",
     "ValidationError",

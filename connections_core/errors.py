@@ -10,7 +10,8 @@ where they happen.  No message ever contains a secret::
     ├── ConflictError          the record changed since it was read; .record_id
     ├── EncryptionKeyError     the key is missing, malformed or does not fit the data
     ├── DecryptionError        one record's secret can't be decrypted; .record_id
-    ├── StoreCorruptError      the data file is not valid JSON; .path
+    ├── StoreError             the data file can't be read or written (permissions, disk full); .path
+    │   └── StoreCorruptError  the data file is not valid JSON; .path
     └── ProviderError          a provider's server failed or could not be reached; .kind
         └── OllamaError        an Ollama server answered with an error
 """
@@ -62,12 +63,16 @@ class DecryptionError(ConnectionsError):
         super().__init__(message)
 
 
-class StoreCorruptError(ConnectionsError):
-    """The data file can't be read as a connections store; it was left untouched."""
+class StoreError(ConnectionsError):
+    """The data file or its folder can't be read or written; nothing was changed."""
 
     def __init__(self, message: str, path: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class StoreCorruptError(StoreError):
+    """The data file can't be read as a connections store; it was left untouched."""
 
 
 class ProviderError(ConnectionsError):

@@ -31,6 +31,7 @@ from .errors import (
     EncryptionKeyError,
     NotFoundError,
     ProviderError,
+    StoreCorruptError,
     ValidationError,
 )
 from .models import MASK, STATUSES, Connection, LastResult, Status
@@ -417,8 +418,15 @@ class ConnectionService:
         cache = self._cache
         if cache is None or cache[0] != revision or revision is None:
             grouped: dict[str, builtins.list[Connection]] = {}
-            for row in sorted(rows, key=lambda r: r["created_at"], reverse=True):
-                grouped.setdefault(row["workspace_id"], []).append(self._to_connection(row))
+            try:
+                for row in sorted(rows, key=lambda r: str(r["created_at"]), reverse=True):
+                    grouped.setdefault(row["workspace_id"], []).append(self._to_connection(row))
+            except (KeyError, TypeError, ValueError) as error:
+                raise StoreCorruptError(
+                    f"The data file {self.store.path} holds a connection record that is not "
+                    f"valid ({error.__class__.__name__}: {error}). It was left untouched: "
+                    "restore it from a backup, or fix or remove that record.",
+                    str(self.store.path)) from None
             cache = self._cache = (revision, grouped)
         return cache[1].get(self.workspace_id, [])
 

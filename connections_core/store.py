@@ -24,16 +24,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from .errors import StoreCorruptError
+from .errors import StoreCorruptError, StoreError
 
 __all__ = ["AtomicJSONStorage", "TinyDBStore"]
 
 Data = dict[str, dict[str, dict[str, Any]]]
+LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
 # (inode, size, mtime in ns): ``os.replace`` gives every write a new inode,
 # so a change by any process changes the signature.
 Signature = tuple[int, int, int]
@@ -92,6 +93,8 @@ class AtomicJSONStorage(Storage):
         except FileNotFoundError:
             self._data, self._signature = {}, None
             return
+        except OSError as error:
+            raise _store_error("read", self.path, error) from None
         with file:
             # fstat the open file, not the path: the signature then belongs
             # to exactly the bytes read, even if a writer replaces the path.
@@ -149,7 +152,10 @@ class AtomicJSONStorage(Storage):
     def _replace_file(self) -> None:
         payload = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as error:
+            raise _store_error("write", self.path, error) from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(payload)
@@ -157,15 +163,23 @@ class AtomicJSONStorage(Storage):
                 os.fsync(file.fileno())
                 stat = os.fstat(file.fileno())
             os.replace(temporary, self.path)
-        except BaseException:
+        except BaseException as error:
             self._signature = None
             temporary.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                raise _store_error("write", self.path, error) from None
             raise
         _fsync_directory(self.path.parent)
         self._signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
     def close(self) -> None:
         pass
+
+
+def _store_error(action: str, path: Path, error: OSError) -> StoreError:
+    reason = error.strerror or error.__class__.__name__
+    return StoreError(f"Can't {action} the data file {path}: {reason}. Check the folder's "
+                      "permissions and free disk space; nothing was changed.", str(path))
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -210,7 +224,13 @@ class TinyDBStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise StoreError(f"Can't create the data folder {self.path.parent}: "
+                             f"{error.strerror or error.__class__.__name__}. Set "
+                             "CONNECTIONS_DATA_DIR to a folder this user can write.",
+                             str(self.path)) from None
         self._db = _TinyDB(self.path, storage=AtomicJSONStorage)
         self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
         self._thread_lock = _thread_lock(self.path)
@@ -239,8 +259,23 @@ class TinyDBStore:
 
         :raises StoreCorruptError: the file is not valid JSON (nothing is written).
         """
-        with self._thread_lock, self._file_lock, self._storage.batch():
+        with self._thread_lock, self._locked_file(), self._storage.batch():
             yield self._db
+
+    @contextmanager
+    def _locked_file(self) -> Iterator[None]:
+        try:
+            self._file_lock.acquire(timeout=LOCK_TIMEOUT)
+        except Timeout:
+            raise StoreError(f"The data file {self.path} stayed locked by another process for "
+                             f"{LOCK_TIMEOUT:g} s; nothing was changed. Try again.",
+                             str(self.path)) from None
+        except OSError as error:
+            raise _store_error("lock", self.path, error) from None
+        try:
+            yield
+        finally:
+            self._file_lock.release()
 
     def size_bytes(self) -> int:
         """The size of the data file (0 before the first write)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from connections_core import ConnectionService, KeyRing, StoreCorruptError, TinyDBStore
+from connections_core import ConnectionService, KeyRing, StoreCorruptError, StoreError, TinyDBStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,3 +207,51 @@ def test_insert_multiple_keeps_every_document(store: TinyDBStore) -> None:
     with store.transaction() as db:
         db.table("connections", cache_size=0).insert_multiple({"id": str(n)} for n in range(5))
     assert len(store.snapshot("connections")[1]) == 5
+
+
+def test_a_data_folder_that_is_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(StoreError, match="CONNECTIONS_DATA_DIR"):
+        TinyDBStore(tmp_path / "data" / "connections.json")
+
+
+def test_a_data_file_that_cannot_be_read_is_a_store_error(data_path: Path) -> None:
+    data_path.mkdir(parents=True)  # a folder where the file should be
+    store = TinyDBStore(data_path)
+    with pytest.raises(StoreError, match="Can't read the data file"):
+        store.snapshot("connections")
+    with pytest.raises(StoreError):
+        insert(store, id="a")
+
+
+def test_malformed_record_is_reported_as_corrupt(data_path: Path, keyring: KeyRing) -> None:
+    data_path.parent.mkdir(parents=True)
+    data_path.write_text('{"connections": {"1": {"id": "x", "workspace_id": "default"}}}')
+    service = ConnectionService(TinyDBStore(data_path), keyring)
+    with pytest.raises(StoreCorruptError, match="not valid"):
+        service.list()
+
+
+def test_a_file_locked_too_long_is_a_store_error(data_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    from connections_core import store as store_module
+
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT", 0.05)
+    store = TinyDBStore(data_path)
+    holder = FileLock(str(data_path) + ".lock", thread_local=False)
+    result: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            insert(store, id="a")
+        except BaseException as error:  # inspected below
+            result.append(error)
+
+    with holder:
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=10)
+    assert isinstance(result[0], StoreError) and "locked by another process" in str(result[0])
+    assert not data_path.exists()

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from connections_core import ConnectionsError, EncryptionKeyError, StoreCorruptError
+from connections_core import ConnectionsError, EncryptionKeyError, StoreError
 
 log = logging.getLogger("connections.ui")
 
@@ -42,7 +42,7 @@ def reported_errors() -> Iterator[None]:
     """Show an error that escapes the block as a short message on the page."""
     try:
         yield
-    except (EncryptionKeyError, StoreCorruptError) as error:
+    except (EncryptionKeyError, StoreError) as error:
         show_store_failure(error)
     except ConnectionsError as error:
         st.error(str(error), icon=":material/error:")
@@ -53,9 +53,9 @@ def reported_errors() -> Iterator[None]:
                  icon=":material/error:")
 
 
-def show_store_failure(error: EncryptionKeyError | StoreCorruptError) -> NoReturn:
+def show_store_failure(error: EncryptionKeyError | StoreError) -> NoReturn:
     """Replace the page with what is wrong with the key or the data file, and the fix."""
-    if isinstance(error, StoreCorruptError):
+    if isinstance(error, StoreError):
         st.title("The data file can't be read")
         st.error(str(error), icon=":material/database:")
         st.markdown(STORE_HELP)

@@ -26,7 +26,7 @@ def current_service() -> ConnectionService:
     """The chosen workspace's service; a bad workspace id stops the page with why.
 
     :raises EncryptionKeyError: the key is malformed or does not fit the data.
-    :raises StoreCorruptError: the data file can't be read.
+    :raises StoreError: the data file can't be read or written (StoreCorruptError: not valid JSON).
     """
     try:
         return _open(_workspace())[0]
