@@ -149,7 +149,7 @@ def parse_json(response: requests.Response, body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()[:60]
         what = f"a {content_type} page" if content_type else "something that is not JSON"
         raise ProviderError(
             f"The server at {origin(response.url)} answered with {what}, not the JSON "

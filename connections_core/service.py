@@ -372,9 +372,9 @@ class ConnectionService:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 finished = [(pending.pop(future), future.result()) for future in done]
                 # One write for every result that is in, however many that is.
-                self._record_results(finished)
+                stored = self._record_results(finished)
                 for record, result in finished:
-                    yield self.get(record["id"]), result
+                    yield self._to_connection(stored.get(record["id"], record)), result
         finally:
             # A caller that stops early (a screen interrupted by a click) should
             # not wait for checks it will never see: drop those not started.
@@ -471,12 +471,18 @@ class ConnectionService:
             oldest = min(remaining, key=lambda d: d["created_at"])
             table.update({"is_default": True}, doc_ids=[oldest.doc_id])
 
-    def _record_results(self, results: builtins.list[tuple[Record, TestResult]]) -> None:
-        """Store check results on records that were not edited meanwhile."""
+    def _record_results(self, results: builtins.list[tuple[Record, TestResult]]
+                        ) -> dict[str, Record]:
+        """Store check results on records that were not edited meanwhile.
+
+        :returns: the records as they are stored now, by id (deleted ones are missing).
+        """
         now = self._now()
         checked = {record["id"]: (record["version"], result) for record, result in results}
+        stored: dict[str, Record] = {}
 
         def apply(doc: MutableMapping[str, Any]) -> None:
+            stored[doc["id"]] = doc  # type: ignore[assignment]  # the stored dict itself
             version, result = checked[doc["id"]]
             if doc["version"] != version:
                 return
@@ -492,6 +498,7 @@ class ConnectionService:
             # One pass over the table for the whole batch, not one per result.
             doc_ids = [doc.doc_id for doc in table if doc.get("id") in checked]
             table.update(apply, doc_ids=doc_ids)
+        return {id: dict(doc) for id, doc in stored.items()}
 
     # -- internals: secrets -----------------------------------------------------------------
 
