@@ -7,7 +7,7 @@ from connections_core import Connection, ConnectionsError, ValidationError, olla
 from ui.errors import reported_errors
 from ui.format import md
 from ui.notices import notify
-from ui.ollama_state import PullJob, read_server
+from ui.ollama_state import PullJob, forget_details, model_details, read_server
 from ui.service import current_service
 
 PULL_REFRESH_SECONDS = 0.5
@@ -74,7 +74,7 @@ selected = st.selectbox("Model details", [m.name for m in snapshot.models], inde
                         key="ollama_selected", placeholder="Choose a model to see its details")
 if selected:
     try:
-        info = ollama.show_model(base_url, selected, timeout=service.timeout)
+        info = model_details(base_url, selected, service.timeout)
     except ConnectionsError as error:
         st.error(str(error), icon=":material/error:")
     else:
@@ -138,6 +138,7 @@ def pull_progress() -> None:
         if job.outcome == "succeeded":
             st.session_state.ollama_pull = None
             st.session_state.ollama_servers.pop((job.connection_id, job.server), None)  # reread
+            forget_details()
             notify(f"Pulled **{md(job.name)}**.", icon=":material/download_done:")
         if was_running and not job.running:
             st.rerun()  # the whole page: the table, and no more timed reruns
@@ -176,6 +177,7 @@ def delete_model(name: str) -> None:
         if delete:
             ollama.delete_model(base_url, name, timeout=service.timeout)
             st.session_state.ollama_servers.pop(server, None)  # read it again
+            forget_details()
             notify(f"Deleted **{md(name)}** from {md(base_url)}.", icon=":material/delete:")
         if delete or cancel:
             st.session_state.ollama_deleting = None

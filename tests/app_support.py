@@ -40,8 +40,10 @@ def fixture_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) 
     for name in ("ENCRYPTION_SECRET", "ENCRYPTION_KEY_PREVIOUS"):
         monkeypatch.delenv(name, raising=False)
     st.cache_resource.clear()
+    st.cache_data.clear()
     yield folder
     st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 def open_app(page: str | None = None, *, secrets: dict[str, Any] | None = None,

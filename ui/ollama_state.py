@@ -14,6 +14,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
+import streamlit as st
+
 from connections_core import Connection, ConnectionsError, ConnectionService, ollama
 
 Outcome = Literal["running", "succeeded", "failed", "cancelled"]
@@ -39,6 +41,20 @@ def read_server(service: ConnectionService, connection: Connection) -> ServerSna
     """
     models = service.refresh_ollama_models(connection.id)
     return ServerSnapshot(ollama.version(connection.base_url, timeout=service.timeout), models)
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=256)
+def model_details(base_url: str, name: str, timeout: float) -> ollama.ModelInfo:
+    """``show_model``, kept for a few minutes: a model's details change only when it is
+    pulled again (``forget_details`` then drops them), and every click reruns the page.
+
+    :raises NotFoundError: the model is not on the server.
+    """
+    return ollama.show_model(base_url, name, timeout=timeout)
+
+
+def forget_details() -> None:
+    model_details.clear()
 
 
 @dataclass
