@@ -1,14 +1,17 @@
 """What the Ollama screen keeps between reruns: a server's models, and a pull in progress.
 
 A pull can't run inside one script run: any click on the page would interrupt
-it.  So :class:`PullJob` holds the core's progress iterator in session state,
-and a fragment that reruns twice a second takes what has arrived
-(:meth:`PullJob.advance`) and draws it, in the script thread.  Cancel closes
-the iterator, which closes the connection, which makes Ollama stop the pull.
+it.  So :class:`PullJob`, kept in session state, reads the core's progress
+iterator on a thread of its own, and a fragment that reruns twice a second
+takes what has arrived (:meth:`PullJob.advance`) and draws it, in the script
+thread.  Cancel makes the reading thread close the iterator, which closes the
+connection, which makes Ollama stop the pull.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -57,52 +60,85 @@ def forget_details() -> None:
     model_details.clear()
 
 
+class _Finished:
+    """What the reading thread puts last when the stream ended with success."""
+
+
+Event = ollama.PullProgress | ConnectionsError | _Finished
+
+
 @dataclass
 class PullJob:
-    """A pull being followed: the core's progress iterator and what it said so far."""
+    """A pull being followed.
+
+    A thread of its own reads the core's progress iterator into a queue (it
+    never calls Streamlit); the script thread takes from the queue in
+    :meth:`advance`, waiting at most the time it is given, so a silent server
+    never freezes the page.
+    """
 
     connection_id: str
     server: str
     name: str
-    steps: Steps = field(repr=False)
     phases: list[str] = field(default_factory=list)
     layer: ollama.PullProgress | None = None
     outcome: Outcome = "running"
     error: str = ""
+    _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
     def start(cls, connection: Connection, name: str) -> PullJob:
         """:raises ValidationError: ``name`` is not a model name (nothing is sent)."""
         steps = ollama.pull_model(connection.base_url, name, timeout=PULL_SILENCE_LIMIT)
-        return cls(connection.id, connection.base_url, name.strip(), steps)
+        return cls(connection.id, connection.base_url, name.strip()).follow(steps)
+
+    def follow(self, steps: Steps) -> PullJob:
+        """Read ``steps`` on a daemon thread; returns the job."""
+        threading.Thread(target=self._read, args=(steps,), daemon=True,
+                         name=f"ollama-pull-{self.name}").start()
+        return self
 
     @property
     def running(self) -> bool:
         return self.outcome == "running"
 
     def advance(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        """Take the progress that arrives within about ``seconds``.
-
-        A line already on its way is waited for, so a silent server holds this
-        up to :data:`PULL_SILENCE_LIMIT`.
-        """
+        """Take the progress that arrives within ``seconds`` (less if the pull ends)."""
         deadline = clock() + seconds
-        try:
-            for step in self.steps:
-                self._note(step)
-                if clock() >= deadline:
-                    return
-        except ConnectionsError as error:
-            self.outcome, self.error = "failed", str(error)
-            return
-        self.outcome = "succeeded"
+        while self.running:
+            try:
+                event = self._events.get(timeout=max(deadline - clock(), 0.0))
+            except queue.Empty:
+                return
+            self._take(event)
 
     def cancel(self) -> None:
-        self.steps.close()
+        """Stop following; the reading thread closes the stream at its next line,
+        which makes Ollama stop the pull."""
+        self._stop.set()
         self.outcome = "cancelled"
 
-    def _note(self, step: ollama.PullProgress) -> None:
-        if step.total:
-            self.layer = step
-        if not self.phases or self.phases[-1] != step.status:
-            self.phases.append(step.status)
+    def _read(self, steps: Steps) -> None:
+        """The reading thread: no Streamlit calls here."""
+        try:
+            for step in steps:
+                if self._stop.is_set():
+                    return
+                self._events.put(step)
+            self._events.put(_Finished())
+        except ConnectionsError as error:
+            self._events.put(error)
+        finally:
+            steps.close()
+
+    def _take(self, event: Event) -> None:
+        if isinstance(event, _Finished):
+            self.outcome = "succeeded"
+        elif isinstance(event, ConnectionsError):
+            self.outcome, self.error = "failed", str(event)
+        else:
+            if event.total:
+                self.layer = event
+            if not self.phases or self.phases[-1] != event.status:
+                self.phases.append(event.status)
