@@ -185,3 +185,19 @@ def test_add_an_openai_connection_test_it_and_never_show_the_key(
     expect(p.get_by_role("heading", name="Settings")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
     _screenshot(p, "settings", tmp_path)
     assert API_KEY not in p.content()  # type: ignore[attr-defined]
+
+
+def test_a_pull_shows_progress_by_itself_until_it_is_done(page: object, app: str,
+                                                          provider: FakeServer) -> None:
+    """The progress fragment reruns on its timer: no click is needed to see the pull end."""
+    from playwright.sync_api import expect
+
+    provider.pull_delay = 0.4  # seven events: the pull takes a few refreshes
+    p = page
+    p.goto(f"{app}/ollama_models")  # type: ignore[attr-defined]
+    _ready(p)
+    p.get_by_role("textbox", name="Model to pull").fill("phi3")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Pull", exact=True).click()  # type: ignore[attr-defined]
+    expect(p.get_by_text(re.compile("Pulling phi3"))).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.get_by_text("Pulled phi3")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.get_by_role("gridcell", name="phi3", exact=True, include_hidden=True)).to_be_attached()  # type: ignore[attr-defined]
