@@ -191,12 +191,14 @@ def previous_keys(env: Mapping[str, str]) -> tuple[str, ...]:
 def read_key_file(path: Path) -> str:
     """Read a key file written by :func:`create_key_file`."""
     try:
-        return path.read_text(encoding="ascii").strip()
+        key = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise EncryptionKeyError(
             f"The key file {path} can't be read ({error.__class__.__name__}). "
             f"Fix its permissions, or set {KEY_VARIABLE} instead."
         ) from None
+    _key_bytes(key, f"The key in {path}")
+    return key
 
 
 def create_key_file(path: Path) -> str:

@@ -80,12 +80,9 @@ class ConnectionService:
     def __init__(self, store: TinyDBStore, keyring: crypto.KeyRing,
                  workspace_id: str = "default", *, timeout: float = http.DEFAULT_TIMEOUT,
                  clock: Clock = _utc_now) -> None:
-        workspace_id = workspace_id.strip() if isinstance(workspace_id, str) else ""
-        if not workspace_id or len(workspace_id) > NAME_MAX:
-            raise ValidationError({"workspace_id": "A workspace id is 1-100 characters."})
         self.store = store
         self.keyring = keyring
-        self.workspace_id = workspace_id
+        self.workspace_id = _checked_workspace(workspace_id)
         self.timeout = timeout
         self._clock = clock
         self._cache: tuple[Signature | None, dict[str, builtins.list[Connection]]] | None = None
@@ -105,6 +102,7 @@ class ConnectionService:
         :raises EncryptionKeyError: a key is malformed, does not fit the data,
             or is missing while the store already holds encrypted secrets.
         """
+        workspace_id = _checked_workspace(workspace_id)
         env = os.environ if environ is None else environ
         data_dir = Path(env.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
         key = crypto.env_key(env)
@@ -660,6 +658,13 @@ def _secret_tokens(store: TinyDBStore) -> Iterator[str]:
 
 def _holds_secrets(store: TinyDBStore) -> bool:
     return bool(store.snapshot(META)[1]) or next(_secret_tokens(store), None) is not None
+
+
+def _checked_workspace(workspace_id: Any) -> str:
+    clean = workspace_id.strip() if isinstance(workspace_id, str) else ""
+    if not 1 <= len(clean) <= NAME_MAX:
+        raise ValidationError({"workspace_id": f"A workspace id is 1-{NAME_MAX} characters."})
+    return clean
 
 
 def _checked_name(name: Any, errors: dict[str, str]) -> str:

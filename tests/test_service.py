@@ -410,3 +410,16 @@ def test_needs_key_again_only_when_the_base_url_really_changes(
         service: ConnectionService, config: dict[str, str], expected: bool) -> None:
     created = add_openai(service)
     assert service.needs_key_again(created.id, config) is expected
+
+
+def test_a_damaged_key_file_is_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "encryption.key").write_text("not a key\n")
+    with pytest.raises(EncryptionKeyError, match="The key in .*encryption.key"):
+        ConnectionService.from_env(environ={"CONNECTIONS_DATA_DIR": str(tmp_path)})
+
+
+def test_a_bad_workspace_id_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ConnectionService.from_env("  ", {"CONNECTIONS_DATA_DIR": str(tmp_path / "d")})
+    assert "workspace_id" in caught.value.field_errors
+    assert not (tmp_path / "d").exists()
