@@ -669,8 +669,10 @@ def _checked_workspace(workspace_id: Any) -> str:
 
 def _checked_name(name: Any, errors: dict[str, str]) -> str:
     clean = name.strip() if isinstance(name, str) else ""
-    if not 1 <= len(clean) <= NAME_MAX:
-        errors["name"] = f"A name is 1-{NAME_MAX} characters."
+    if not clean:
+        errors["name"] = "Enter a name, so you can tell this connection from others."
+    elif len(clean) > NAME_MAX:
+        errors["name"] = f"A name is at most {NAME_MAX} characters."
     return clean
 
 

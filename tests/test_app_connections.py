@@ -117,7 +117,7 @@ def test_validation_errors_show_under_their_fields_and_the_form_keeps_the_input(
     at.button(key="conn_form_save").click().run()
 
     shown = errors(at)
-    assert "A name is 1-100 characters." in shown
+    assert "Enter a name, so you can tell this connection from others." in shown
     assert "API key must be at least 10 characters." in shown
     assert any(e.startswith("Base URL must be an http:// or https:// URL") for e in shown)
     assert field(at, "Base URL").value == "ftp://example.com"
