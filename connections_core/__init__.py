@@ -8,6 +8,10 @@ provider type::
     service = ConnectionService.from_env()          # ENCRYPTION_KEY, CONNECTIONS_DATA_DIR
     config = service.resolve_config("openai")       # {"apiKey": "sk-...", "baseUrl": ...}
 
+A signed-in person's service is built with ``actor=`` their e-mail address; what
+they may do then depends on their role in the workspace (:data:`ROLES`), and
+every change is recorded in the workspace's audit trail (``service.audit()``).
+
 Everything this package raises is a :class:`ConnectionsError`.
 """
 
@@ -20,19 +24,22 @@ from .errors import (
     EncryptionKeyError,
     NotFoundError,
     OllamaError,
+    PermissionDeniedError,
     ProviderError,
     StoreCorruptError,
     StoreError,
     ValidationError,
 )
-from .models import STATUSES, Connection, LastResult
+from .models import ROLES, STATUSES, AuditEntry, Connection, LastResult, Member
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .service import ConnectionService
 from .store import TinyDBStore
 
 __all__ = [
     "PROVIDERS",
+    "ROLES",
     "STATUSES",
+    "AuditEntry",
     "ConfigField",
     "ConflictError",
     "Connection",
@@ -42,8 +49,10 @@ __all__ = [
     "EncryptionKeyError",
     "KeyRing",
     "LastResult",
+    "Member",
     "NotFoundError",
     "OllamaError",
+    "PermissionDeniedError",
     "Provider",
     "ProviderError",
     "StoreCorruptError",

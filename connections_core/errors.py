@@ -10,6 +10,7 @@ where they happen.  No message ever contains a secret::
     ├── ConflictError          the record changed since it was read; .record_id
     ├── EncryptionKeyError     the key is missing, malformed or does not fit the data
     ├── DecryptionError        one record's secret can't be decrypted; .record_id
+    ├── PermissionDeniedError  the signed-in person's role doesn't allow this; .operation
     ├── StoreError             the data file can't be read or written (permissions, disk full); .path
     │   └── StoreCorruptError  the data file is not valid JSON; .path
     └── ProviderError          a provider's server failed or could not be reached; .kind
@@ -60,6 +61,14 @@ class DecryptionError(ConnectionsError):
 
     def __init__(self, message: str, record_id: str | None = None) -> None:
         self.record_id = record_id
+        super().__init__(message)
+
+
+class PermissionDeniedError(ConnectionsError):
+    """The signed-in person may not do this in this workspace; nothing was changed."""
+
+    def __init__(self, message: str, operation: str) -> None:
+        self.operation = operation
         super().__init__(message)
 
 

@@ -56,3 +56,35 @@ class Connection:
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+Role = Literal["viewer", "editor", "admin"]
+#: The roles a member can have in a workspace, from least to most allowed.
+ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person who may open a workspace, and what they may do there."""
+
+    email: str
+    role: Role
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change (or refused attempt) in a workspace's audit trail.
+
+    ``actor`` is the signed-in person's e-mail, or ``"local"`` for trusted
+    code.  ``details`` never holds a secret, nor any part of one.
+    """
+
+    at: datetime
+    workspace_id: str
+    actor: str
+    action: str
+    target_id: str | None
+    target_name: str | None
+    details: Mapping[str, Any]

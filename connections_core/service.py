@@ -13,10 +13,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,17 +24,19 @@ from typing import Any
 from tinydb import Query
 from tinydb.table import Document, Table
 
-from . import crypto, http, ollama
+from . import access, crypto, http, ollama
 from .errors import (
     ConflictError,
     DecryptionError,
     EncryptionKeyError,
     NotFoundError,
+    PermissionDeniedError,
     ProviderError,
     StoreCorruptError,
+    StoreError,
     ValidationError,
 )
-from .models import MASK, STATUSES, Connection, LastResult, Status
+from .models import MASK, STATUSES, AuditEntry, Connection, LastResult, Member, Role, Status
 from .providers import Provider, TestResult, get_provider, test_connection, validate_config
 from .store import Signature, TinyDBStore
 
@@ -47,11 +49,21 @@ DEFAULT_DATA_DIR = "data"
 STORE_FILE = "connections.json"
 KEY_FILE = "encryption.key"
 
+ADMINS_VARIABLE = "CONNECTIONS_ADMINS"
+AUDIT_DAYS_VARIABLE = "CONNECTIONS_AUDIT_DAYS"
+DEFAULT_AUDIT_DAYS = 365
+LOCAL_ACTOR = "local"  # who trusted code is, in the audit trail
+#: Seconds a pull may be silent: Ollama says nothing while it verifies a
+#: downloaded layer, which takes minutes for a large model.
+PULL_SILENCE_LIMIT = 600.0
+
 CONNECTIONS = "connections"
+MEMBERS = "members"
 META = "meta"
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 NAME_MAX = 100
 MAX_CHECKS_AT_ONCE = 32
+_CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -67,9 +79,15 @@ class ConnectionService:
     :param store: where records live (shared by every workspace).
     :param keyring: encrypts new secrets; decrypts with the current or a previous key.
     :param workspace_id: every operation is scoped to this workspace.
+    :param actor: the signed-in person's e-mail address, whose role in the
+        workspace decides what they may do; ``None`` for trusted code
+        (application code, scripts, the dashboard with sign-in off).
+    :param admins: the instance administrators' e-mail addresses.
     :param timeout: seconds each provider request may take.
     :param clock: returns the current time (tests pass a fixed one).
+    :param audit_days: audit entries older than this many days are dropped.
     :raises EncryptionKeyError: the key ring can't decrypt the data in ``store``.
+    :raises ValidationError: ``actor`` or an admin is not an e-mail address.
     """
 
     #: Where the key came from: ``environment``, ``file`` (an earlier generated
@@ -78,32 +96,46 @@ class ConnectionService:
     key_file: Path | None = None
 
     def __init__(self, store: TinyDBStore, keyring: crypto.KeyRing,
-                 workspace_id: str = "default", *, timeout: float = http.DEFAULT_TIMEOUT,
-                 clock: Clock = _utc_now) -> None:
+                 workspace_id: str = "default", *, actor: str | None = None,
+                 admins: Iterable[str] = (), timeout: float = http.DEFAULT_TIMEOUT,
+                 clock: Clock = _utc_now, audit_days: int = DEFAULT_AUDIT_DAYS) -> None:
         self.store = store
         self.keyring = keyring
         self.workspace_id = _checked_workspace(workspace_id)
+        self.actor = None if actor is None else access.checked_email(actor, "actor")
+        self.admins = access.checked_emails(
+            [admins] if isinstance(admins, str) else admins, "admins")
         self.timeout = timeout
+        self.audit_days = _checked_audit_days(audit_days, "audit_days")
         self._clock = clock
         self._cache: tuple[Signature | None, dict[str, builtins.list[Connection]]] | None = None
         self._check_key(self._meta())
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
-                 environ: Mapping[str, str] | None = None) -> ConnectionService:
+                 environ: Mapping[str, str] | None = None, *,
+                 actor: str | None = None) -> ConnectionService:
         """Build a service from the environment.
 
         The data folder is ``CONNECTIONS_DATA_DIR`` (default ``./data``).  The key
         is ``ENCRYPTION_KEY`` (or ``ENCRYPTION_SECRET``), with
         ``ENCRYPTION_KEY_PREVIOUS`` tried for rotation.  With no key set, a local
         key is read from (or, for an empty store, generated into)
-        ``<data dir>/encryption.key``.
+        ``<data dir>/encryption.key``.  ``CONNECTIONS_ADMINS`` lists the instance
+        administrators (comma-separated e-mail addresses) and
+        ``CONNECTIONS_AUDIT_DAYS`` how long audit entries are kept (default 365).
 
         :raises EncryptionKeyError: a key is malformed, does not fit the data,
             or is missing while the store already holds encrypted secrets.
+        :raises ValidationError: the workspace id, ``actor``, an admin's address
+            or the retention period is invalid.
         """
         workspace_id = _checked_workspace(workspace_id)
         env = os.environ if environ is None else environ
+        admins = access.checked_emails(
+            [a for a in env.get(ADMINS_VARIABLE, "").split(",") if a.strip()], ADMINS_VARIABLE)
+        audit_days = _checked_audit_days(env.get(AUDIT_DAYS_VARIABLE) or DEFAULT_AUDIT_DAYS,
+                                         AUDIT_DAYS_VARIABLE)
         data_dir = Path(env.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
         key = crypto.env_key(env)
         # Built before the store, so a malformed key is refused before anything
@@ -123,28 +155,167 @@ class ConnectionService:
             local_key = crypto.read_key_file(key_file) if source == "file" \
                 else crypto.create_key_file(key_file)
             keyring = crypto.KeyRing(local_key, crypto.previous_keys(env))
-        service = cls(store, keyring, workspace_id)
+        service = cls(store, keyring, workspace_id, actor=actor, admins=admins,
+                      audit_days=audit_days)
         service.key_source = source
         service.key_file = None if source == "environment" else key_file
         return service
 
     def __repr__(self) -> str:
-        return f"<ConnectionService workspace={self.workspace_id!r} store={self.store!r}>"
+        who = f" actor={self.actor!r}" if self.actor else ""
+        return f"<ConnectionService workspace={self.workspace_id!r}{who} store={self.store!r}>"
+
+    # -- who may do what --------------------------------------------------------------------
+
+    @property
+    def is_instance_admin(self) -> bool:
+        """Whether the actor is an instance administrator (False for trusted code)."""
+        return self.actor is not None and self.actor in self.admins
+
+    @property
+    def role(self) -> Role | None:
+        """The actor's role in this workspace: ``"admin"`` for an instance admin,
+        ``None`` when they have no access, and ``None`` for trusted code (which
+        is not restricted)."""
+        if self.actor is None:
+            return None
+        if self.is_instance_admin:
+            return "admin"
+        member = self._member_doc(self.store.snapshot(MEMBERS)[1], self.actor)
+        return access.checked_role(member["role"]) if member else None
+
+    def can(self, operation: str) -> bool:
+        """Whether the actor may call the method named ``operation`` (e.g. ``"create"``)
+        here; screens use it to offer only what a role allows."""
+        return self.actor is None or access.allows(self.role, operation,
+                                                   instance_admin=self.is_instance_admin)
+
+    def workspaces(self) -> builtins.list[str]:
+        """The workspaces the actor may open (all of them for trusted code and
+        instance admins), sorted."""
+        self._authorize("workspaces")
+        return self.accessible_workspaces()
+
+    def accessible_workspaces(self) -> builtins.list[str]:
+        """The same list as :meth:`workspaces`, also when the actor may not open this
+        one: what a screen offers someone who followed a link to the wrong place."""
+        members = self.store.snapshot(MEMBERS)[1]
+        if self.actor is None or self.is_instance_admin:
+            rows = self.store.snapshot(CONNECTIONS)[1]
+            found = {row.get("workspace_id") for row in [*rows, *members]}
+            return sorted({"default", *(w for w in found if isinstance(w, str))})
+        return sorted({m["workspace_id"] for m in members if m.get("email") == self.actor
+                       and isinstance(m.get("workspace_id"), str)})
+
+    # -- members ----------------------------------------------------------------------------
+
+    def members(self) -> builtins.list[Member]:
+        """The workspace's members: admins first, then by e-mail address."""
+        self._authorize("members")
+        found = [_to_member(doc) for doc in self.store.snapshot(MEMBERS)[1]
+                 if doc.get("workspace_id") == self.workspace_id]
+        return sorted(found, key=lambda m: (-access.ROLES.index(m.role), m.email))
+
+    def set_member(self, email: str, role: str) -> Member:
+        """Add a person to the workspace with ``role``, or change their role.
+
+        :raises ValidationError: the address or role is invalid, or the change
+            would leave the workspace's members without an admin.
+        """
+        self._authorize("set_member")
+        clean, new_role = _member_input(email, role)
+        with self._transaction(MEMBERS) as table:
+            docs = table.search(Query().workspace_id == self.workspace_id)
+            current = self._member_doc(docs, clean)
+            if current is not None and current["role"] == new_role:
+                return _to_member(current)
+            if new_role != "admin" and not _has_admin(docs, without=clean):
+                raise ValidationError({"role": "A workspace with members keeps at least one "
+                                               "admin: add an admin first, or make someone "
+                                               "else admin."})
+            if current is None:
+                doc: Record = {"workspace_id": self.workspace_id, "email": clean,
+                               "role": new_role, "added_by": self._actor_name,
+                               "added_at": self._now()}
+                table.insert(doc)
+            else:
+                doc = {**current, "role": new_role}
+                table.update({"role": new_role}, doc_ids=[current.doc_id])
+            self._audit("member.set", None, clean, email=clean, role=new_role)
+        return _to_member(doc)
+
+    def remove_member(self, email: str) -> None:
+        """Take a person's access to the workspace away.
+
+        :raises NotFoundError: they are not a member.
+        :raises ValidationError: they are its last admin while others remain.
+        """
+        self._authorize("remove_member")
+        clean = access.checked_email(email)
+        with self._transaction(MEMBERS) as table:
+            docs = table.search(Query().workspace_id == self.workspace_id)
+            current = self._member_doc(docs, clean)
+            if current is None:
+                raise NotFoundError(f"{clean} is not a member of workspace "
+                                    f"'{self.workspace_id}'.", clean)
+            others = [doc for doc in docs if doc.doc_id != current.doc_id]
+            if others and not _has_admin(others):
+                raise ValidationError({"email": "This is the workspace's last admin: make "
+                                                "someone else admin first."})
+            table.remove(doc_ids=[current.doc_id])
+            self._audit("member.removed", None, clean, email=clean)
+
+    # -- the audit trail --------------------------------------------------------------------
+
+    def audit(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
+              since: datetime | None = None) -> builtins.list[AuditEntry]:
+        """This workspace's audit trail, newest first.
+
+        :param limit: at most this many entries.
+        :param actor: only entries by this e-mail address (or ``"local"``).
+        :param action: only entries with this action, e.g. ``"connection.updated"``.
+        :param since: only entries at or after this time.
+        """
+        self._authorize("audit")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValidationError({"limit": "The limit is a whole number, 0 or more."})
+        if since is not None and not isinstance(since, datetime):
+            raise ValidationError({"since": "Since is a date and time."})
+        who = None if actor is None else (
+            LOCAL_ACTOR if actor == LOCAL_ACTOR else access.checked_email(actor, "actor"))
+        oldest = self._clock() - timedelta(days=self.audit_days)
+        if since is not None:
+            oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=timezone.utc))
+        found: builtins.list[AuditEntry] = []
+        for raw in self.store.audit_entries():
+            if len(found) >= limit:
+                break
+            entry = _to_audit_entry(raw)
+            if entry is None or entry.workspace_id != self.workspace_id:
+                continue
+            if entry.at < oldest - _CLOCK_SKEW:
+                break  # appended in time order, give or take the clocks of two processes
+            if entry.at >= oldest and (who is None or entry.actor == who) \
+                    and (action is None or entry.action == action):
+                found.append(entry)
+        return found
 
     # -- reading ------------------------------------------------------------------------
 
     def list(self, type: str | None = None) -> builtins.list[Connection]:
         """The workspace's connections, newest first, without deleted ones."""
-        return [c for c in self._workspace() if c.deleted_at is None
-                and (type is None or c.type == type)]
+        self._authorize("list")
+        return self._active(type)
 
     def list_deleted(self) -> builtins.list[Connection]:
         """The workspace's deleted connections, most recently deleted first."""
+        self._authorize("list_deleted")
         deleted = [c for c in self._workspace() if c.deleted_at is not None]
         return sorted(deleted, key=lambda c: c.deleted_at or c.created_at, reverse=True)
 
     def get(self, id: str) -> Connection:
         """One connection (deleted ones too). :raises NotFoundError:"""
+        self._authorize("get")
         for connection in self._workspace():
             if connection.id == id:
                 return connection
@@ -152,17 +323,21 @@ class ConnectionService:
 
     def get_default(self, type: str) -> Connection | None:
         """The default connection of a provider type, or None when it has none."""
+        self._authorize("get_default")
         get_provider(type)
-        return next((c for c in self.list(type) if c.is_default), None)
+        return next((c for c in self._active(type) if c.is_default), None)
 
     def resolve_config(self, type: str, id: str | None = None) -> dict[str, str]:
         """The decrypted config of connection ``id``, or of the type's default.
 
         This is the one call application code needs to get usable credentials.
+        It is refused to every signed-in person: only trusted code gets a key
+        in the clear.
 
         :raises NotFoundError: no such connection, or the type has none.
         :raises DecryptionError: its secret can't be decrypted with the key ring.
         """
+        self._authorize("resolve_config")
         provider = get_provider(type)
         if id is None:
             default = self.get_default(type)
@@ -186,6 +361,7 @@ class ConnectionService:
 
         :raises ValidationError: ``field_errors`` names every bad field.
         """
+        self._authorize("create")
         provider = get_provider(type)
         errors: dict[str, str] = {}
         clean_name = _checked_name(name, errors)
@@ -208,6 +384,7 @@ class ConnectionService:
         with self._transaction() as table:
             record["is_default"] = self._default_doc(table, type) is None
             table.insert(record)
+            self._audit("connection.created", record, type=type)
         log.info("Created %s connection %s in workspace %s", type, record["id"],
                  self.workspace_id)
         return self._to_connection(record)
@@ -226,6 +403,7 @@ class ConnectionService:
         :raises ValidationError: a field is invalid.
         :raises NotFoundError: no such (undeleted) connection.
         """
+        self._authorize("update")
         with self._transaction() as table:
             doc = self._active_doc(table, id)
             if doc["version"] != version:
@@ -235,15 +413,20 @@ class ConnectionService:
             provider = get_provider(doc["type"])
             errors: dict[str, str] = {}
             changes: Record = {}
+            fields: builtins.list[str] = []
             if name is not None:
                 clean_name = _checked_name(name, errors)
                 if clean_name != doc["name"]:
                     changes["name"] = clean_name
+                    fields.append("name")
             if config is not None:
                 try:
-                    changes.update(self._config_changes(provider, doc, config))
+                    sealed, changed = self._config_changes(provider, doc, config)
                 except ValidationError as error:
                     errors.update(error.field_errors)
+                else:
+                    changes.update(sealed)
+                    fields += changed
             if errors:
                 raise ValidationError(errors)
             if not changes:
@@ -253,6 +436,7 @@ class ConnectionService:
                                available_models=[])
             changes.update(version=doc["version"] + 1, updated_at=self._now())
             table.update(changes, doc_ids=[doc.doc_id])
+            self._audit("connection.updated", {**doc, **changes}, fields=fields)
         return self._to_connection({**doc, **changes})
 
     def delete(self, id: str) -> Connection:
@@ -261,6 +445,7 @@ class ConnectionService:
         When it was its type's default, the oldest remaining connection of that
         type becomes the default.
         """
+        self._authorize("delete")
         with self._transaction() as table:
             doc = self._active_doc(table, id)
             changes = {"deleted_at": self._now(), "is_default": False,
@@ -268,11 +453,13 @@ class ConnectionService:
             table.update(changes, doc_ids=[doc.doc_id])
             if doc["is_default"]:
                 self._promote_oldest(table, doc["type"])
+            self._audit("connection.deleted", doc)
         log.info("Deleted connection %s in workspace %s", id, self.workspace_id)
         return self._to_connection({**doc, **changes})
 
     def restore(self, id: str) -> Connection:
         """Bring back a deleted connection (the default of its type if it has none)."""
+        self._authorize("restore")
         with self._transaction() as table:
             doc = self._doc(table, id)
             if doc.get("deleted_at") is None:
@@ -281,26 +468,33 @@ class ConnectionService:
                        "is_default": self._default_doc(table, doc["type"]) is None,
                        "updated_at": self._now()}
             table.update(changes, doc_ids=[doc.doc_id])
+            self._audit("connection.restored", doc)
         return self._to_connection({**doc, **changes})
 
     def set_default(self, id: str) -> Connection:
         """Make a connection the default of its type; other types are untouched."""
+        self._authorize("set_default")
         with self._transaction() as table:
             doc = self._active_doc(table, id)
+            if doc["is_default"]:
+                return self._to_connection(doc)
             current = self._default_doc(table, doc["type"])
-            if current is not None and current.doc_id != doc.doc_id:
+            if current is not None:
                 table.update({"is_default": False}, doc_ids=[current.doc_id])
             table.update({"is_default": True}, doc_ids=[doc.doc_id])
+            self._audit("connection.default_set", doc)
         return self._to_connection({**doc, "is_default": True})
 
     def rotate_keys(self) -> int:
         """Re-encrypt every stored secret, in every workspace, with the current key.
 
         All or nothing: if one secret can't be decrypted, nothing is written.
+        Only trusted code and instance admins may rotate.
 
         :returns: how many secrets were re-encrypted.
         :raises DecryptionError: naming the record whose secret can't be decrypted.
         """
+        self._authorize("rotate_keys")
         count = 0
         with self._transaction() as table:
             for doc in table.all():
@@ -312,6 +506,7 @@ class ConnectionService:
                     table.update({"config": {**doc["config"], **sealed}}, doc_ids=[doc.doc_id])
                     count += len(sealed)
             self._write_key_check(self.store.table(META))
+            self._audit("keys.rotated", None, count=count)
         log.info("Re-encrypted %d secrets with the current key", count)
         return count
 
@@ -324,11 +519,12 @@ class ConnectionService:
         while the check runs, the result is returned but not recorded: it
         describes a config that no longer exists.
         """
+        self._authorize("test")
         record = self._record(id)
         if record.get("deleted_at"):
             raise _not_found(id)
         result = self._check(record)
-        self._record_results([(record, result)])
+        self._record_results([(record, result)], each="connection.tested")
         return result
 
     def test_draft(self, type: str, config: Mapping[str, Any], *,
@@ -338,6 +534,7 @@ class ConnectionService:
         With ``existing_id``, secrets missing from ``config`` are taken from that
         stored connection, unless the base URL differs from the stored one.
         """
+        self._authorize("test_draft")
         if existing_id is not None and not self.needs_key_again(existing_id, config):
             record = self._record(existing_id)
             provider = get_provider(record["type"])
@@ -349,6 +546,7 @@ class ConnectionService:
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
         """Whether saving ``config`` on connection ``id`` needs its secrets typed again:
         the base URL changes while a stored secret would be kept."""
+        self._authorize("needs_key_again")
         record = self._record(id)
         provider = get_provider(record["type"])
         stored = record["config"]
@@ -357,30 +555,18 @@ class ConnectionService:
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as
-        it arrives (in the caller's thread, so a screen can show progress)."""
-        records = self._active_records()
-        if not records:
-            return
-        pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
-                                  thread_name_prefix="connections-check")
-        try:
-            pending: dict[Future[TestResult], Record] = {
-                pool.submit(self._check, record): record for record in records}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                finished = [(pending.pop(future), future.result()) for future in done]
-                # One write for every result that is in, however many that is.
-                stored = self._record_results(finished)
-                for record, result in finished:
-                    yield self._to_connection(stored.get(record["id"], record)), result
-        finally:
-            # A caller that stops early (a screen interrupted by a click) should
-            # not wait for checks it will never see: drop those not started.
-            pool.shutdown(wait=False, cancel_futures=True)
+        it arrives (in the caller's thread, so a screen can show progress).
+
+        The run is recorded in the audit trail once, when it ends (or is stopped).
+        """
+        self._authorize("iter_test_all")
+        return self._iter_test_all(self._active_records())
 
     def test_all(self) -> dict[str, TestResult]:
         """Check every connection of the workspace concurrently: ``{id: result}``."""
-        return {connection.id: result for connection, result in self.iter_test_all()}
+        self._authorize("test_all")
+        return {connection.id: result
+                for connection, result in self._iter_test_all(self._active_records())}
 
     def refresh_ollama_models(self, id: str) -> builtins.list[ollama.OllamaModel]:
         """List an Ollama connection's models and store their names on it.
@@ -388,22 +574,61 @@ class ConnectionService:
         :raises ValidationError: the connection is not an Ollama connection.
         :raises ProviderError: the server can't be reached (also recorded).
         """
-        record = self._record(id)
-        if record["type"] != "ollama" or record.get("deleted_at"):
-            raise ValidationError({"type": "Only Ollama connections have local models."})
+        self._authorize("refresh_ollama_models")
+        record = self._ollama_record(id)
         started = time.perf_counter()
         try:
             models = ollama.list_models(record["config"]["baseUrl"], timeout=self.timeout)
         except ProviderError as error:
             failed = TestResult(False, str(error), error.kind,  # type: ignore[arg-type]
                                 _ms_since(started), status_code=error.status_code)
-            self._record_results([(record, failed)])
+            self._record_results([(record, failed)], each="connection.tested")
             raise
         names = tuple(m.name for m in models)
         found = TestResult(True, f"{len(names)} models on the server.", "ok",
                            _ms_since(started), names, 200)
-        self._record_results([(record, found)])
+        self._record_results([(record, found)], each="connection.tested")
         return models
+
+    # -- Ollama models ----------------------------------------------------------------------
+
+    def pull_model(self, id: str, name: str, *,
+                   timeout: float = PULL_SILENCE_LIMIT) -> Iterator[ollama.PullProgress]:
+        """Pull ``name`` onto the server of Ollama connection ``id``, yielding the same
+        progress as :func:`connections_core.ollama.pull_model`.
+
+        Access is checked and the name validated at once; the request is sent
+        when iteration starts.  A pull that ends with success is recorded;
+        closing the iterator early cancels it.  ``timeout`` bounds the silence
+        between two progress lines, not the whole pull.
+        """
+        self._authorize("pull_model")
+        record = self._ollama_record(id)
+        steps = ollama.pull_model(record["config"]["baseUrl"], name, timeout=timeout)
+        return self._recorded_pull(record, name.strip(), steps)
+
+    def delete_model(self, id: str, name: str) -> None:
+        """Delete ``name`` from the server of Ollama connection ``id``, and record it.
+
+        :raises NotFoundError: the model is not on the server.
+        """
+        self._authorize("delete_model")
+        record = self._ollama_record(id)
+        ollama.delete_model(record["config"]["baseUrl"], name, timeout=self.timeout)
+        with self._transaction():
+            self._audit("ollama.model_deleted", record, model=name.strip())
+
+    def _recorded_pull(self, record: Record, name: str,
+                       steps: Iterator[ollama.PullProgress]) -> Iterator[ollama.PullProgress]:
+        yield from steps  # raises unless the server said "success"
+        with self._transaction():
+            self._audit("ollama.model_pulled", record, model=name)
+
+    def _ollama_record(self, id: str) -> Record:
+        record = self._record(id)
+        if record["type"] != "ollama" or record.get("deleted_at"):
+            raise ValidationError({"type": "Only Ollama connections have local models."})
+        return record
 
     # -- internals: records ---------------------------------------------------------------
 
@@ -427,6 +652,10 @@ class ConnectionService:
                     str(self.store.path)) from None
             cache = self._cache = (revision, grouped)
         return cache[1].get(self.workspace_id, [])
+
+    def _active(self, type: str | None = None) -> builtins.list[Connection]:
+        return [c for c in self._workspace() if c.deleted_at is None
+                and (type is None or c.type == type)]
 
     def _record(self, id: str) -> Record:
         """The raw stored record of this workspace with that id (a copy)."""
@@ -469,15 +698,20 @@ class ConnectionService:
             oldest = min(remaining, key=lambda d: d["created_at"])
             table.update({"is_default": True}, doc_ids=[oldest.doc_id])
 
-    def _record_results(self, results: builtins.list[tuple[Record, TestResult]]
-                        ) -> dict[str, Record]:
+    def _record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
+                        each: str | None = None,
+                        summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
         """Store check results on records that were not edited meanwhile.
+
+        ``each`` is the audit action recorded for every result stored;
+        ``summary`` the details of one ``connections.tested_all`` entry.
 
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
         now = self._now()
         checked = {record["id"]: (record["version"], result) for record, result in results}
         stored: dict[str, Record] = {}
+        applied: builtins.list[Record] = []
 
         def apply(doc: MutableMapping[str, Any]) -> None:
             stored[doc["id"]] = doc  # type: ignore[assignment]  # the stored dict itself
@@ -491,12 +725,47 @@ class ConnectionService:
                                     "status_code": result.status_code})
             if doc["type"] == "ollama" and result.success:
                 doc["available_models"] = list(result.models)
+            applied.append(doc)  # type: ignore[arg-type]
 
         with self._transaction() as table:
             # One pass over the table for the whole batch, not one per result.
             doc_ids = [doc.doc_id for doc in table if doc.get("id") in checked]
             table.update(apply, doc_ids=doc_ids)
+            for doc in applied if each is not None else ():
+                result = checked[doc["id"]][1]
+                self._audit(str(each), doc, kind=result.kind, latency_ms=result.latency_ms)
+            if summary is not None:
+                self._audit("connections.tested_all", None, **summary)
         return {id: dict(doc) for id, doc in stored.items()}
+
+    def _iter_test_all(self, records: builtins.list[Record]
+                       ) -> Iterator[tuple[Connection, TestResult]]:
+        if not records:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
+                                  thread_name_prefix="connections-check")
+        count = failed = 0
+        try:
+            pending: dict[Future[TestResult], Record] = {
+                pool.submit(self._check, record): record for record in records}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished = [(pending.pop(future), future.result()) for future in done]
+                count += len(finished)
+                failed += sum(not result.success for _, result in finished)
+                # One write for every result that is in, however many that is; the
+                # last one also records the run.
+                summary = None if pending else {"count": count, "failed": failed}
+                stored = self._record_results(finished, summary=summary)
+                for record, result in finished:
+                    yield self._to_connection(stored.get(record["id"], record)), result
+        finally:
+            # A caller that stops early (a screen interrupted by a click) should
+            # not wait for checks it will never see: drop those not started.
+            pool.shutdown(wait=False, cancel_futures=True)
+            if count < len(records):
+                with self._transaction():
+                    self._audit("connections.tested_all", None, count=count, failed=failed)
 
     # -- internals: secrets -----------------------------------------------------------------
 
@@ -511,8 +780,9 @@ class ConnectionService:
         return {"config": config, "hints": hints}
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
-                        config: Mapping[str, Any]) -> Record:
-        """The ``config``/``hints`` fields an update writes (empty when nothing changed)."""
+                        config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:
+        """The ``config``/``hints`` fields an update writes, and the names of the config
+        fields that change (both empty when nothing changed)."""
         stored = doc["config"]
         secrets = set(provider.secret_fields)
         config = _without_display_values(provider, config)
@@ -525,16 +795,16 @@ class ConnectionService:
             raise ValidationError({field: "Enter the key again: the base URL changed, and a "
                                    "stored key is only sent to the address it was saved for."
                                    for field in kept})
-        unchanged_plain = all(clean.get(k) == stored.get(k) for k in
-                              set(clean) | set(stored) if k not in secrets)
-        unchanged_secrets = all(self._same_secret(doc, f, clean[f])
-                                for f in given_secrets if f in clean)
-        if unchanged_plain and unchanged_secrets:
-            return {}
+        changed = sorted(k for k in set(clean) | set(stored)
+                         if k not in secrets and clean.get(k) != stored.get(k))
+        changed += sorted(f for f in given_secrets if f in clean
+                          and not self._same_secret(doc, f, clean[f]))
+        if not changed:
+            return {}, []
         sealed = self._sealed(provider, clean)
         sealed["config"].update({f: stored[f] for f in kept})
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
-        return sealed
+        return sealed, changed
 
     def _same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
         token = doc["config"].get(field)
@@ -591,14 +861,62 @@ class ConnectionService:
     # -- internals: the key check -----------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[Table]:
+    def _transaction(self, table: str = CONNECTIONS) -> Iterator[Table]:
         """A store transaction that first proves the key still fits the data."""
-        with self.store.transaction():
+        cutoff = self._clock() - timedelta(days=self.audit_days)
+        with self.store.transaction(audit_cutoff=cutoff):
             meta = self.store.table(META)
             self._check_key(meta.all())
             if not meta.all():
                 self._write_key_check(meta)
-            yield self.store.table(CONNECTIONS)
+            yield self.store.table(table)
+
+    # -- internals: access and the audit trail ----------------------------------------------
+
+    @property
+    def _actor_name(self) -> str:
+        return self.actor or LOCAL_ACTOR
+
+    def _audit(self, action: str, target: Mapping[str, Any] | None, target_name: str | None = None,
+               **details: Any) -> None:
+        """Add an entry to the transaction under way (never a secret: only names)."""
+        self.store.record({
+            "at": self._now(), "workspace_id": self.workspace_id, "actor": self._actor_name,
+            "action": action, "target_id": target.get("id") if target else None,
+            "target_name": target.get("name") if target else target_name, "details": details,
+        })
+
+    def _authorize(self, operation: str) -> None:
+        """Refuse ``operation`` unless the actor may perform it; a refusal is recorded."""
+        if self.actor is None:
+            return
+        role, admin = self.role, self.is_instance_admin
+        if access.allows(role, operation, instance_admin=admin):
+            return
+        try:
+            with self._transaction():
+                self._audit("access.denied", None, operation=operation)
+        except (StoreError, EncryptionKeyError) as error:
+            log.warning("Could not record a refused %s: %s", operation, error)
+        raise PermissionDeniedError(self._refusal(operation, role), operation)
+
+    def _refusal(self, operation: str, role: Role | None) -> str:
+        if operation in access.TRUSTED_ONLY:
+            return ("Decrypted credentials are given only to application code, never to a "
+                    "signed-in person.")
+        if operation in access.INSTANCE_ADMIN_ONLY:
+            return (f"Only an instance admin ({ADMINS_VARIABLE}) may do this "
+                    f"({operation.replace('_', ' ')}).")
+        if role is None:
+            # The same words whether the workspace exists or not.
+            return (f"{self.actor} has no access to workspace '{self.workspace_id}'. Ask one "
+                    "of its admins, or an instance admin, to add you.")
+        return (f"Your role in workspace '{self.workspace_id}' is {role}; "
+                f"{operation.replace('_', ' ')} needs the {access.needed_role(operation)} role.")
+
+    def _member_doc(self, docs: Iterable[Any], email: str) -> Any:
+        return next((d for d in docs if d.get("workspace_id") == self.workspace_id
+                     and d.get("email") == email), None)
 
     def _meta(self) -> builtins.list[Record]:
         return self.store.snapshot(META)[1]
@@ -674,6 +992,66 @@ def _checked_name(name: Any, errors: dict[str, str]) -> str:
     elif len(clean) > NAME_MAX:
         errors["name"] = f"A name is at most {NAME_MAX} characters."
     return clean
+
+
+def _checked_audit_days(value: Any, field: str) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = 0
+    if isinstance(value, bool) or days < 1 or str(days) != str(value).strip():
+        raise ValidationError({field: "Keep audit entries for a whole number of days, 1 or "
+                                      "more (e.g. 365)."})
+    return days
+
+
+def _member_input(email: Any, role: Any) -> tuple[str, Role]:
+    """The checked e-mail address and role, or one error naming every bad field."""
+    errors: dict[str, str] = {}
+    clean, checked_role = "", access.ROLES[0]
+    try:
+        clean = access.checked_email(email)
+    except ValidationError as error:
+        errors.update(error.field_errors)
+    try:
+        checked_role = access.checked_role(role)
+    except ValidationError as error:
+        errors.update(error.field_errors)
+    if errors:
+        raise ValidationError(errors)
+    return clean, checked_role
+
+
+def _has_admin(docs: Iterable[Mapping[str, Any]], without: str | None = None) -> bool:
+    """Whether ``docs`` (members) has an admin other than ``without``."""
+    return any(d.get("role") == "admin" and d.get("email") != without for d in docs)
+
+
+def _to_member(doc: Mapping[str, Any]) -> Member:
+    return Member(email=doc["email"], role=access.checked_role(doc["role"]),
+                  added_by=str(doc.get("added_by", "")),
+                  added_at=_parse_time(doc.get("added_at")) or datetime.min.replace(
+                      tzinfo=timezone.utc))
+
+
+def _to_audit_entry(raw: Mapping[str, Any]) -> AuditEntry | None:
+    """An entry as read from the trail; None for one that is not (a damaged line)."""
+    try:
+        at = datetime.fromisoformat(raw["at"])
+        details = raw.get("details") or {}
+        if not isinstance(details, dict):
+            return None
+        return AuditEntry(at=at if at.tzinfo else at.replace(tzinfo=timezone.utc),
+                          workspace_id=str(raw["workspace_id"]), actor=str(raw["actor"]),
+                          action=str(raw["action"]), target_id=_text_or_none(raw.get("target_id")),
+                          target_name=_text_or_none(raw.get("target_name")),
+                          details=MappingProxyType(details))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,12 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from .audit import AuditFile, AuditState
 from .errors import StoreCorruptError, StoreError
 
 __all__ = ["AtomicJSONStorage", "TinyDBStore"]
+
+AUDIT_STATE = "audit_state"  # the table that says how much of the audit trail is committed
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
@@ -235,6 +239,8 @@ class TinyDBStore:
         self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
         self._thread_lock = _thread_lock(self.path)
         self._file_lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
+        self.audit_file = AuditFile(self.path)
+        self._pending_audit: list[dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"TinyDBStore({str(self.path)!r})"
@@ -254,13 +260,53 @@ class TinyDBStore:
             return self._storage.signature, list(data.get(name, {}).values())
 
     @contextmanager
-    def transaction(self) -> Iterator[TinyDB]:
+    def transaction(self, *, audit_cutoff: datetime | None = None) -> Iterator[TinyDB]:
         """Hold both locks, re-read the file, and write it once when the block ends.
+
+        Audit entries given to :meth:`record` inside the block are committed
+        with the block's changes, or not at all.  Entries older than
+        ``audit_cutoff`` may be dropped meanwhile.
 
         :raises StoreCorruptError: the file is not valid JSON (nothing is written).
         """
-        with self._thread_lock, self._locked_file(), self._storage.batch():
-            yield self._db
+        with self._thread_lock, self._locked_file():
+            rewritten: AuditState | None = None
+            with self._storage.batch():
+                outermost = self._pending_audit is None
+                if outermost:
+                    self._pending_audit = []
+                try:
+                    yield self._db
+                    if outermost and self._pending_audit:
+                        rewritten = self._commit_audit(self._pending_audit, audit_cutoff)
+                finally:
+                    if outermost:
+                        self._pending_audit = None
+            if rewritten is not None:
+                self.audit_file.remove_stale(rewritten)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Add an audit entry to the transaction under way."""
+        if self._pending_audit is None:
+            raise RuntimeError("TinyDBStore.record() is only for use inside transaction()")
+        self._pending_audit.append(entry)
+
+    def audit_entries(self) -> Iterator[dict[str, Any]]:
+        """The committed audit entries of every workspace, newest first."""
+        docs = self.snapshot(AUDIT_STATE)[1]
+        return self.audit_file.newest_first(AuditState.of(docs[0] if docs else None))
+
+    def _commit_audit(self, entries: list[dict[str, Any]],
+                      cutoff: datetime | None) -> AuditState | None:
+        """Append the entries; the new committed size goes into the data file being
+        written.  Returns the new state if the trail moved to a new file."""
+        table = self._db.table(AUDIT_STATE)
+        docs = table.all()
+        state = AuditState.of(docs[0] if docs else None)
+        new = self.audit_file.append(state, entries, cutoff)
+        table.truncate()
+        table.insert(new.as_doc())
+        return new if new.generation != state.generation else None
 
     @contextmanager
     def _locked_file(self) -> Iterator[None]:

@@ -1,0 +1,77 @@
+"""Who may do what: the roles of a workspace and the operations each allows.
+
+Trusted code (``actor=None``: application code, scripts, the dashboard with
+sign-in off) may do everything.  A signed-in person may do what their role in
+the workspace allows; instance administrators are admins everywhere and the
+only people who may rotate the key.  Nobody signed in gets decrypted
+credentials: the dashboard never needs a key in the clear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import ValidationError
+from .models import ROLES, Role
+
+__all__ = ["ROLES", "allows", "checked_email", "checked_role", "needed_role"]
+
+#: The least role each operation needs (operations are the service's method names).
+_NEEDED: dict[str, Role] = {
+    **dict.fromkeys(("list", "list_deleted", "get", "get_default", "needs_key_again",
+                     "members", "audit", "workspaces", "test", "test_all", "iter_test_all",
+                     "refresh_ollama_models"), "viewer"),
+    **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
+                     "pull_model", "delete_model"), "editor"),
+    **dict.fromkeys(("set_member", "remove_member"), "admin"),
+}
+INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys"})
+TRUSTED_ONLY = frozenset({"resolve_config"})
+
+EMAIL_MAX = 254
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def needed_role(operation: str) -> Role | None:
+    """The least workspace role ``operation`` needs (None: no role is enough)."""
+    return _NEEDED.get(operation)
+
+
+def allows(role: Role | None, operation: str, *, instance_admin: bool = False) -> bool:
+    """Whether a signed-in person with ``role`` may perform ``operation``."""
+    if operation in TRUSTED_ONLY:
+        return False
+    if operation in INSTANCE_ADMIN_ONLY or instance_admin:
+        return instance_admin
+    needed = _NEEDED.get(operation)
+    return role is not None and needed is not None and ROLES.index(role) >= ROLES.index(needed)
+
+
+def checked_email(value: Any, field: str = "email") -> str:
+    """An e-mail address, stripped and lower-cased (addresses compare case-insensitively).
+
+    :raises ValidationError: naming ``field``.
+    """
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not text:
+        problem = "Enter an e-mail address, like ada@example.com."
+    elif len(text) > EMAIL_MAX or not text.isprintable() or not _EMAIL.match(text):
+        problem = "This is not an e-mail address; enter one like ada@example.com."
+    else:
+        return text
+    raise ValidationError({field: problem})
+
+
+def checked_role(value: Any) -> Role:
+    """:raises ValidationError: ``value`` is not one of :data:`ROLES`."""
+    for role in ROLES:
+        if value == role:
+            return role
+    raise ValidationError({"role": f"Choose a role: {', '.join(ROLES)}."})
+
+
+def checked_emails(values: Iterable[Any], field: str) -> frozenset[str]:
+    """Several addresses (e.g. the instance admins), each checked."""
+    return frozenset(checked_email(value, field) for value in values)
