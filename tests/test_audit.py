@@ -1,0 +1,324 @@
+"""The audit trail: one entry for every change that succeeded, none for one that failed,
+never a secret, committed with its change, and kept for CONNECTIONS_AUDIT_DAYS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from connections_core import (
+    ConflictError,
+    ConnectionService,
+    KeyRing,
+    StoreError,
+    TinyDBStore,
+    ValidationError,
+)
+from tests.conftest import FakeClock
+from tests.fakes import FakeServer
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "sk-audit-0123456789abcdefQ7zR"
+NEW_KEY = "sk-audit-new-9876543210Vb3K"
+
+
+def actions(service: ConnectionService) -> list[str]:
+    return [entry.action for entry in service.audit(limit=1000)]
+
+
+def trail_bytes(store: TinyDBStore) -> bytes:
+    return b"".join(p.read_bytes() for p in store.path.parent.glob("*.audit.*.jsonl"))
+
+
+# -- what is recorded ----------------------------------------------------------------------
+
+def test_each_change_is_recorded_with_its_action(service: ConnectionService,
+                                                 fake_server: FakeServer) -> None:
+    fake_server.api_key = KEY
+    first = service.create("openai", "Work", {"apiKey": KEY, "baseUrl": fake_server.openai_url})
+    second = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    third = service.create("ollama", "Spare", {"baseUrl": fake_server.url})
+    service.update(first.id, first.version, name="Work 2", config={"apiKey": NEW_KEY})
+    service.set_default(third.id)
+    service.delete(third.id)
+    service.restore(third.id)
+    service.test(second.id)
+    service.test_all()
+    list(service.pull_model(second.id, "llama3.2:1b"))
+    service.delete_model(second.id, "qwen2.5:0.5b")
+    service.set_member("ada@example.com", "admin")
+    service.remove_member("ada@example.com")
+    service.rotate_keys()
+    assert actions(service)[::-1] == [
+        "connection.created", "connection.created", "connection.created",
+        "connection.updated", "connection.default_set", "connection.deleted",
+        "connection.restored", "connection.tested", "connections.tested_all",
+        "ollama.model_pulled", "ollama.model_deleted", "member.set", "member.removed",
+        "keys.rotated"]
+
+
+def test_entries_say_who_what_and_which(service: ConnectionService,
+                                        fake_server: FakeServer) -> None:
+    created = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    service.update(created.id, created.version, name="Renamed",
+                   config={"baseUrl": fake_server.url + "/"})  # same URL once normalised
+    entry = service.audit(limit=1)[0]
+    assert (entry.actor, entry.action, entry.target_id, entry.target_name) == (
+        "local", "connection.updated", created.id, "Renamed")
+    assert dict(entry.details) == {"fields": ["name"]}
+    assert entry.workspace_id == "default" and entry.at.tzinfo is not None
+
+
+def test_an_update_names_the_changed_fields_never_their_values(service: ConnectionService) -> None:
+    created = service.create("openai", "Work", {"apiKey": KEY})
+    service.update(created.id, 1, config={"apiKey": NEW_KEY, "organization": "org-42"})
+    details = dict(service.audit(limit=1)[0].details)
+    assert details == {"fields": ["organization", "apiKey"]}
+
+
+def test_checks_record_kind_and_latency(service: ConnectionService,
+                                        fake_server: FakeServer) -> None:
+    local = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    service.create("ollama", "Down", {"baseUrl": "http://127.0.0.1:9"})
+    service.test(local.id)
+    tested = service.audit(limit=1, action="connection.tested")[0]
+    assert tested.details["kind"] == "ok" and isinstance(tested.details["latency_ms"], int)
+    service.test_all()
+    assert service.audit(action="connections.tested_all")[0].details == {"count": 2,
+                                                                         "failed": 1}
+    # One entry for the run, not one per connection.
+    assert actions(service).count("connection.tested") == 1
+
+
+def test_a_stopped_test_all_is_still_recorded_once(service: ConnectionService,
+                                                   fake_server: FakeServer) -> None:
+    for n in range(3):
+        service.create("ollama", f"L{n}", {"baseUrl": fake_server.url})
+    run = service.iter_test_all()
+    next(run)
+    run.close()
+    runs = service.audit(action="connections.tested_all")
+    assert len(runs) == 1 and 1 <= runs[0].details["count"] <= 3
+
+
+def test_members_and_rotation_details(service: ConnectionService) -> None:
+    service.create("openai", "Work", {"apiKey": KEY})
+    service.set_member("Ada@Example.com", "admin")
+    service.remove_member("ada@example.com")
+    service.rotate_keys()
+    rotated, removed, added = service.audit(limit=3)
+    assert dict(added.details) == {"email": "ada@example.com", "role": "admin"}
+    assert dict(removed.details) == {"email": "ada@example.com"}
+    assert dict(rotated.details) == {"count": 1}
+
+
+def test_a_signed_in_actor_is_named(store: TinyDBStore, keyring: KeyRing) -> None:
+    ConnectionService(store, keyring).set_member("ada@example.com", "admin")
+    ada = ConnectionService(store, keyring, actor="ADA@example.com")
+    ada.create("ollama", "Local", {})
+    assert ada.audit(limit=1)[0].actor == "ada@example.com"
+
+
+# -- nothing for what failed or changed nothing ----------------------------------------------
+
+def test_failed_and_empty_changes_have_no_entry(service: ConnectionService) -> None:
+    created = service.create("openai", "Work", {"apiKey": KEY})
+    before = actions(service)
+    with pytest.raises(ConflictError):
+        service.update(created.id, 99, name="Stale")
+    with pytest.raises(ValidationError):
+        service.create("openai", "", {})
+    with pytest.raises(ValidationError):
+        service.set_member("nope", "viewer")
+    service.update(created.id, created.version, name="Work")  # no change
+    service.set_default(created.id)  # already the default
+    service.restore(created.id)  # not deleted
+    assert actions(service) == before
+
+
+def test_a_change_whose_data_file_write_failed_has_no_entry(
+        service: ConnectionService, monkeypatch: pytest.MonkeyPatch) -> None:
+    service.create("ollama", "Kept", {})
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", full_disk)
+        with pytest.raises(StoreError, match="No space left"):
+            service.create("ollama", "Lost", {})
+    assert [e.target_name for e in service.audit()] == ["Kept"]
+    service.create("ollama", "Next", {})  # cuts the uncommitted line away
+    assert [e.target_name for e in service.audit()] == ["Next", "Kept"]
+    assert trail_bytes(service.store).count(b"connection.created") == 2
+
+
+def test_lines_past_the_committed_size_are_ignored_then_cut(service: ConnectionService) -> None:
+    """A crash between appending a change's lines and committing the data file
+    leaves lines of a change that never happened."""
+    service.create("ollama", "Real", {})
+    trail = next(service.store.path.parent.glob("*.audit.*.jsonl"))
+    with trail.open("ab") as file:
+        file.write(b'{"at":"2026-01-01T00:00:00+00:00","workspace_id":"default",'
+                   b'"actor":"local","action":"connection.created","target_name":"Ghost"}\n')
+    assert [e.target_name for e in service.audit()] == ["Real"]
+    service.create("ollama", "After", {})
+    assert b"Ghost" not in trail.read_bytes()
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def test_audit_filters_and_limits(store: TinyDBStore, keyring: KeyRing, clock: FakeClock) -> None:
+    trusted = ConnectionService(store, keyring, clock=clock)
+    trusted.set_member("ada@example.com", "admin")
+    ada = ConnectionService(store, keyring, actor="ada@example.com", clock=clock)
+    for n in range(5):
+        ada.create("ollama", f"A{n}", {})
+    middle = clock()  # after the last of A, before the first of T
+    for n in range(3):
+        trusted.create("ollama", f"T{n}", {})
+    assert [e.target_name for e in ada.audit(limit=2)] == ["T2", "T1"]
+    assert len(ada.audit(actor="ADA@example.com")) == 5
+    assert len(ada.audit(actor="local", action="connection.created")) == 3
+    assert [e.target_name for e in ada.audit(since=middle)] == ["T2", "T1", "T0"]
+    assert ada.audit(limit=0) == []
+    with pytest.raises(ValidationError):
+        ada.audit(limit=-1)
+
+
+def test_audit_shows_only_this_workspace(store: TinyDBStore, keyring: KeyRing) -> None:
+    ConnectionService(store, keyring, "a").create("ollama", "In A", {})
+    ConnectionService(store, keyring, "b").create("ollama", "In B", {})
+    assert [e.target_name for e in ConnectionService(store, keyring, "a").audit()] == ["In A"]
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+def test_no_entry_holds_a_key_its_ciphertext_or_its_last_four(
+        service: ConnectionService, fake_server: FakeServer) -> None:
+    fake_server.api_key = "sk-someone-else-000000000"
+    fake_server.echo_key_in_errors = True
+    created = service.create("openai", "Work", {"apiKey": KEY,
+                                                "baseUrl": fake_server.openai_url})
+    service.test(created.id)
+    service.update(created.id, created.version, config={"apiKey": NEW_KEY})
+    service.test_all()
+    service.rotate_keys()
+    tokens = [value for doc in json.loads(service.store.path.read_text())["connections"].values()
+              for value in doc["config"].values() if value.startswith("v1:")]
+    trail = trail_bytes(service.store).decode()
+    for secret in (KEY, NEW_KEY, KEY[-4:], NEW_KEY[-4:], *tokens):
+        assert secret not in trail
+
+
+# -- concurrency and crashes ---------------------------------------------------------------------
+
+WORKER = """
+import sys
+from connections_core import ConnectionService, KeyRing, TinyDBStore
+path, key, tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+service = ConnectionService(TinyDBStore(path), KeyRing(key))
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(count):
+    print(service.create("ollama", f"{tag}-{i}", {}).id, flush=True)
+"""
+
+
+def start_worker(data_path: Path, key: str, tag: str, count: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen([sys.executable, "-c", WORKER, str(data_path), key, tag,
+                                str(count)], cwd=ROOT, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    assert process.stdin is not None
+    process.stdin.write("go\n")
+    process.stdin.flush()
+    return process
+
+
+def assert_one_entry_per_connection(data_path: Path, key: str) -> None:
+    service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    created = Counter(e.target_id for e in service.audit(limit=100_000)
+                      if e.action == "connection.created")
+    assert created == Counter({c.id: 1 for c in service.list()})
+
+
+def test_two_processes_and_eight_threads_get_one_entry_per_change(data_path: Path,
+                                                                  key: str) -> None:
+    workers = [start_worker(data_path, key, f"p{n}", 15) for n in range(2)]
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+        try:
+            for i in range(5):
+                created = service.create("ollama", f"t{n}-{i}", {})
+                service.set_default(created.id)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+        assert worker.stdout is not None and worker.stdin is not None
+        worker.stdout.close()
+        worker.stdin.close()
+    assert not failures
+    assert_one_entry_per_connection(data_path, key)
+    service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    assert len(service.audit(limit=1000, action="connection.default_set")) <= 40
+
+
+def test_kill_9_keeps_each_acknowledged_change_with_exactly_one_entry(data_path: Path,
+                                                                       key: str) -> None:
+    worker = start_worker(data_path, key, "burst", 10_000)
+    assert worker.stdout is not None and worker.stdin is not None
+    acknowledged = [worker.stdout.readline().strip() for _ in range(40)]
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    worker.stdout.close()
+    worker.stdin.close()
+    service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    recorded = {e.target_id for e in service.audit(limit=100_000)}
+    assert set(acknowledged) <= recorded
+    assert_one_entry_per_connection(data_path, key)
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+def test_entries_older_than_the_retention_are_dropped(store: TinyDBStore, keyring: KeyRing,
+                                                      clock: FakeClock) -> None:
+    service = ConnectionService(store, keyring, clock=clock, audit_days=30)
+    for n in range(20):
+        service.create("ollama", f"Old {n}", {})
+    clock.now += timedelta(days=31)
+    assert service.audit() == []  # past the retention at once
+    size = len(trail_bytes(store))
+    clock.now += timedelta(days=1)
+    service.create("ollama", "New", {})
+    assert [e.target_name for e in service.audit()] == ["New"]
+    assert len(trail_bytes(store)) < size / 5  # rewritten without the old entries
+    assert len(list(store.path.parent.glob("*.audit.*.jsonl"))) == 1
+
+
+def test_from_env_reads_the_retention(tmp_path: Path, key: str) -> None:
+    env = {"CONNECTIONS_DATA_DIR": str(tmp_path), "ENCRYPTION_KEY": key}
+    assert ConnectionService.from_env(environ=env).audit_days == 365
+    assert ConnectionService.from_env(
+        environ={**env, "CONNECTIONS_AUDIT_DAYS": "30"}).audit_days == 30
+    for bad in ("0", "-3", "a year", "1.5"):
+        with pytest.raises(ValidationError, match="CONNECTIONS_AUDIT_DAYS"):
+            ConnectionService.from_env(environ={**env, "CONNECTIONS_AUDIT_DAYS": bad})
