@@ -16,21 +16,21 @@ import argparse
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinydb import TinyDB  # noqa: E402
+from bench_core import KEY, best, filled_service
+from tinydb import TinyDB
 
-from bench_core import KEY, best, filled_service  # noqa: E402
-from connections_core import ConnectionService  # noqa: E402
+from connections_core import ConnectionService
 
 
 def fill_trail(service: ConnectionService, entries: int) -> None:
     """``entries`` audit entries over the last 300 days, appended in one transaction."""
-    start = datetime.now(timezone.utc) - timedelta(days=300)
+    start = datetime.now(UTC) - timedelta(days=300)
     step = timedelta(days=299) / max(entries, 1)
     with service.store.transaction():
         for n in range(entries):

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinydb import TinyDB  # noqa: E402
+from tinydb import TinyDB
 
-from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key  # noqa: E402
+from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
 
 SERVER = """
 import sys

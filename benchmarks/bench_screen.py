@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
 
 import streamlit as st  # noqa: E402
+from bench_core import filled_service  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from bench_core import filled_service  # noqa: E402
 from connections_core import generate_key  # noqa: E402
 
 RERUNS = 15

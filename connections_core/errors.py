@@ -11,7 +11,8 @@ where they happen.  No message ever contains a secret::
     ├── EncryptionKeyError     the key is missing, malformed or does not fit the data
     ├── DecryptionError        one record's secret can't be decrypted; .record_id
     ├── PermissionDeniedError  the signed-in person's role doesn't allow this; .operation
-    ├── StoreError             the data file can't be read or written (permissions, disk full); .path
+    ├── StoreError             the data file can't be read or written (permissions, full
+    │                          disk); .path
     │   └── StoreCorruptError  the data file is not valid JSON; .path
     └── ProviderError          a provider's server failed or could not be reached; .kind
         └── OllamaError        an Ollama server answered with an error

@@ -213,7 +213,8 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
 def _explain(name: str, status: int, code: str,
              response: requests.Response) -> tuple[ResultKind, str]:
     if status == 401:
-        return "auth", f"{name} rejected the API key (401). Check that it is correct and not revoked."
+        return "auth", (f"{name} rejected the API key (401). Check that it is correct and "
+                        "not revoked.")
     if status == 403:
         return "forbidden", (f"{name} accepted the key but refused access (403): the key "
                              "may lack permission, or the organization is wrong.")

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -70,7 +70,7 @@ Clock = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ConnectionService:
@@ -285,7 +285,7 @@ class ConnectionService:
             LOCAL_ACTOR if actor == LOCAL_ACTOR else access.checked_email(actor, "actor"))
         oldest = self._clock() - timedelta(days=self.audit_days)
         if since is not None:
-            oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=timezone.utc))
+            oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=UTC))
         found: builtins.list[AuditEntry] = []
         for raw in self.store.audit_entries():
             if len(found) >= limit:
@@ -633,7 +633,7 @@ class ConnectionService:
     # -- internals: records ---------------------------------------------------------------
 
     def _now(self) -> str:
-        return self._clock().astimezone(timezone.utc).isoformat()
+        return self._clock().astimezone(UTC).isoformat()
 
     def _workspace(self) -> builtins.list[Connection]:
         """This workspace's connections, newest first, rebuilt only when the file changed."""
@@ -1031,7 +1031,7 @@ def _to_member(doc: Mapping[str, Any]) -> Member:
     return Member(email=doc["email"], role=access.checked_role(doc["role"]),
                   added_by=str(doc.get("added_by", "")),
                   added_at=_parse_time(doc.get("added_at")) or datetime.min.replace(
-                      tzinfo=timezone.utc))
+                      tzinfo=UTC))
 
 
 def _to_audit_entry(raw: Mapping[str, Any]) -> AuditEntry | None:
@@ -1041,7 +1041,7 @@ def _to_audit_entry(raw: Mapping[str, Any]) -> AuditEntry | None:
         details = raw.get("details") or {}
         if not isinstance(details, dict):
             return None
-        return AuditEntry(at=at if at.tzinfo else at.replace(tzinfo=timezone.utc),
+        return AuditEntry(at=at if at.tzinfo else at.replace(tzinfo=UTC),
                           workspace_id=str(raw["workspace_id"]), actor=str(raw["actor"]),
                           action=str(raw["action"]), target_id=_text_or_none(raw.get("target_id")),
                           target_name=_text_or_none(raw.get("target_name")),

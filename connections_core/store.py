@@ -155,7 +155,8 @@ class AtomicJSONStorage(Storage):
 
     def _replace_file(self) -> None:
         payload = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary = self.path.with_name(
+            f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as error:

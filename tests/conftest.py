@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ class FakeClock:
     """A clock that moves only when told to, one second per reading by default."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
@@ -52,5 +51,5 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(store: TinyDBStore, keyring: KeyRing, clock: FakeClock) -> Iterator[ConnectionService]:
-    yield ConnectionService(store, keyring, clock=clock, timeout=2.0)
+def service(store: TinyDBStore, keyring: KeyRing, clock: FakeClock) -> ConnectionService:
+    return ConnectionService(store, keyring, clock=clock, timeout=2.0)

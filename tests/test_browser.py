@@ -177,7 +177,8 @@ def test_add_an_openai_connection_test_it_and_never_show_the_key(
 
     p.get_by_role("link", name="Ollama models").click()  # type: ignore[attr-defined]
     # The models table draws on a canvas; its cells exist for screen readers.
-    expect(p.get_by_role("gridcell", name="llama3.2:1b", include_hidden=True).first).to_be_attached(timeout=20_000)  # type: ignore[attr-defined]
+    cell = p.get_by_role("gridcell", name="llama3.2:1b", include_hidden=True)  # type: ignore[attr-defined]
+    expect(cell.first).to_be_attached(timeout=20_000)
     expect(p.locator("[data-testid='stDataFrame']").first).to_be_visible()  # type: ignore[attr-defined]
     _screenshot(p, "ollama_models", tmp_path)
 

@@ -144,7 +144,8 @@ def test_keyring_repr_hides_keys() -> None:
     assert KEY not in repr(ring) and "1 previous" in repr(ring)
 
 
-def test_created_key_file_is_private_and_reused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_created_key_file_is_private_and_reused(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "encryption.key"
     with caplog.at_level(logging.WARNING):
         key = create_key_file(path)

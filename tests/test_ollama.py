@@ -15,8 +15,17 @@ import responses
 
 from connections_core import http, ollama
 from connections_core.errors import NotFoundError, OllamaError, ProviderError, ValidationError
-from connections_core.ollama import (ModelDetails, PullProgress, delete_model, format_bytes,
-                                     list_models, list_running, pull_model, show_model, version)
+from connections_core.ollama import (
+    ModelDetails,
+    PullProgress,
+    delete_model,
+    format_bytes,
+    list_models,
+    list_running,
+    pull_model,
+    show_model,
+    version,
+)
 from tests.fakes import FakeServer, ndjson, ollama_model, running_model, unused_url
 
 BASE = "http://ollama.test:11434"

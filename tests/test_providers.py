@@ -173,7 +173,8 @@ def test_unknown_host_says_dns() -> None:
 
 @responses.activate
 def test_tls_failure_is_reported_as_tls() -> None:
-    responses.get(f"{OPENAI}/models", body=requests.exceptions.SSLError("certificate verify failed"))
+    responses.get(f"{OPENAI}/models",
+                  body=requests.exceptions.SSLError("certificate verify failed"))
     assert openai().kind == "tls"
 
 

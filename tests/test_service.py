@@ -299,7 +299,7 @@ def test_other_workspace_ids_do_not_exist(store: TinyDBStore, keyring: KeyRing) 
     assert add_openai(beta).is_default, "each workspace has its own default"
 
 
-# -- keys: the key check, from_env and rotation ------------------------------------------------------
+# -- keys: the key check, from_env and rotation ---------------------------------------------
 
 def test_wrong_key_is_refused_before_anything_is_written(store: TinyDBStore, key: str,
                                                           data_path: Path) -> None:
