@@ -16,6 +16,7 @@ Everything this package raises is a :class:`ConnectionsError`.
 """
 
 from . import ollama
+from .access import needed_role
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .errors import (
     ConflictError,
@@ -64,6 +65,7 @@ __all__ = [
     "encrypt",
     "generate_key",
     "is_encrypted",
+    "needed_role",
     "ollama",
     "test_connection",
 ]

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -592,8 +592,8 @@ class ConnectionService:
 
     # -- Ollama models ----------------------------------------------------------------------
 
-    def pull_model(self, id: str, name: str, *,
-                   timeout: float = PULL_SILENCE_LIMIT) -> Iterator[ollama.PullProgress]:
+    def pull_model(self, id: str, name: str, *, timeout: float = PULL_SILENCE_LIMIT
+                   ) -> Generator[ollama.PullProgress, None, None]:
         """Pull ``name`` onto the server of Ollama connection ``id``, yielding the same
         progress as :func:`connections_core.ollama.pull_model`.
 
@@ -618,8 +618,8 @@ class ConnectionService:
         with self._transaction():
             self._audit("ollama.model_deleted", record, model=name.strip())
 
-    def _recorded_pull(self, record: Record, name: str,
-                       steps: Iterator[ollama.PullProgress]) -> Iterator[ollama.PullProgress]:
+    def _recorded_pull(self, record: Record, name: str, steps: Iterator[ollama.PullProgress]
+                       ) -> Generator[ollama.PullProgress, None, None]:
         yield from steps  # raises unless the server said "success"
         with self._transaction():
             self._audit("ollama.model_pulled", record, model=name)
