@@ -9,6 +9,7 @@ from connections_core import PROVIDERS
 from ui.connection_card import connection_card
 from ui.connection_dialogs import UNDO, open_dialog, show_open_dialog
 from ui.format import md, relative_time
+from ui.members import needs_role
 from ui.notices import notify
 from ui.service import current_service
 from ui.widgets import STATUS_STYLES, status_label
@@ -24,13 +25,15 @@ st.caption(f"Workspace **{md(service.workspace_id)}**: the AI providers this app
            "with their API keys encrypted at rest.")
 connections = service.list()
 deleted = service.list_deleted()
+no_create, no_restore = needs_role(service, "create"), needs_role(service, "restore")
 
 # -- Undo, right after a delete ------------------------------------------------------------
 deleted_last = next((c for c in deleted if c.id == st.session_state.get(UNDO)), None)
 if deleted_last is not None:
     with st.container(border=True, horizontal=True, vertical_alignment="center"):
         st.markdown(f":material/delete: Deleted **{md(deleted_last.name)}**.")
-        if st.button("Undo", key="conn_undo_button", icon=":material/undo:"):
+        if st.button("Undo", key="conn_undo_button", icon=":material/undo:",
+                     disabled=no_restore is not None, help=no_restore):
             service.restore(deleted_last.id)
             st.session_state[UNDO] = None
             notify(f"Restored **{md(deleted_last.name)}**.", icon=":material/undo:")
@@ -45,12 +48,14 @@ if not connections:
                     "press *Test* to check it, and the first of each provider becomes its "
                     "default.")
         st.button("Add connection", key="conn_add_first", type="primary", icon=":material/add:",
+                  disabled=no_create is not None, help=no_create,
                   on_click=open_dialog, args=("add",))
 
 # -- Toolbar: add, and test everything at once ---------------------------------------------
 else:
     with st.container(horizontal=True):
         st.button("Add connection", key="conn_add", type="primary", icon=":material/add:",
+                  disabled=no_create is not None, help=no_create,
                   on_click=open_dialog, args=("add",))
         test_all = st.button("Test all", key="conn_test_all", icon=":material/network_check:")
     if test_all:
@@ -113,7 +118,8 @@ if deleted:
                             f"{PROVIDERS[connection.type].display_name} · "
                             f"deleted {relative_time(connection.deleted_at)}")
                 if st.button("Restore", key=f"conn_restore_{connection.id}",
-                             icon=":material/restore_from_trash:"):
+                             icon=":material/restore_from_trash:",
+                             disabled=no_restore is not None, help=no_restore):
                     service.restore(connection.id)
                     notify(f"Restored **{md(connection.name)}**.", icon=":material/undo:")
                     st.rerun()

@@ -3,9 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from connections_core import Connection, ConnectionsError, ValidationError, ollama
+from connections_core import (
+    Connection,
+    ConnectionsError,
+    PermissionDeniedError,
+    ValidationError,
+    ollama,
+)
 from ui.errors import reported_errors
 from ui.format import md
+from ui.members import needs_role
 from ui.notices import notify
 from ui.ollama_state import PullJob, forget_details, model_details, read_server
 from ui.service import current_service
@@ -19,6 +26,7 @@ st.session_state.setdefault("ollama_pull", None)  # the PullJob being followed
 st.session_state.setdefault("ollama_deleting", None)  # the model the delete dialog is about
 
 st.title("Ollama models")
+no_pull, no_delete = needs_role(service, "pull_model"), needs_role(service, "delete_model")
 
 # -- Which server --------------------------------------------------------------------------
 servers = {c.id: c for c in sorted(service.list("ollama"), key=lambda c: not c.is_default)}
@@ -85,6 +93,7 @@ if selected:
         license_.text(info.license or "(none)")
         model_info.json(dict(info.model_info), expanded=True)
     st.button("Delete model", key="ollama_delete", icon=":material/delete:",
+              disabled=no_delete is not None, help=no_delete,
               on_click=lambda: st.session_state.update(ollama_deleting=selected))
 
 # -- Pull a model --------------------------------------------------------------------------
@@ -94,12 +103,15 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     name = st.text_input("Model to pull", key="ollama_pull_name", placeholder="llama3.2:1b",
                          help="A name from https://ollama.com/library, with an optional tag.")
     pull = st.button("Pull", key="ollama_pull_start", icon=":material/download:",
-                     disabled=job is not None and job.running)
+                     disabled=(job is not None and job.running) or no_pull is not None,
+                     help=no_pull)
 if pull:
     try:
-        st.session_state.ollama_pull = PullJob.start(connection, name)
+        st.session_state.ollama_pull = PullJob.start(service, connection, name)
     except ValidationError as error:
         st.error(error.field_errors.get("name", str(error)), icon=":material/error:")
+    except PermissionDeniedError as error:
+        st.error(str(error), icon=":material/block:")
     else:
         st.rerun()  # draw the page with the Pull button off, and the progress following
 
@@ -175,7 +187,7 @@ def delete_model(name: str) -> None:
                                icon=":material/delete:")
             cancel = st.button("Cancel", key="ollama_delete_cancel")
         if delete:
-            ollama.delete_model(base_url, name, timeout=service.timeout)
+            service.delete_model(connection.id, name)
             st.session_state.ollama_servers.pop(server, None)  # read it again
             forget_details()
             notify(f"Deleted **{md(name)}** from {md(base_url)}.", icon=":material/delete:")

@@ -1,10 +1,11 @@
-"""Settings: where the encryption key comes from, the data file, and the connections at a glance."""
+"""Settings: the encryption key, sign-in and members, the data file, and counts of connections."""
 
 from collections import Counter
 
 import streamlit as st
 
 from connections_core import PROVIDERS
+from ui.members import members_section, sign_in_section
 from ui.service import current_service, key_source
 from ui.widgets import STATUS_STYLES
 
@@ -38,6 +39,9 @@ if service.keyring.has_previous:
 else:
     st.caption("No previous key is set: no rotation is under way.")
 st.markdown(ROTATE)
+
+sign_in_section()
+members_section(service)
 
 st.subheader("Data file")
 with st.container(horizontal=True):

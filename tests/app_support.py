@@ -37,7 +37,7 @@ def fixture_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) 
     folder = tmp_path / "data"
     monkeypatch.setenv("CONNECTIONS_DATA_DIR", str(folder))
     monkeypatch.setenv("ENCRYPTION_KEY", key)
-    for name in ("ENCRYPTION_SECRET", "ENCRYPTION_KEY_PREVIOUS"):
+    for name in ("ENCRYPTION_SECRET", "ENCRYPTION_KEY_PREVIOUS", "CONNECTIONS_ADMINS"):
         monkeypatch.delenv(name, raising=False)
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -47,12 +47,14 @@ def fixture_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str) 
 
 
 def open_app(page: str | None = None, *, secrets: dict[str, Any] | None = None,
-             query: dict[str, str] | None = None) -> AppTest:
-    """The app, run once (and switched to ``page``)."""
+             query: dict[str, str] | None = None, user: dict[str, Any] | None = None) -> AppTest:
+    """The app, run once (and switched to ``page``), as ``user`` (``st.user``'s claims)."""
     at = AppTest.from_file(APP, default_timeout=15)
     # With no secrets given, AppTest would read the real .streamlit/secrets.toml.
     for name, value in (secrets or {"APP_TEST": "1"}).items():
         at.secrets[name] = value
+    if user is not None:
+        at.user = user
     for name, value in (query or {}).items():
         at.query_params[name] = value
     at.run()

@@ -50,7 +50,7 @@ def test_every_screen_is_in_the_navigation(data_dir: Path, page: str, title: str
     at = open_app(page)
 
     assert at.title[0].value == title
-    assert at.sidebar.text_input(key="workspace").label == "Workspace"
+    assert at.sidebar.selectbox(key="workspace").label == "Workspace"
     assert_clean(at)
 
 
@@ -62,7 +62,7 @@ def test_a_link_to_a_screen_runs_the_entry_point_on_a_fresh_server(data_dir: Pat
     at.switch_page(SETTINGS).run()
 
     assert at.title[0].value == "Settings"
-    assert at.sidebar.text_input(key="workspace").label == "Workspace"
+    assert at.sidebar.selectbox(key="workspace").label == "Workspace"
 
 
 # -- the key ------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_the_workspace_comes_from_the_query_string(data_dir: Path) -> None:
     service("team").create("ollama", "Team server", {})
     at = open_app(query={"workspace": "team"})
 
-    assert at.sidebar.text_input(key="workspace").value == "team"
+    assert at.sidebar.selectbox(key="workspace").value == "team"
     assert "Team server" in texts(at) and "Default's server" not in texts(at)
 
 
@@ -160,14 +160,13 @@ def test_choosing_a_workspace_in_the_sidebar_shows_its_connections(data_dir: Pat
     at = open_app()
     assert "No connections yet" in texts(at)
 
-    at.sidebar.text_input(key="workspace").set_value("team").run()
+    at.sidebar.selectbox(key="workspace").select("team").run()
 
     assert "Team server" in texts(at)
 
 
 def test_an_empty_workspace_name_is_explained(data_dir: Path) -> None:
-    at = open_app()
-    at.sidebar.text_input(key="workspace").set_value("").run()
+    at = open_app(query={"workspace": ""})
 
     assert errors(at) == ["'' can't be a workspace: A workspace id is 1-100 characters."]
     assert_clean(at)

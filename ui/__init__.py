@@ -1,6 +1,10 @@
 """Widgets and helpers shared by the screens in ``app_pages/``.
 
-``service``              the cached ConnectionService of the chosen workspace
+``auth``                 sign-in (st.login): the gate, and the pages instead of the app
+``service``              the cached ConnectionService of the chosen workspace, for who is signed in
+``sidebar``              the workspace picker, "New workspace", and who is signed in
+``members``              Settings' Members and Sign-in sections; controls a role can't use
+``activity``             the Activity screen's table, filters and spreadsheet-safe CSV
 ``errors``               short messages instead of tracebacks; the start-up explanation
 ``notices``              toasts that confirm an action after the rerun that follows it
 ``format``               relative times and text made safe for Markdown

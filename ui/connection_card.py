@@ -7,6 +7,7 @@ import streamlit as st
 from connections_core import PROVIDERS, Connection, ConnectionService, Provider
 from ui.connection_dialogs import open_dialog
 from ui.format import md, relative_time
+from ui.members import needs_role
 from ui.notices import notify
 from ui.widgets import status_badge
 
@@ -40,14 +41,21 @@ def _last_check(connection: Connection) -> str:
 
 
 def _actions(service: ConnectionService, connection: Connection) -> None:
+    """Test, for everyone who can see the card; the rest off, saying why, for a viewer."""
     id = connection.id
     with st.container(horizontal=True):
         test = st.button("Test", key=f"conn_test_{id}", icon=":material/network_check:")
+        no_default = needs_role(service, "set_default")
         make_default = not connection.is_default and st.button(
-            "Set as default", key=f"conn_default_{id}", icon=":material/star:")
+            "Set as default", key=f"conn_default_{id}", icon=":material/star:",
+            disabled=no_default is not None, help=no_default)
+        no_edit = needs_role(service, "update")
         st.button("Edit", key=f"conn_edit_{id}", icon=":material/edit:",
+                  disabled=no_edit is not None, help=no_edit,
                   on_click=open_dialog, args=("edit", connection))
+        no_delete = needs_role(service, "delete")
         st.button("Delete", key=f"conn_delete_{id}", icon=":material/delete:",
+                  disabled=no_delete is not None, help=no_delete,
                   on_click=open_dialog, args=("delete", connection))
     if test:
         with st.spinner(f"Testing {md(connection.name)}…"):

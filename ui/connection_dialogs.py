@@ -40,6 +40,9 @@ TARGET_VERSION = "conn_target_version"  # its version when the edit began
 CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
 UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
 
+#: dialog -> the service operation its main button performs
+OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
+
 #: field name -> the slot under that field where its error shows ("" for the rest)
 Slots = dict[str, DeltaGenerator]
 
@@ -61,8 +64,15 @@ def close_dialog() -> None:
 
 
 def show_open_dialog(service: ConnectionService) -> None:
-    """Show the dialog the flag names, if any (call it once, at the end of the screen)."""
+    """Show the dialog the flag names, if any (call it once, at the end of the screen).
+
+    A dialog opened before the person's role was lowered is closed: its main
+    button would only be refused.
+    """
     kind = st.session_state.get(DIALOG)
+    if kind in OPERATIONS and not service.can(OPERATIONS[kind]):
+        close_dialog()
+        return
     if kind == "add":
         add_dialog(service)
     elif kind == "edit":

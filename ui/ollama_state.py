@@ -1,11 +1,12 @@
 """What the Ollama screen keeps between reruns: a server's models, and a pull in progress.
 
 A pull can't run inside one script run: any click on the page would interrupt
-it.  So :class:`PullJob`, kept in session state, reads the core's progress
-iterator on a thread of its own, and a fragment that reruns twice a second
-takes what has arrived (:meth:`PullJob.advance`) and draws it, in the script
-thread.  Cancel makes the reading thread close the iterator, which closes the
-connection, which makes Ollama stop the pull.
+it.  So :class:`PullJob`, kept in session state, reads the service's progress
+iterator (the service checks the role, and records a pull that succeeds) on a
+thread of its own, and a fragment that reruns twice a second takes what has
+arrived (:meth:`PullJob.advance`) and draws it, in the script thread.  Cancel
+makes the reading thread close the iterator, which closes the connection,
+which makes Ollama stop the pull.
 """
 
 from __future__ import annotations
@@ -23,10 +24,6 @@ from connections_core import Connection, ConnectionsError, ConnectionService, ol
 
 Outcome = Literal["running", "succeeded", "failed", "cancelled"]
 Steps = Generator[ollama.PullProgress, None, None]
-
-#: Seconds a pull may be silent.  Ollama says nothing while it verifies a
-#: downloaded layer, which takes minutes for a large model.
-PULL_SILENCE_LIMIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -88,9 +85,13 @@ class PullJob:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
-    def start(cls, connection: Connection, name: str) -> PullJob:
-        """:raises ValidationError: ``name`` is not a model name (nothing is sent)."""
-        steps = ollama.pull_model(connection.base_url, name, timeout=PULL_SILENCE_LIMIT)
+    def start(cls, service: ConnectionService, connection: Connection, name: str) -> PullJob:
+        """Pull ``name`` onto ``connection``'s server through ``service``.
+
+        :raises ValidationError: ``name`` is not a model name (nothing is sent).
+        :raises PermissionDeniedError: the signed-in person's role doesn't allow pulling.
+        """
+        steps = service.pull_model(connection.id, name)
         return cls(connection.id, connection.base_url, name.strip()).follow(steps)
 
     def follow(self, steps: Steps) -> PullJob:
@@ -130,7 +131,7 @@ class PullJob:
         except ConnectionsError as error:
             self._events.put(error)
         finally:
-            steps.close()
+            steps.close()  # closing it closes the connection
 
     def _take(self, event: Event) -> None:
         if isinstance(event, _Finished):

@@ -1,69 +1,149 @@
-"""The ConnectionService of the workspace chosen in the sidebar.
+"""The ConnectionService of the workspace chosen in the sidebar, for the person signed in.
 
-One service per workspace per process, shared by every session through
-``st.cache_resource`` (the store is safe to share between threads).  The key
-comes from the environment, else from ``st.secrets``, else the core's
-generated local key applies.
+One service per workspace and person per process, shared by that person's
+sessions through ``st.cache_resource`` (the store is safe to share between
+threads).  The person is the signed-in e-mail, or None (trusted) when sign-in
+is off: see :mod:`ui.auth`.  The key and ``CONNECTIONS_ADMINS`` come from the
+environment, else from ``st.secrets``, else the core's generated local key applies.
+
+Only :func:`current_service` checks that the person may open the workspace; the
+sidebar needs the chosen one (:func:`chosen_service`) to offer the others.
 """
 
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import streamlit as st
 
 from connections_core import ConnectionService, ValidationError
+from ui.auth import no_access_page, signed_in_email
+from ui.format import md
 
 #: The sidebar widget's key, which is also the URL's query parameter.
 WORKSPACE = "workspace"
 DEFAULT_WORKSPACE = "default"
 
 _KEY_VARIABLES = ("ENCRYPTION_KEY", "ENCRYPTION_SECRET")
-_SECRET_NAMES = ("ENCRYPTION_KEY", "ENCRYPTION_KEY_PREVIOUS")
+_KEY_SECRETS = ("ENCRYPTION_KEY", "ENCRYPTION_KEY_PREVIOUS")
+_OTHER_SECRETS = ("CONNECTIONS_ADMINS",)
 
 
 def current_service() -> ConnectionService:
-    """The chosen workspace's service; a bad workspace id stops the page with why.
+    """The chosen workspace's service; the page stops with why when it can't be opened.
+
+    A bad workspace id, or one the person is not a member of (a link from someone
+    else), is explained, the workspaces they may open are offered, and nothing is
+    written.
 
     :raises EncryptionKeyError: the key is malformed or does not fit the data.
     :raises StoreError: the data file can't be read or written (StoreCorruptError: not valid JSON).
     """
-    try:
-        return _open(_workspace())[0]
-    except ValidationError as error:
-        st.error(f"'{_workspace()}' can't be a workspace: "
-                 f"{error.field_errors.get('workspace_id', error)}", icon=":material/error:")
-        st.stop()
+    service = chosen_service()
+    if not service.can("list"):
+        _refuse(service)
+    return service
+
+
+def require_a_workspace() -> None:
+    """Someone signed in who may open no workspace at all gets, instead of the app,
+    the page that says whom to ask."""
+    if signed_in_email() is None:
+        return
+    default = _service(DEFAULT_WORKSPACE)
+    if not workspaces_open_to_me():
+        no_access_page(str(default.actor), default.admins)
+
+
+def chosen_service() -> ConnectionService:
+    """The service of the workspace in the sidebar (or the URL), whether or not the
+    person may open it; a bad workspace id stops the page with why."""
+    return _service(_workspace())
+
+
+def service_for(workspace_id: str) -> ConnectionService:
+    """Another workspace's service, for the same person.
+
+    :raises ValidationError: ``workspace_id`` can't be a workspace id.
+    """
+    return _open(workspace_id, signed_in_email())[0]
+
+
+def workspaces_open_to_me() -> list[str]:
+    """The workspaces the person may open, ``default`` first when they may open it."""
+    default = _service(DEFAULT_WORKSPACE)
+    found = set(default.accessible_workspaces())
+    if default.can("list"):
+        found.add(DEFAULT_WORKSPACE)
+    return sorted(found, key=lambda workspace: (workspace != DEFAULT_WORKSPACE, workspace))
+
+
+def choose_workspace(workspace: str) -> None:
+    """Callback: open ``workspace`` (the picker, and so the URL, follow)."""
+    st.session_state[WORKSPACE] = workspace
 
 
 def key_source() -> str:
     """Where the key came from: ``environment``, ``secrets``, ``file`` (generated
     earlier) or ``generated`` (just now)."""
-    return _open(_workspace())[1]
+    return _open(_workspace(), signed_in_email())[1]
 
 
 def _workspace() -> str:
     if WORKSPACE in st.session_state:
         return str(st.session_state[WORKSPACE])
-    # The sidebar's widget did not run (a page run on its own): the URL still says which.
-    return st.query_params.get(WORKSPACE, DEFAULT_WORKSPACE)
+    # The sidebar's widget has not run yet: the URL says which, else the first one the
+    # person may open (the picker's first choice, so the two agree).
+    if WORKSPACE in st.query_params:
+        return st.query_params[WORKSPACE]
+    return next(iter(workspaces_open_to_me()), DEFAULT_WORKSPACE)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _open(workspace_id: str) -> tuple[ConnectionService, str]:
+def _service(workspace_id: str) -> ConnectionService:
+    try:
+        return _open(workspace_id, signed_in_email())[0]
+    except ValidationError as error:
+        if "workspace_id" in error.field_errors:
+            st.error(f"'{md(workspace_id)}' can't be a workspace: "
+                     f"{error.field_errors['workspace_id']}", icon=":material/error:")
+            st.stop()
+        raise  # a bad CONNECTIONS_ADMINS or e-mail address: reported as an error
+
+
+def _refuse(service: ConnectionService) -> NoReturn:
+    """The person may not open this workspace: say so, and offer the ones they may."""
+    st.error(f"You don't have access to the workspace **{md(service.workspace_id)}**. Ask "
+             "one of its admins to add you, or open one of yours.", icon=":material/lock:")
+    with st.container(horizontal=True):
+        for workspace in workspaces_open_to_me():
+            st.button(md(workspace), key=f"workspace_open_{workspace}",
+                      icon=":material/folder_open:", on_click=choose_workspace, args=(workspace,))
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _open(workspace_id: str, actor: str | None) -> tuple[ConnectionService, str]:
     environ, from_secrets = _environment()
-    service = ConnectionService.from_env(workspace_id, environ)
+    service = ConnectionService.from_env(workspace_id, environ, actor=actor)
     return service, "secrets" if from_secrets else service.key_source
 
 
 def _environment() -> tuple[dict[str, str], bool]:
-    """The environment, with the key from ``st.secrets`` when the environment has none."""
+    """The environment, with what it lacks taken from ``st.secrets``: the key (only
+    when the environment names no key at all) and ``CONNECTIONS_ADMINS``."""
     environ = dict(os.environ)
-    if any(environ.get(name, "").strip() for name in _KEY_VARIABLES):
-        return environ, False
     if not st.secrets.load_if_toml_exists():
         return environ, False
-    found = {name: str(st.secrets[name]) for name in _SECRET_NAMES
+    names = list(_OTHER_SECRETS)
+    if not any(environ.get(name, "").strip() for name in _KEY_VARIABLES):
+        names += _KEY_SECRETS
+    found = {name: _text(st.secrets[name]) for name in names
              if name in st.secrets and not environ.get(name, "").strip()}
     environ.update(found)
     return environ, "ENCRYPTION_KEY" in found
+
+
+def _text(value: object) -> str:
+    """A secret as the environment would hold it; a TOML list becomes comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)

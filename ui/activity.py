@@ -1,0 +1,126 @@
+"""The Activity screen's parts: the audit trail as rows people read, its filters and
+its table, and the same rows as a CSV that a spreadsheet can't run.
+
+A CSV opened in Excel, LibreOffice or Google Sheets runs a cell that starts
+like a formula (``=HYPERLINK(...)``, ``+cmd|...``), and a connection's name is
+whatever its creator typed; :func:`spreadsheet_safe` makes such a cell text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from connections_core import AuditEntry
+
+PAGE_SIZE = 50
+COLUMNS = ("When", "Who", "What", "Which connection", "Details")
+
+#: action name -> what a person reads, in the order the filter offers them
+ACTIONS: Mapping[str, str] = {
+    "connection.created": "Added a connection",
+    "connection.updated": "Edited a connection",
+    "connection.deleted": "Deleted a connection",
+    "connection.restored": "Restored a connection",
+    "connection.default_set": "Made a connection the default",
+    "connection.tested": "Tested a connection",
+    "connections.tested_all": "Tested all connections",
+    "ollama.model_pulled": "Pulled an Ollama model",
+    "ollama.model_deleted": "Deleted an Ollama model",
+    "member.set": "Gave a member a role",
+    "member.removed": "Removed a member",
+    "keys.rotated": "Re-encrypted the stored keys",
+    "access.denied": "Was refused",
+}
+
+#: What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it without evaluating it: one that starts like a
+    formula gets a leading ``'``, which spreadsheets read as "this is text"."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
+def action_label(action: str) -> str:
+    """``"Added a connection"`` for ``connection.created``; an unknown action as it is."""
+    return ACTIONS.get(action, action)
+
+
+def describe(details: Mapping[str, Any]) -> str:
+    """An entry's details on one line: ``fields: name, baseUrl``, ``kind: ok · 12 ms``."""
+    parts = []
+    for name, value in details.items():
+        if name == "latency_ms":
+            parts.append(f"{value} ms")
+        elif isinstance(value, list | tuple | set | frozenset):
+            parts.append(f"{name}: {', '.join(map(str, value))}")
+        else:
+            parts.append(f"{name}: {value}")
+    return " · ".join(parts)
+
+
+def rows(entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
+    """The table's rows, one per entry, in the order given."""
+    return [{"When": entry.at, "Who": entry.actor, "What": action_label(entry.action),
+             "Which connection": entry.target_name or entry.target_id or "",
+             "Details": describe(entry.details)} for entry in entries]
+
+
+def audit_csv(entries: Iterable[AuditEntry]) -> bytes:
+    """The rows as CSV (UTF-8 with a byte-order mark, so Excel reads accents right), each
+    cell made :func:`spreadsheet_safe`; times are ISO 8601 in UTC."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for row in rows(entries):
+        row["When"] = row["When"].astimezone(UTC).isoformat()
+        writer.writerow(spreadsheet_safe(str(row[column])) for column in COLUMNS)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def since_midnight(day: date | None) -> datetime | None:
+    """The start of ``day`` in UTC, as the core's ``since`` filter takes it."""
+    return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
+
+
+# -- sections of the screen ----------------------------------------------------------------
+
+def activity_filters(seen: Sequence[AuditEntry]) -> tuple[str | None, str | None, date | None]:
+    """Person, action and first day, each None when not chosen; the people and any
+    action the screen doesn't know are taken from the entries ``seen``."""
+    people = sorted({entry.actor for entry in seen})
+    actions = [*ACTIONS, *sorted({entry.action for entry in seen} - set(ACTIONS))]
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        person = st.selectbox("Person", people, index=None, key="activity_filter_person",
+                              placeholder="Anyone")
+        action = st.selectbox("Action", actions, index=None, key="activity_filter_action",
+                              format_func=action_label, placeholder="Anything")
+        day = st.date_input("Since", value=None, key="activity_filter_since",
+                            format="YYYY-MM-DD", help="From midnight (UTC) of this day on.")
+    return person, action, day
+
+
+def activity_table(entries: Sequence[AuditEntry]) -> None:
+    """The entries, :data:`PAGE_SIZE` to a page, with where this page is in the whole."""
+    table = st.container()
+    pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
+    page = st.pagination(pages, key="activity_page") if pages > 1 else 1
+    first = (page - 1) * PAGE_SIZE
+    shown = entries[first:first + PAGE_SIZE]
+    with table:
+        st.caption(f"Showing {first + 1}–{first + len(shown)} of {len(entries)} entries, "
+                   "newest first.")
+        frame = pd.DataFrame(rows(shown), columns=list(COLUMNS))
+        frame["When"] = pd.to_datetime(frame["When"], utc=True)
+        st.dataframe(frame, hide_index=True, key="activity_table",
+                     column_config={"When": st.column_config.DatetimeColumn(
+                         format="YYYY-MM-DD HH:mm:ss", help="In UTC")})
