@@ -138,7 +138,7 @@ def test_a_link_opens_its_screen_on_a_fresh_server(page: object, app: str) -> No
     page.goto(f"{app}/settings")  # type: ignore[attr-defined]
     _ready(page)
     expect(page.get_by_role("heading", name="Settings").first).to_be_visible()  # type: ignore[attr-defined]
-    expect(page.get_by_role("textbox", name="Workspace")).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_role("combobox", name="Workspace")).to_be_visible()  # type: ignore[attr-defined]
 
 
 def test_add_an_openai_connection_test_it_and_never_show_the_key(
@@ -181,6 +181,11 @@ def test_add_an_openai_connection_test_it_and_never_show_the_key(
     expect(cell.first).to_be_attached(timeout=20_000)
     expect(p.locator("[data-testid='stDataFrame']").first).to_be_visible()  # type: ignore[attr-defined]
     _screenshot(p, "ollama_models", tmp_path)
+
+    p.get_by_role("link", name="Activity").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Activity")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.get_by_text("entries, newest first")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    _screenshot(p, "activity", tmp_path)
 
     p.get_by_role("link", name="Settings").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Settings")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
