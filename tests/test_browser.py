@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,14 +96,20 @@ def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Itera
     env = {**os.environ, "CONNECTIONS_DATA_DIR": str(data), "ENCRYPTION_KEY": generate_key()}
     ConnectionService.from_env(environ=env).create("ollama", "Local Ollama",
                                                    {"baseUrl": provider.url})
-    port = _free_port()
+    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+        yield url
+
+
+@contextmanager
+def streamlit_run(env: dict[str, str], host: str, port: int, *options: str) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on ``host:port``, healthy; its URL."""
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--server.address", host,
          "--server.port", str(port), "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
+         "--browser.gatherUsageStats", "false", *options],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         _wait_until_healthy(url, process)
         yield url

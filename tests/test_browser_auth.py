@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from tests.test_browser import (
     READY,
     _browser_missing,
     _free_port,
-    _wait_until_healthy,
+    streamlit_run,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,18 +100,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, identity_provider: str,
         f'client_secret = "{secrets.token_hex(16)}"\n'
         f'server_metadata_url = "{identity_provider}/.well-known/openid-configuration"\n')
     env = {**os.environ, **data, "NO_PROXY": "localhost,127.0.0.1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.address", "localhost",
-         "--server.port", str(port), "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets_file)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with streamlit_run(env, "localhost", port, "--secrets.files", str(secrets_file)) as running:
+        yield running
 
 
 @pytest.fixture
