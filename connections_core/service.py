@@ -731,9 +731,10 @@ class ConnectionService:
             # One pass over the table for the whole batch, not one per result.
             doc_ids = [doc.doc_id for doc in table if doc.get("id") in checked]
             table.update(apply, doc_ids=doc_ids)
-            for doc in applied if each is not None else ():
-                result = checked[doc["id"]][1]
-                self._audit(str(each), doc, kind=result.kind, latency_ms=result.latency_ms)
+            if each is not None:
+                for doc in applied:
+                    result = checked[doc["id"]][1]
+                    self._audit(each, doc, kind=result.kind, latency_ms=result.latency_ms)
             if summary is not None:
                 self._audit("connections.tested_all", None, **summary)
         return {id: dict(doc) for id, doc in stored.items()}

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -25,8 +24,8 @@ from connections_core import (
 )
 from tests.conftest import FakeClock
 from tests.fakes import FakeServer
+from tests.test_store import start_worker
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-audit-0123456789abcdefQ7zR"
 NEW_KEY = "sk-audit-new-9876543210Vb3K"
 
@@ -222,23 +221,9 @@ def test_no_entry_holds_a_key_its_ciphertext_or_its_last_four(
 
 # -- concurrency and crashes ---------------------------------------------------------------------
 
-WORKER = """
-import sys
-from connections_core import ConnectionService, KeyRing, TinyDBStore
-path, key, tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-service = ConnectionService(TinyDBStore(path), KeyRing(key))
-print("ready", flush=True)
-sys.stdin.readline()
-for i in range(count):
-    print(service.create("ollama", f"{tag}-{i}", {}).id, flush=True)
-"""
-
-
-def start_worker(data_path: Path, key: str, tag: str, count: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen([sys.executable, "-c", WORKER, str(data_path), key, tag,
-                                str(count)], cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+def start_creating(data_path: Path, key: str, tag: str, count: int) -> subprocess.Popen[str]:
+    """Another process that creates ``count`` connections, printing each id when stored."""
+    process = start_worker(data_path, key, tag, count)
     assert process.stdin is not None
     process.stdin.write("go\n")
     process.stdin.flush()
@@ -254,7 +239,7 @@ def assert_one_entry_per_connection(data_path: Path, key: str) -> None:
 
 def test_two_processes_and_eight_threads_get_one_entry_per_change(data_path: Path,
                                                                   key: str) -> None:
-    workers = [start_worker(data_path, key, f"p{n}", 15) for n in range(2)]
+    workers = [start_creating(data_path, key, f"p{n}", 15) for n in range(2)]
     failures: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -284,7 +269,7 @@ def test_two_processes_and_eight_threads_get_one_entry_per_change(data_path: Pat
 
 def test_kill_9_keeps_each_acknowledged_change_with_exactly_one_entry(data_path: Path,
                                                                        key: str) -> None:
-    worker = start_worker(data_path, key, "burst", 10_000)
+    worker = start_creating(data_path, key, "burst", 10_000)
     assert worker.stdout is not None and worker.stdin is not None
     acknowledged = [worker.stdout.readline().strip() for _ in range(40)]
     os.kill(worker.pid, signal.SIGKILL)
