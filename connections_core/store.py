@@ -4,21 +4,30 @@ TinyDB's stock ``JSONStorage`` rewrites its file in place and keeps no lock,
 so a crash can truncate the file and two writers can lose each other's
 updates.  :class:`AtomicJSONStorage` replaces it:
 
-* every write goes to a temporary file in the same folder, is fsynced and
-  then ``os.replace``-d over the old one, so the file on disk is always
-  either the old version or the new one;
-* a read re-parses the file only when its ``stat`` says it changed;
+* every write goes to a new temporary file in the same folder (an
+  unpredictable name, created exclusively, never through a symlink), is
+  fsynced and then ``os.replace``-d over the old one, so the file on disk is
+  always either the old version or the new one;
+* every write stamps the file with a random revision, first in the file, so a
+  reader tells whether the file changed by reading a few bytes, not by trusting
+  timestamps (many file systems keep them to a second or two, and inode
+  numbers are reused at once): an unchanged file is not parsed again;
 * :meth:`TinyDBStore.transaction` holds a thread lock and a file lock
-  (``filelock``) around a read-modify-write, re-reads the file under them and
-  writes it once at the end, so no update from another thread or process is
-  lost.
+  (``filelock``) around a read-modify-write, parses the file afresh under them
+  (a write never acts on a cached read) and writes it once at the end, so no
+  update from another thread or process is lost.
+
+Every store of one file in a process shares one parsed copy of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -39,19 +48,14 @@ AUDIT_STATE = "audit_state"  # the table that says how much of the audit trail i
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
-# (inode, size, mtime in ns): ``os.replace`` gives every write a new inode,
-# so a change by any process changes the signature.
-Signature = tuple[int, int, int]
+#: What identifies one version of the file: its revision (None in a file this
+#: store did not write) and its ``(inode, size, mtime_ns)``, which still catch
+#: an edit by hand.
+Signature = tuple[str | None, int, int, int]
 
-# One thread lock per data file in this process, shared by every store that
-# opens it: Streamlit may build several services over one file.
-_THREAD_LOCKS: dict[str, threading.RLock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-def _thread_lock(path: Path) -> threading.RLock:
-    with _THREAD_LOCKS_GUARD:
-        return _THREAD_LOCKS.setdefault(str(path), threading.RLock())
+REVISION_KEY = "_revision"
+_REVISION_PREFIX = re.compile(rb'^\{"' + REVISION_KEY.encode() + rb'":"([0-9a-f]{32})"')
+_PREFIX_BYTES = 64
 
 
 class AtomicJSONStorage(Storage):
@@ -90,28 +94,45 @@ class AtomicJSONStorage(Storage):
         """Identifies the version of the file last read or written (None: no file)."""
         return self._signature
 
-    def refresh(self) -> None:
-        """Re-read the file if it changed on disk since it was last read."""
+    def refresh(self, *, force: bool = False) -> None:
+        """Re-read the file if it changed on disk since it was last read (always, with
+        ``force``)."""
         try:
-            file = open(self.path, "rb")
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             self._data, self._signature = {}, None
             return
         except OSError as error:
+            raise self._open_error(error) from None
+        try:
+            with os.fdopen(fd, "rb") as file:
+                # fstat the open file, not the path: the signature then belongs
+                # to exactly the bytes read, even if a writer replaces the path.
+                stat = os.fstat(file.fileno())
+                prefix = file.read(_PREFIX_BYTES)
+                found = _REVISION_PREFIX.match(prefix)
+                revision = found.group(1).decode() if found else None
+                signature = (revision, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+                if signature == self._signature and revision is not None and not force:
+                    return
+                raw = prefix + file.read()
+        except OSError as error:
             raise _store_error("read", self.path, error) from None
-        with file:
-            # fstat the open file, not the path: the signature then belongs
-            # to exactly the bytes read, even if a writer replaces the path.
-            stat = os.fstat(file.fileno())
-            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-            if signature == self._signature:
-                return
-            self._data = self._parse(file.read())
-            self._signature = signature
+        self._data = self._parse(raw)
+        self._signature = signature
+
+    def _open_error(self, error: OSError) -> StoreError:
+        if self.path.is_symlink():
+            return StoreError(f"The data file {self.path} is a symbolic link. It is refused, so "
+                              "that nobody can point the store at another file: put the real "
+                              "file there, or set CONNECTIONS_DATA_DIR to its folder.",
+                              str(self.path))
+        return _store_error("read", self.path, error)
 
     def _parse(self, raw: bytes) -> Data:
         if not raw.strip():
-            return {}
+            # This store never writes an empty file: something else truncated it.
+            raise StoreCorruptError(self._corrupt_message("is empty"), str(self.path))
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -119,6 +140,8 @@ class AtomicJSONStorage(Storage):
                 error, json.JSONDecodeError) else ""
             raise StoreCorruptError(self._corrupt_message(f"is not valid JSON{where}"),
                                     str(self.path)) from None
+        if isinstance(data, dict):
+            data.pop(REVISION_KEY, None)
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
             raise StoreCorruptError(
                 self._corrupt_message("is not a TinyDB file (expected an object of tables)"),
@@ -133,11 +156,13 @@ class AtomicJSONStorage(Storage):
     def batch(self) -> Iterator[None]:
         """Collect writes in memory and replace the file once at the end.
 
-        If the block raises, nothing is written and the in-memory copy is
-        dropped, so the next read comes from the file again.
+        The file is parsed afresh when the outermost batch begins, so changes
+        are made to what is on disk now.  If the block raises, nothing is
+        written and the in-memory copy is dropped, so the next read comes from
+        the file again.
         """
         if self._batch_depth == 0:
-            self.refresh()
+            self.refresh(force=True)
         self._batch_depth += 1
         try:
             yield
@@ -154,15 +179,16 @@ class AtomicJSONStorage(Storage):
             self._replace_file()
 
     def _replace_file(self) -> None:
-        payload = json.dumps(self._data, ensure_ascii=False, separators=(",", ":"))
-        temporary = self.path.with_name(
-            f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        revision = secrets.token_hex(16)
+        # ASCII with escapes: any text (even a lone surrogate) round-trips.
+        payload = json.dumps({REVISION_KEY: revision, **self._data}, ensure_ascii=True,
+                             separators=(",", ":")).encode("ascii")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd, temporary = _exclusive_temporary(self.path)
         except OSError as error:
             raise _store_error("write", self.path, error) from None
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
+            with os.fdopen(fd, "wb") as file:
                 file.write(payload)
                 file.flush()
                 os.fsync(file.fileno())
@@ -175,10 +201,30 @@ class AtomicJSONStorage(Storage):
                 raise _store_error("write", self.path, error) from None
             raise
         _fsync_directory(self.path.parent)
-        self._signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        self._signature = (revision, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def remove_leftovers(self) -> None:
+        """Remove temporary files that a killed writer left (call holding the file lock)."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
         pass
+
+
+def _exclusive_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, mode 0600, under a name nobody can predict,
+    created with ``O_EXCL | O_NOFOLLOW``: whatever someone planted is never opened."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(temporary, flags, 0o600)
+        except FileExistsError:
+            continue
+        os.fchmod(fd, 0o600)  # whatever the umask
+        return fd, temporary
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def _store_error(action: str, path: Path, error: OSError) -> StoreError:
@@ -220,11 +266,37 @@ class _TinyDB(TinyDB):
     table_class = _FreshIdTable
 
 
+class _SharedFile:
+    """What every store of one data file in a process shares: one parsed copy of
+    the file, the locks, and the audit entries of the transaction under way."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = _TinyDB(path, storage=AtomicJSONStorage)
+        self.storage: AtomicJSONStorage = self.db.storage  # type: ignore[assignment]
+        self.thread_lock = threading.RLock()
+        self.file_lock = FileLock(str(path.with_name(path.name + ".lock")), mode=0o600)
+        self.pending_audit: list[dict[str, Any]] | None = None
+
+
+# Held weakly: a file's parsed copy lives as long as a store of it does.
+_FILES: weakref.WeakValueDictionary[Path, _SharedFile] = weakref.WeakValueDictionary()
+_FILES_GUARD = threading.Lock()
+
+
+def _shared_file(path: Path) -> _SharedFile:
+    with _FILES_GUARD:
+        shared = _FILES.get(path)
+        if shared is None:
+            shared = _FILES[path] = _SharedFile(path)
+        return shared
+
+
 class TinyDBStore:
     """The connections data file: a TinyDB database with atomic, locked writes.
 
-    Read with :meth:`table` (cheap while the file is unchanged); change data
-    only inside :meth:`transaction`.
+    Read with :meth:`snapshot` (cheap while the file is unchanged); change data
+    only inside :meth:`transaction`.  Every store of one file in a process
+    shares one parsed copy of it, however many workspaces are open.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -236,12 +308,12 @@ class TinyDBStore:
                              f"{error.strerror or error.__class__.__name__}. Set "
                              "CONNECTIONS_DATA_DIR to a folder this user can write.",
                              str(self.path)) from None
-        self._db = _TinyDB(self.path, storage=AtomicJSONStorage)
-        self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
-        self._thread_lock = _thread_lock(self.path)
-        self._file_lock = FileLock(str(self.path.with_name(self.path.name + ".lock")))
+        self._shared = _shared_file(self.path)
+        self._db = self._shared.db
+        self._storage = self._shared.storage
+        self._thread_lock = self._shared.thread_lock
+        self._file_lock = self._shared.file_lock
         self.audit_file = AuditFile(self.path)
-        self._pending_audit: list[dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"TinyDBStore({str(self.path)!r})"
@@ -273,24 +345,26 @@ class TinyDBStore:
         with self._thread_lock, self._locked_file():
             rewritten: AuditState | None = None
             with self._storage.batch():
-                outermost = self._pending_audit is None
+                shared = self._shared
+                outermost = shared.pending_audit is None
                 if outermost:
-                    self._pending_audit = []
+                    self._storage.remove_leftovers()
+                    shared.pending_audit = []
                 try:
                     yield self._db
-                    if outermost and self._pending_audit:
-                        rewritten = self._commit_audit(self._pending_audit, audit_cutoff)
+                    if outermost and shared.pending_audit:
+                        rewritten = self._commit_audit(shared.pending_audit, audit_cutoff)
                 finally:
                     if outermost:
-                        self._pending_audit = None
+                        shared.pending_audit = None
             if rewritten is not None:
                 self.audit_file.remove_stale(rewritten)
 
     def record(self, entry: dict[str, Any]) -> None:
         """Add an audit entry to the transaction under way."""
-        if self._pending_audit is None:
+        if self._shared.pending_audit is None:
             raise RuntimeError("TinyDBStore.record() is only for use inside transaction()")
-        self._pending_audit.append(entry)
+        self._shared.pending_audit.append(entry)
 
     def audit_entries(self) -> Iterator[dict[str, Any]]:
         """The committed audit entries of every workspace, newest first."""

@@ -53,7 +53,8 @@ class Team:
     def records(self) -> dict[str, Any]:
         """Everything but the audit trail: connections, members and meta."""
         data = json.loads(self.store.path.read_text())
-        return {name: table for name, table in data.items() if name != "audit_state"}
+        return {name: table for name, table in data.items()
+                if name not in ("audit_state", "_revision")}
 
 
 @pytest.fixture

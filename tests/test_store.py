@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,9 @@ def test_file_is_created_on_first_write_with_mode_0600(data_path: Path) -> None:
     assert not data_path.exists(), "opening a store writes nothing"
     insert(store, id="a")
     assert data_path.stat().st_mode & 0o777 == 0o600
-    assert json.loads(data_path.read_text()) == {"connections": {"1": {"id": "a"}}}
+    stored = json.loads(data_path.read_text())
+    assert re.fullmatch("[0-9a-f]{32}", stored.pop("_revision"))
+    assert stored == {"connections": {"1": {"id": "a"}}}
 
 
 def test_no_temporary_files_are_left_behind(store: TinyDBStore, data_path: Path) -> None:
