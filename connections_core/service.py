@@ -37,6 +37,7 @@ from .errors import (
     ValidationError,
 )
 from .models import MASK, STATUSES, AuditEntry, Connection, LastResult, Member, Role, Status
+from .permissions import permission_warnings
 from .providers import Provider, TestResult, get_provider, test_connection, validate_config
 from .store import Signature, TinyDBStore
 
@@ -159,7 +160,14 @@ class ConnectionService:
                       audit_days=audit_days)
         service.key_source = source
         service.key_file = None if source == "environment" else key_file
+        for warning in service.file_warnings():
+            log.warning("%s", warning)
         return service
+
+    def file_warnings(self) -> builtins.list[str]:
+        """Sentences about the key file or data folder being readable by others
+        (empty when all is well); screens show them, ``from_env`` logs them."""
+        return permission_warnings(self.store.path, self.key_file)
 
     def __repr__(self) -> str:
         who = f" actor={self.actor!r}" if self.actor else ""
