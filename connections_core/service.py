@@ -27,6 +27,7 @@ from tinydb.table import Document, Table
 from . import access, crypto, http, ollama
 from .errors import (
     ConflictError,
+    ConnectionsError,
     DecryptionError,
     EncryptionKeyError,
     NotFoundError,
@@ -38,8 +39,16 @@ from .errors import (
 )
 from .models import MASK, STATUSES, AuditEntry, Connection, LastResult, Member, Role, Status
 from .permissions import permission_warnings
-from .providers import Provider, TestResult, get_provider, test_connection, validate_config
+from .providers import (
+    PROVIDERS,
+    Provider,
+    TestResult,
+    get_provider,
+    test_connection,
+    validate_config,
+)
 from .store import Signature, TinyDBStore
+from .text import name_problem, shown
 
 __all__ = ["ConnectionService"]
 
@@ -64,6 +73,7 @@ META = "meta"
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 NAME_MAX = 100
 MAX_CHECKS_AT_ONCE = 32
+_ID_MAX = 100  # longer "ids" are not echoed back in errors
 _CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
 
 Record = dict[str, Any]
@@ -109,7 +119,7 @@ class ConnectionService:
         self.timeout = timeout
         self.audit_days = _checked_audit_days(audit_days, "audit_days")
         self._clock = clock
-        self._cache: tuple[Signature | None, dict[str, builtins.list[Connection]]] | None = None
+        self._cache: tuple[Signature | None, builtins.list[Connection]] | None = None
         self._check_key(self._meta())
 
     @classmethod
@@ -373,10 +383,10 @@ class ConnectionService:
         provider = get_provider(type)
         errors: dict[str, str] = {}
         clean_name = _checked_name(name, errors)
-        if initial_status not in (None, *STATUSES):
+        if initial_status is not None and initial_status not in STATUSES:
             errors["initial_status"] = f"Status must be one of: {', '.join(STATUSES)}."
         try:
-            clean = validate_config(provider, config)
+            clean = validate_config(provider, _checked_config(config))
         except ValidationError as error:
             errors.update(error.field_errors)
         if errors:
@@ -412,6 +422,9 @@ class ConnectionService:
         :raises NotFoundError: no such (undeleted) connection.
         """
         self._authorize("update")
+        version = _checked_version(version)
+        if config is not None:
+            config = _checked_config(config)
         with self._transaction() as table:
             doc = self._active_doc(table, id)
             if doc["version"] != version:
@@ -455,12 +468,12 @@ class ConnectionService:
         """
         self._authorize("delete")
         with self._transaction() as table:
-            doc = self._active_doc(table, id)
+            doc = self._active_doc(table, id, damaged=True)
             changes = {"deleted_at": self._now(), "is_default": False,
-                       "version": doc["version"] + 1}
+                       "version": _version_of(doc) + 1}
             table.update(changes, doc_ids=[doc.doc_id])
-            if doc["is_default"]:
-                self._promote_oldest(table, doc["type"])
+            if doc.get("is_default") is True:
+                self._promote_oldest(table, str(doc.get("type")))
             self._audit("connection.deleted", doc)
         log.info("Deleted connection %s in workspace %s", id, self.workspace_id)
         return self._to_connection({**doc, **changes})
@@ -528,7 +541,7 @@ class ConnectionService:
         describes a config that no longer exists.
         """
         self._authorize("test")
-        record = self._record(id)
+        record = self._record(id, damaged=True)
         if record.get("deleted_at"):
             raise _not_found(id)
         result = self._check(record)
@@ -539,12 +552,23 @@ class ConnectionService:
                    existing_id: str | None = None) -> TestResult:
         """Check a config before it is saved; nothing is written.
 
-        With ``existing_id``, secrets missing from ``config`` are taken from that
-        stored connection, unless the base URL differs from the stored one.
+        With ``existing_id``, what ``config`` leaves out is that stored connection's:
+        its base URL, and its secrets unless the base URL differs from the stored one.
+
+        :raises ValidationError: the config is invalid, or ``existing_id`` is a
+            connection of another type.
         """
         self._authorize("test_draft")
-        if existing_id is not None and not self.needs_key_again(existing_id, config):
+        config = _checked_config(config)
+        if existing_id is not None:
             record = self._record(existing_id)
+            if record["type"] != type:
+                raise ValidationError({"type": "A draft is tested with the stored key of a "
+                                               "connection of the same provider only."})
+            if "baseUrl" not in config:
+                # Never the provider's default: the stored key goes where it was saved for.
+                config = {**config, "baseUrl": record["config"].get("baseUrl")}
+        if existing_id is not None and not self.needs_key_again(existing_id, config):
             provider = get_provider(record["type"])
             kept = _kept_secrets(provider, record["config"], config)
             config = {**_without_display_values(provider, config),
@@ -555,6 +579,7 @@ class ConnectionService:
         """Whether saving ``config`` on connection ``id`` needs its secrets typed again:
         the base URL changes while a stored secret would be kept."""
         self._authorize("needs_key_again")
+        config = _checked_config(config)
         record = self._record(id)
         provider = get_provider(record["type"])
         stored = record["config"]
@@ -648,45 +673,65 @@ class ConnectionService:
         revision, rows = self.store.snapshot(CONNECTIONS)
         cache = self._cache
         if cache is None or cache[0] != revision or revision is None:
-            grouped: dict[str, builtins.list[Connection]] = {}
-            try:
-                for row in sorted(rows, key=lambda r: str(r["created_at"]), reverse=True):
-                    grouped.setdefault(row["workspace_id"], []).append(self._to_connection(row))
-            except (KeyError, TypeError, ValueError) as error:
-                raise StoreCorruptError(
-                    f"The data file {self.store.path} holds a connection record that is not "
-                    f"valid ({error.__class__.__name__}: {error}). It was left untouched: "
-                    "restore it from a backup, or fix or remove that record.",
-                    str(self.store.path)) from None
-            cache = self._cache = (revision, grouped)
-        return cache[1].get(self.workspace_id, [])
+            # Only this workspace's: the file's parsed copy is shared by every
+            # workspace, and what each service builds from it stays small.
+            mine = [row for row in rows if self._is_mine(row)]
+            mine.sort(key=lambda r: str(r.get("created_at")), reverse=True)
+            cache = self._cache = (revision, [self._to_connection(row) for row in mine])
+        return cache[1]
 
     def _active(self, type: str | None = None) -> builtins.list[Connection]:
         return [c for c in self._workspace() if c.deleted_at is None
                 and (type is None or c.type == type)]
 
-    def _record(self, id: str) -> Record:
-        """The raw stored record of this workspace with that id (a copy)."""
+    def _is_mine(self, row: Mapping[str, Any]) -> bool:
+        """Whether a stored row is a record of this workspace (one without a
+        text id belongs nowhere: nothing could address it)."""
+        return row.get("workspace_id") == self.workspace_id and isinstance(row.get("id"), str)
+
+    def _record(self, id: str, *, damaged: bool = False) -> Record:
+        """The raw stored record of this workspace with that id (a copy).
+
+        :raises StoreCorruptError: the record is damaged (unless ``damaged``).
+        """
         _, rows = self.store.snapshot(CONNECTIONS)
         for row in rows:
-            if row.get("id") == id and row.get("workspace_id") == self.workspace_id:
+            if row.get("id") == id and self._is_mine(row):
+                if not damaged:
+                    self._refuse_damaged(row)
                 return dict(row)
         raise _not_found(id)
 
     def _active_records(self) -> builtins.list[Record]:
         """Copies of this workspace's undeleted records, read in one snapshot."""
         _, rows = self.store.snapshot(CONNECTIONS)
-        return [dict(row) for row in rows
-                if row.get("workspace_id") == self.workspace_id and not row.get("deleted_at")]
+        return [dict(row) for row in rows if self._is_mine(row) and not row.get("deleted_at")]
 
-    def _doc(self, table: Table, id: str) -> Document:
+    def _refuse_damaged(self, record: Mapping[str, Any]) -> None:
+        damage = _damage(record)
+        if damage is not None:
+            raise StoreCorruptError(self._damage_message(record, damage), str(self.store.path))
+
+    def _damage_message(self, record: Mapping[str, Any], damage: str) -> str:
+        return (f"The connection '{shown(record.get('name'))}' ({shown(record.get('id'))}) is "
+                f"damaged in the data file {self.store.path}: {damage}. Delete it and add it "
+                "again, or restore the file from a backup.")
+
+    def _doc(self, table: Table, id: str, *, damaged: bool = False) -> Document:
+        """The stored document with that id in this workspace.
+
+        :raises StoreCorruptError: it is damaged (unless ``damaged``: deleting a
+            damaged record is how a person gets rid of it).
+        """
         doc = table.get((Query().id == id) & (Query().workspace_id == self.workspace_id))
         if not isinstance(doc, Document):
             raise _not_found(id)
+        if not damaged:
+            self._refuse_damaged(doc)
         return doc
 
-    def _active_doc(self, table: Table, id: str) -> Document:
-        doc = self._doc(table, id)
+    def _active_doc(self, table: Table, id: str, *, damaged: bool = False) -> Document:
+        doc = self._doc(table, id, damaged=damaged)
         if doc.get("deleted_at"):
             raise _not_found(id)
         return doc
@@ -703,7 +748,7 @@ class ConnectionService:
     def _promote_oldest(self, table: Table, type: str) -> None:
         remaining = table.search(self._of_type(type))
         if remaining:
-            oldest = min(remaining, key=lambda d: d["created_at"])
+            oldest = min(remaining, key=lambda d: str(d.get("created_at")))
             table.update({"is_default": True}, doc_ids=[oldest.doc_id])
 
     def _record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
@@ -717,27 +762,27 @@ class ConnectionService:
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
         now = self._now()
-        checked = {record["id"]: (record["version"], result) for record, result in results}
+        checked = {record["id"]: (record.get("version"), result) for record, result in results}
         stored: dict[str, Record] = {}
         applied: builtins.list[Record] = []
 
         def apply(doc: MutableMapping[str, Any]) -> None:
             stored[doc["id"]] = doc  # type: ignore[assignment]  # the stored dict itself
             version, result = checked[doc["id"]]
-            if doc["version"] != version:
+            if doc.get("version") != version:
                 return
             doc.update(status="connected" if result.success else "error",
                        last_checked_at=now,
                        last_result={"success": result.success, "message": result.message,
                                     "kind": result.kind, "latency_ms": result.latency_ms,
                                     "status_code": result.status_code})
-            if doc["type"] == "ollama" and result.success:
+            if doc.get("type") == "ollama" and result.success:
                 doc["available_models"] = list(result.models)
             applied.append(doc)  # type: ignore[arg-type]
 
         with self._transaction() as table:
             # One pass over the table for the whole batch, not one per result.
-            doc_ids = [doc.doc_id for doc in table if doc.get("id") in checked]
+            doc_ids = [doc.doc_id for doc in table if self._is_mine(doc) and doc["id"] in checked]
             table.update(apply, doc_ids=doc_ids)
             if each is not None:
                 for doc in applied:
@@ -839,32 +884,53 @@ class ConnectionService:
                 for field, value in record["config"].items()}
 
     def _check(self, record: Record) -> TestResult:
+        """Check one record; whatever happens becomes its result (never an exception,
+        so that one bad connection can't stop a run over all of them)."""
+        damage = _damage(record)
+        if damage is not None:
+            return TestResult(False, self._damage_message(record, damage), "invalid_response", 0)
         try:
             config = self._decrypted(record)
         except DecryptionError as error:
             return TestResult(False, str(error), "auth", 0)
-        return test_connection(record["type"], config, self.timeout)
+        try:
+            return test_connection(record["type"], config, self.timeout)
+        except ConnectionsError as error:  # a stored config that no longer validates
+            return TestResult(False, str(error), "invalid_response", 0)
+        except Exception:
+            log.exception("Checking connection %s failed unexpectedly", shown(record.get("id")))
+            return TestResult(False, "The check failed unexpectedly; the server's log has the "
+                                     "details.", "invalid_response", 0)
 
     def _to_connection(self, record: Mapping[str, Any]) -> Connection:
+        damage = _damage(record)
         config: dict[str, Any] = {}
-        hints = record.get("hints", {})
-        for field, value in record["config"].items():
+        hints = _mapping(record.get("hints"))
+        for field, value in _mapping(record.get("config")).items():
             if crypto.is_encrypted(value):
-                config[field] = MASK + hints.get(field, "")
+                config[field] = MASK + _text(hints.get(field), "")[-4:]
                 config[f"has_{field}"] = True
             else:
                 config[field] = value
-        last = record.get("last_result")
+        status = record.get("status")
+        last = _last_result(record.get("last_result"))
+        if damage is not None:
+            status = "error"
+            last = LastResult(False, self._damage_message(record, damage), "invalid_response", 0)
+        models = record.get("available_models")
+        version = record.get("version")
         return Connection(
-            id=record["id"], workspace_id=record["workspace_id"], type=record["type"],
-            name=record["name"], config=MappingProxyType(config),
-            is_default=bool(record.get("is_default")), status=record.get("status", "unconfigured"),
-            last_checked_at=_parse_time(record.get("last_checked_at")),
-            last_result=LastResult(**last) if last else None,
-            available_models=tuple(record.get("available_models") or ()),
-            created_at=_parse_time(record["created_at"]) or self._clock(),
+            id=str(record["id"]), workspace_id=str(record["workspace_id"]),
+            type=str(record.get("type")), name=_text(record.get("name"), "(no name)"),
+            config=MappingProxyType(config), is_default=record.get("is_default") is True,
+            status=status if status in STATUSES else "error",
+            last_checked_at=_parse_time(record.get("last_checked_at")), last_result=last,
+            available_models=tuple(m for m in models if isinstance(m, str))
+            if isinstance(models, list) else (),
+            created_at=_parse_time(record.get("created_at")) or self._clock(),
             updated_at=_parse_time(record.get("updated_at")) or self._clock(),
-            deleted_at=_parse_time(record.get("deleted_at")), version=record["version"],
+            deleted_at=_parse_time(record.get("deleted_at")),
+            version=version if type(version) is int else 0,
         )
 
     # -- internals: the key check -----------------------------------------------------------
@@ -957,15 +1023,18 @@ def _without_display_values(provider: Provider, config: Mapping[str, Any]) -> Re
     secrets = set(provider.secret_fields)
     return {k: v for k, v in config.items()
             if not (k in secrets and isinstance(v, str) and v.startswith(MASK))
-            and not (k.startswith("has_") and k[4:] in secrets)}
+            and not (isinstance(k, str) and k.startswith("has_") and k[4:] in secrets)}
 
 
 def _kept_secrets(provider: Provider, stored: Mapping[str, Any],
                   config: Mapping[str, Any]) -> set[str]:
     """The stored secrets that ``config`` leaves as they are (missing, empty or masked)."""
     given = _without_display_values(provider, config)
+    # Only a missing, None or blank value keeps the secret: anything else (a number,
+    # a list) is validated, and refused, as a new value.
     return {f for f in provider.secret_fields
-            if f in stored and not (isinstance(given.get(f), str) and given[f].strip())}
+            if f in stored and (given.get(f) is None
+                                or (isinstance(given[f], str) and not given[f].strip()))}
 
 
 def _base_url_of(provider: Provider, config: Mapping[str, Any], stored: Mapping[str, Any]) -> Any:
@@ -991,16 +1060,40 @@ def _checked_workspace(workspace_id: Any) -> str:
     clean = workspace_id.strip() if isinstance(workspace_id, str) else ""
     if not 1 <= len(clean) <= NAME_MAX:
         raise ValidationError({"workspace_id": f"A workspace id is 1-{NAME_MAX} characters."})
+    problem = name_problem(clean, "A workspace id")
+    if problem:
+        raise ValidationError({"workspace_id": problem})
     return clean
 
 
 def _checked_name(name: Any, errors: dict[str, str]) -> str:
     clean = name.strip() if isinstance(name, str) else ""
-    if not clean:
+    if not isinstance(name, str):
+        errors["name"] = "A name is text."
+    elif not clean:
         errors["name"] = "Enter a name, so you can tell this connection from others."
     elif len(clean) > NAME_MAX:
         errors["name"] = f"A name is at most {NAME_MAX} characters."
+    else:
+        problem = name_problem(clean, "A name")
+        if problem:
+            errors["name"] = problem
     return clean
+
+
+def _checked_version(version: Any) -> int:
+    # bool is an int in Python, and 1.0 == 1: neither is a version.
+    if type(version) is not int:
+        raise ValidationError({"version": "The version is the whole number the connection "
+                                          "was read with (Connection.version)."})
+    return version
+
+
+def _checked_config(config: Any) -> Mapping[str, Any]:
+    if not isinstance(config, Mapping):
+        raise ValidationError({"config": "The config is a mapping of field names to values, "
+                                         "like {\"apiKey\": \"sk-...\"}."})
+    return config
 
 
 def _checked_audit_days(value: Any, field: str) -> int:
@@ -1064,12 +1157,64 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _damage(record: Mapping[str, Any]) -> str | None:
+    """What makes a stored connection record unusable (someone edited the file by
+    hand, or an old bug wrote it), or None when it is sound."""
+    kind = record.get("type")
+    if not (isinstance(kind, str) and kind in PROVIDERS):
+        return "its provider type is unknown"
+    if not isinstance(record.get("name"), str):
+        return "its name is not text"
+    if type(record.get("version")) is not int:
+        return "its version is not a whole number"
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return "its config is not a mapping of fields"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
+        return "its config holds a value that is not text"
+    return None
+
+
+def _version_of(doc: Mapping[str, Any]) -> int:
+    version = doc.get("version")
+    return version if type(version) is int else 0
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, otherwise: str) -> str:
+    return value if isinstance(value, str) else otherwise
+
+
+def _last_result(value: Any) -> LastResult | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        result = LastResult(**value)
+    except TypeError:
+        return None
+    sound = (isinstance(result.success, bool) and isinstance(result.message, str)
+             and isinstance(result.kind, str) and type(result.latency_ms) is int
+             and (result.status_code is None or type(result.status_code) is int))
+    return result if sound else None
 
 
 def _ms_since(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
 
-def _not_found(id: str) -> NotFoundError:
-    return NotFoundError(f"No connection with id '{id}' in this workspace.", id)
+def _not_found(id: object) -> NotFoundError:
+    # A long or odd id is cut short, not echoed back whole.
+    return NotFoundError(f"No connection with id '{shown(id)}' in this workspace.",
+                         id if isinstance(id, str) and len(id) <= _ID_MAX else None)

@@ -227,12 +227,15 @@ def test_a_data_file_that_cannot_be_read_is_a_store_error(data_path: Path) -> No
         insert(store, id="a")
 
 
-def test_malformed_record_is_reported_as_corrupt(data_path: Path, keyring: KeyRing) -> None:
+def test_malformed_record_is_listed_as_damaged(data_path: Path, keyring: KeyRing) -> None:
     data_path.parent.mkdir(parents=True)
     data_path.write_text('{"connections": {"1": {"id": "x", "workspace_id": "default"}}}')
     service = ConnectionService(TinyDBStore(data_path), keyring)
-    with pytest.raises(StoreCorruptError, match="not valid"):
-        service.list()
+    [damaged] = service.list()
+    assert damaged.status == "error" and damaged.last_result is not None
+    assert "damaged" in damaged.last_result.message
+    with pytest.raises(StoreCorruptError, match="damaged"):
+        service.resolve_config("openai", "x")
 
 
 def test_a_file_locked_too_long_is_a_store_error(data_path: Path,

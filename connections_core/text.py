@@ -1,0 +1,48 @@
+"""Rules for the names people give things: what a name may contain.
+
+A name is shown in lists, pickers, messages and the audit trail, so it must
+read as what it is: no control characters (NUL, line breaks), no
+bidirectional overrides (which make ``exe.txt`` read as ``txt.exe``), no
+lone surrogates (which can't be stored as UTF-8), and at least one visible
+character.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["name_problem", "shown"]
+
+#: Characters that reorder the text around them.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
+#: Characters that take no space on screen.
+_INVISIBLE = frozenset("\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064"
+                       "\ufeff\u3164\uffa0")
+_SHOWN_MAX = 80
+
+
+def name_problem(text: str, what: str) -> str | None:
+    """Why ``text`` (already stripped) can't be a name, or None when it can.
+
+    ``what`` starts the sentence: ``"A name"``, ``"A workspace id"``.
+    """
+    for character in text:
+        category = unicodedata.category(character)
+        if category == "Cs":
+            return f"{what} contains a broken character (a lone surrogate); type it again."
+        if category == "Cc":
+            return f"{what} must not contain control characters such as line breaks or tabs."
+        if character in _BIDI_CONTROLS:
+            return (f"{what} must not contain bidirectional control characters: they make "
+                    "text read differently from what it is.")
+    if all(character in _INVISIBLE or character.isspace() for character in text):
+        return f"{what} needs at least one visible character."
+    return None
+
+
+def shown(value: object, limit: int = _SHOWN_MAX) -> str:
+    """``value`` as a message may quote it: printable, and cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = "".join(c if c.isprintable() else "\ufffd" for c in text[:limit + 1])
+    return text if len(text) <= limit else text[:limit - 1] + "…"

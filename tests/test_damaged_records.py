@@ -1,0 +1,90 @@
+"""A record damaged in the data file (edited by hand, or written by an old bug)
+spoils only itself: the others list, check and resolve as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connections_core import ConnectionService, StoreCorruptError
+from tests.fakes import API_KEY, FakeServer
+
+
+def damage(path: Path, id: str, **fields: Any) -> None:
+    """Set ``fields`` on the stored record ``id``, as someone editing the file would."""
+    data = json.loads(path.read_text())
+    for doc in data["connections"].values():
+        if doc["id"] == id:
+            doc.update(fields)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("fields", [
+    {"config": "sk-not-a-mapping"},
+    {"config": ["a", "list"]},
+    {"config": {"apiKey": 12345, "baseUrl": "http://x"}},
+    {"hints": ["a", "list"]},
+    {"hints": {"apiKey": ["x"]}},
+    {"version": "1"},
+    {"version": None},
+    {"type": "gopher"},
+    {"type": ["openai"]},
+    {"name": {"a": 1}},
+    {"created_at": "yesterday"},
+    {"last_result": {"success": "yes"}},
+    {"last_result": "ok"},
+    {"available_models": "gpt-4o"},
+    {"status": "wonderful"},
+])
+def test_one_damaged_record_spoils_only_itself(service: ConnectionService,
+                                               fake_server: FakeServer, data_path: Path,
+                                               fields: dict[str, Any]) -> None:
+    good = service.create("openai", "Good", {"apiKey": API_KEY,
+                                             "baseUrl": fake_server.openai_url})
+    bad = service.create("openai", "Bad", {"apiKey": API_KEY, "baseUrl": fake_server.openai_url})
+    damage(data_path, bad.id, **fields)
+
+    listed = {c.id: c for c in service.list()}
+    assert set(listed) == {good.id, bad.id}
+    assert listed[good.id].name == "Good"
+
+    results = service.test_all()
+    assert set(results) == {good.id, bad.id}, "every connection gets a result"
+    assert results[good.id].success
+    assert service.get(good.id).status == "connected", "the good one is recorded"
+    assert service.resolve_config("openai", good.id)["apiKey"] == API_KEY
+
+
+@pytest.mark.parametrize("fields", [
+    {"config": "sk-not-a-mapping"}, {"version": "1"}, {"type": "gopher"}, {"name": None},
+])
+def test_a_damaged_record_says_so_and_can_be_deleted(service: ConnectionService,
+                                                     data_path: Path,
+                                                     fields: dict[str, Any]) -> None:
+    bad = service.create("openai", "Bad", {"apiKey": API_KEY, "baseUrl": "http://127.0.0.1:9"})
+    damage(data_path, bad.id, **fields)
+
+    shown = service.get(bad.id)
+    assert shown.status == "error" and shown.last_result is not None
+    assert "damaged in the data file" in shown.last_result.message
+    result = service.test(bad.id)
+    assert not result.success and "damaged" in result.message
+    with pytest.raises(StoreCorruptError, match="damaged"):
+        service.resolve_config("openai", bad.id)
+    with pytest.raises(StoreCorruptError, match="damaged"):
+        service.update(bad.id, 1, name="Fixed")
+    service.delete(bad.id)
+    assert service.list() == []
+
+
+def test_a_record_without_an_id_is_ignored(service: ConnectionService, data_path: Path) -> None:
+    good = service.create("ollama", "Local", {"baseUrl": "http://127.0.0.1:9"})
+    data = json.loads(data_path.read_text())
+    data["connections"]["99"] = {"workspace_id": "default", "name": "nobody can address me"}
+    data["connections"]["98"] = {"id": ["x"], "workspace_id": "default"}
+    data_path.write_text(json.dumps(data))
+    assert [c.id for c in service.list()] == [good.id]
+    assert set(service.test_all()) == {good.id}
