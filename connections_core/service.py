@@ -164,7 +164,7 @@ class ConnectionService:
                     "this data was written with; a new key could not decrypt it."
                 )
             local_key = crypto.read_key_file(key_file) if source == "file" \
-                else crypto.create_key_file(key_file)
+                else _new_key_file(key_file)
             keyring = crypto.KeyRing(local_key, crypto.previous_keys(env))
         service = cls(store, keyring, workspace_id, actor=actor, admins=admins,
                       audit_days=audit_days)
@@ -1043,6 +1043,17 @@ def _base_url_of(provider: Provider, config: Mapping[str, Any], stored: Mapping[
     if not isinstance(value, str):
         return value
     return value.strip().rstrip("/") or provider.default_base_url
+
+
+def _new_key_file(path: Path) -> str:
+    try:
+        return crypto.create_key_file(path)
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise EncryptionKeyError(
+            f"{crypto.KEY_VARIABLE} is not set, and a key for local use can't be written to "
+            f"{path} ({reason}). Free disk space and make that folder writable, or set "
+            f"{crypto.KEY_VARIABLE}. {crypto.MAKE_A_KEY}") from None
 
 
 def _secret_tokens(store: TinyDBStore) -> Iterator[str]:
