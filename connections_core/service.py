@@ -860,8 +860,8 @@ class ConnectionService:
         name, id = record.get("name"), record.get("id")
         if not crypto.is_encrypted(token):
             raise DecryptionError(
-                f"The API key of '{name}' is stored in plain text, not as an encrypted "
-                "token, so it is not used. Enter the API key again.", id)
+                f"The API key of '{name}' is not stored as an encrypted token (it is plain "
+                "text, or a damaged token), so it is not used. Enter the API key again.", id)
         bound = crypto.is_bound(token)
         if accept_unbound is None:
             accept_unbound = not self._all_bound()
