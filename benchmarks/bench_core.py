@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tinydb import TinyDB
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from connections_core.service import secret_context
 
 SERVER = """
 import sys
@@ -79,7 +80,8 @@ def filled_service(folder: Path, size: int, base_url: str,
         record = dict(table.all()[0])
         table.insert_multiple(
             {**record, "id": f"bench-{n}", "name": f"conn {n}", "is_default": False,
-             "config": {**record["config"], "apiKey": service.keyring.encrypt(KEY)},
+             "config": {**record["config"], "apiKey": service.keyring.encrypt(
+                 KEY, secret_context({**record, "id": f"bench-{n}"}, "apiKey"))},
              "created_at": f"2026-01-01T00:00:00.{n:06d}+00:00"}
             for n in range(size - 1))
     assert template.is_default

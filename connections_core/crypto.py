@@ -7,11 +7,25 @@ ciphertext.  The same format is what Node's ``crypto`` produces with
     >>> key = generate_key()
     >>> decrypt(encrypt("sk-secret", key), key)
     'sk-secret'
+
+A ``v1`` token can be copied anywhere and still decrypts.  A *bound* token,
+``v2:<iv>:<authTag>:<ciphertext>``, carries a context as GCM associated data
+(for a stored API key: its workspace, record id, field and base URL), so it
+decrypts only with that same context::
+
+    >>> token = encrypt_bound("sk-secret", key, {"id": "a", "field": "apiKey"})
+    >>> decrypt_bound(token, key, {"id": "a", "field": "apiKey"})
+    'sk-secret'
+
+and with any other context (``"id": "b"``) raises :class:`DecryptionError`.
+
+The associated data is the context as canonical JSON: keys sorted, no spaces,
+non-ASCII as ``\\uXXXX`` escapes (see :func:`associated_data`).
 """
 
 from __future__ import annotations
 
-import binascii
+import json
 import logging
 import os
 import re
@@ -26,10 +40,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .errors import DecryptionError, EncryptionKeyError
 
 __all__ = [
+    "Context",
     "KeyRing",
+    "associated_data",
     "decrypt",
+    "decrypt_bound",
     "encrypt",
+    "encrypt_bound",
     "generate_key",
+    "is_bound",
     "is_encrypted",
 ]
 
@@ -46,9 +65,15 @@ MAKE_A_KEY = (
 
 _IV_BYTES = 12
 _TAG_BYTES = 16
-_TOKEN = re.compile(r"^(?:v1:)?([0-9a-f]{24}):([0-9a-f]{32}):([0-9a-f]*)$", re.IGNORECASE)
+# Whole bytes only: an odd number of hex digits is not a token (bytes.fromhex
+# would raise ValueError on it).  Matched with fullmatch, so no trailing newline.
+_PARTS = r"([0-9a-f]{24}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)"
+_TOKEN = re.compile(r"(?:v1:)?" + _PARTS, re.IGNORECASE)
+_BOUND_TOKEN = re.compile(r"v2:" + _PARTS, re.IGNORECASE)
 
 Key = str | bytes
+#: What a bound token is bound to: names and values, e.g. ``{"id": ..., "field": ...}``.
+Context = Mapping[str, str | None]
 
 
 def generate_key() -> str:
@@ -95,22 +120,59 @@ def decrypt(token: str, key: Key) -> str:
     :raises DecryptionError: the token is malformed, was tampered with, or was
         made with another key.  Which of these it was is deliberately not said.
     """
+    return _open(_TOKEN, token, key, None)
+
+
+def encrypt_bound(plaintext: str, key: Key, context: Context) -> str:
+    """Encrypt ``plaintext`` bound to ``context`` and return a ``v2:`` token."""
+    iv = os.urandom(_IV_BYTES)
+    sealed = AESGCM(_key_bytes(key)).encrypt(iv, plaintext.encode("utf-8"),
+                                             associated_data(context))
+    ciphertext, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
+    return f"v2:{iv.hex()}:{tag.hex()}:{ciphertext.hex()}"
+
+
+def decrypt_bound(token: str, key: Key, context: Context) -> str:
+    """Decrypt a token made by :func:`encrypt_bound` with the same ``context``.
+
+    :raises DecryptionError: as :func:`decrypt`, and also when the token was
+        made for another context (a token moved to another record, or a record
+        whose base URL was edited), or is a ``v1`` token.
+    """
+    return _open(_BOUND_TOKEN, token, key, associated_data(context))
+
+
+def associated_data(context: Context) -> bytes:
+    """The canonical encoding of ``context`` that a bound token authenticates:
+    JSON with sorted keys, ``,`` and ``:`` as separators and ASCII escapes, so
+    two contexts give the same bytes exactly when they are equal."""
+    return json.dumps(dict(context), sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":")).encode("ascii")
+
+
+def _open(shape: re.Pattern[str], token: object, key: Key, aad: bytes | None) -> str:
     aes = AESGCM(_key_bytes(key))
-    match = _TOKEN.match(token) if isinstance(token, str) else None
+    match = shape.fullmatch(token) if isinstance(token, str) else None
     if match is None:
         raise DecryptionError("This value is not an encrypted token.")
     iv, tag, ciphertext = (bytes.fromhex(part) for part in match.groups())
     try:
-        return aes.decrypt(iv, ciphertext + tag, None).decode("utf-8")
-    except (InvalidTag, UnicodeDecodeError, binascii.Error):
+        return aes.decrypt(iv, ciphertext + tag, aad).decode("utf-8")
+    except (InvalidTag, UnicodeDecodeError):
         raise DecryptionError(
             "This value can't be decrypted with the current key (was ENCRYPTION_KEY changed?)."
         ) from None
 
 
 def is_encrypted(value: object) -> bool:
-    """Tell whether ``value`` has the shape of a token made by :func:`encrypt`."""
-    return isinstance(value, str) and _TOKEN.match(value) is not None
+    """Tell whether ``value`` has the shape of a token, plain (``v1``) or bound (``v2``)."""
+    return isinstance(value, str) and (_TOKEN.fullmatch(value) is not None
+                                       or _BOUND_TOKEN.fullmatch(value) is not None)
+
+
+def is_bound(value: object) -> bool:
+    """Tell whether ``value`` has the shape of a bound (``v2``) token."""
+    return isinstance(value, str) and _BOUND_TOKEN.fullmatch(value) is not None
 
 
 class KeyRing:
@@ -150,15 +212,27 @@ class KeyRing:
         """Whether previous keys are being tried (a rotation is under way)."""
         return bool(self._previous)
 
-    def encrypt(self, plaintext: str) -> str:
-        """Encrypt with the current key."""
-        return encrypt(plaintext, self._current)
+    def encrypt(self, plaintext: str, context: Context | None = None) -> str:
+        """Encrypt with the current key: a ``v1`` token, or with ``context`` a
+        ``v2`` token bound to it."""
+        if context is None:
+            return encrypt(plaintext, self._current)
+        return encrypt_bound(plaintext, self._current, context)
 
-    def decrypt(self, token: str) -> str:
-        """Decrypt with the current key, then each previous key in turn."""
+    def decrypt(self, token: str, context: Context | None = None) -> str:
+        """Decrypt with the current key, then each previous key in turn.
+
+        Without ``context`` only a ``v1`` token is accepted; with it, only a
+        ``v2`` token bound to that context.
+        """
+        shape = _TOKEN if context is None else _BOUND_TOKEN
+        if not isinstance(token, str) or shape.fullmatch(token) is None:
+            raise DecryptionError("This value is not an encrypted token"
+                                  f"{'' if context is None else ' bound to its record'}.")
         for key in (self._current, *self._previous):
             try:
-                return decrypt(token, key)
+                return decrypt(token, key) if context is None \
+                    else decrypt_bound(token, key, context)
             except DecryptionError:
                 continue
         raise DecryptionError(

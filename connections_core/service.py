@@ -71,6 +71,8 @@ CONNECTIONS = "connections"
 MEMBERS = "members"
 META = "meta"
 KEY_CHECK_PLAINTEXT = "connections key check v1"
+#: What a bound key check is bound to: nothing a record's context could equal.
+KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_check"})
 NAME_MAX = 100
 MAX_CHECKS_AT_ONCE = 32
 _ID_MAX = 100  # longer "ids" are not echoed back in errors
@@ -105,6 +107,8 @@ class ConnectionService:
     #: local key), ``generated`` (made just now) or ``given`` (passed in).
     key_source: str = "given"
     key_file: Path | None = None
+    #: Whether a store without a key check held a bound token, at a file signature.
+    _bound_seen: tuple[Signature | None, bool] | None = None
 
     def __init__(self, store: TinyDBStore, keyring: crypto.KeyRing,
                  workspace_id: str = "default", *, actor: str | None = None,
@@ -392,9 +396,10 @@ class ConnectionService:
         if errors:
             raise ValidationError(errors)
         now = self._now()
+        id = str(uuid.uuid4())  # first: the secrets are bound to it
         record: Record = {
-            "id": str(uuid.uuid4()), "workspace_id": self.workspace_id, "type": type,
-            "name": clean_name, **self._sealed(provider, clean), "is_default": False,
+            "id": id, "workspace_id": self.workspace_id, "type": type,
+            "name": clean_name, **self._sealed(provider, clean, id), "is_default": False,
             "status": initial_status or "unconfigured", "last_checked_at": None,
             "last_result": None, "available_models": [], "created_at": now,
             "updated_at": now, "deleted_at": None, "version": 1,
@@ -507,26 +512,40 @@ class ConnectionService:
         return self._to_connection({**doc, "is_default": True})
 
     def rotate_keys(self) -> int:
-        """Re-encrypt every stored secret, in every workspace, with the current key.
+        """Re-encrypt every stored secret, in every workspace (deleted connections
+        too), with the current key, bound to its record.
 
-        All or nothing: if one secret can't be decrypted, nothing is written.
-        Only trusted code and instance admins may rotate.
+        Old unbound (``v1``) secrets become bound ones, and from then on the store
+        refuses an unbound secret in a record.  All or nothing: if one secret
+        can't be decrypted, nothing is written.  Only trusted code and instance
+        admins may rotate.
 
         :returns: how many secrets were re-encrypted.
         :raises DecryptionError: naming the record whose secret can't be decrypted.
         """
         self._authorize("rotate_keys")
         count = 0
+
+        def reseal(doc: MutableMapping[str, Any]) -> None:
+            nonlocal count
+            secret = _secret_fields(doc)
+            try:
+                opened = {field: self._open(doc, field, accept_unbound) for field in secret}
+            except DecryptionError as error:
+                raise DecryptionError(
+                    f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing was "
+                    "re-encrypted.", error.record_id) from None
+            doc["config"] = {**doc["config"], **{
+                field: self.keyring.encrypt(value, secret_context(doc, field))
+                for field, value in opened.items()}}
+            count += len(opened)
+
         with self._transaction() as table:
-            for doc in table.all():
-                sealed = {}
-                for field, token in doc.get("config", {}).items():
-                    if crypto.is_encrypted(token):
-                        sealed[field] = self.keyring.encrypt(self._open(doc, token))
-                if sealed:
-                    table.update({"config": {**doc["config"], **sealed}}, doc_ids=[doc.doc_id])
-                    count += len(sealed)
-            self._write_key_check(self.store.table(META))
+            accept_unbound = not self._all_bound()
+            # One pass and one write.  An error in the middle leaves half-edited
+            # documents in memory only: the transaction then drops them unwritten.
+            table.update(reseal)
+            self._write_key_check(self.store.table(META), bound=True)
             self._audit("keys.rotated", None, count=count)
         log.info("Re-encrypted %d secrets with the current key", count)
         return count
@@ -572,7 +591,7 @@ class ConnectionService:
             provider = get_provider(record["type"])
             kept = _kept_secrets(provider, record["config"], config)
             config = {**_without_display_values(provider, config),
-                      **{f: self._open(record, record["config"][f]) for f in kept}}
+                      **{f: self._open(record, f) for f in kept}}
         return test_connection(type, config, self.timeout)
 
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
@@ -823,14 +842,16 @@ class ConnectionService:
 
     # -- internals: secrets -----------------------------------------------------------------
 
-    def _sealed(self, provider: Provider, clean: Mapping[str, str]) -> Record:
-        """``config`` with secrets encrypted, and ``hints`` (their last four characters)."""
+    def _sealed(self, provider: Provider, clean: Mapping[str, str], id: str) -> Record:
+        """``config`` with secrets encrypted and bound to record ``id`` (and the base URL
+        in ``clean``), and ``hints`` (their last four characters)."""
         config = dict(clean)
         hints = {}
+        record = {"workspace_id": self.workspace_id, "id": id, "config": clean}
         for field in provider.secret_fields:
             if field in config:
                 hints[field] = config[field][-4:]
-                config[field] = self.keyring.encrypt(config[field])
+                config[field] = self.keyring.encrypt(config[field], secret_context(record, field))
         return {"config": config, "hints": hints}
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
@@ -855,33 +876,73 @@ class ConnectionService:
                           and not self._same_secret(doc, f, clean[f]))
         if not changed:
             return {}, []
-        sealed = self._sealed(provider, clean)
+        # A kept token stays bound: the record and its base URL are the same.
+        sealed = self._sealed(provider, clean, doc["id"])
         sealed["config"].update({f: stored[f] for f in kept})
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
         return sealed, changed
 
     def _same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
-        token = doc["config"].get(field)
-        if token is None:
+        if field not in doc["config"]:
             return False
         try:
-            return self.keyring.decrypt(token) == value
+            return self._open(doc, field) == value
         except DecryptionError:
             return False
 
-    def _open(self, record: Mapping[str, Any], token: str) -> str:
+    def _open(self, record: Mapping[str, Any], field: str,
+              accept_unbound: bool | None = None) -> str:
+        """The secret ``field`` of ``record``, decrypted.
+
+        A bound token decrypts only in the record, field and base URL it was made
+        for.  An unbound (``v1``) token is accepted only while the store still
+        holds old secrets (``accept_unbound``, by default: until keys are rotated).
+
+        :raises DecryptionError: naming the record, when the value is not a token,
+            is an unbound token that is no longer accepted, or does not decrypt.
+        """
+        token = record["config"].get(field)
+        name, id = record.get("name"), record.get("id")
+        if not crypto.is_encrypted(token):
+            raise DecryptionError(
+                f"The API key of '{name}' is not stored as an encrypted token (it is plain "
+                "text, or a damaged token), so it is not used. Enter the API key again.", id)
+        bound = crypto.is_bound(token)
+        if accept_unbound is None:
+            accept_unbound = not self._all_bound()
+        if not bound and not accept_unbound:
+            raise DecryptionError(
+                f"The API key of '{name}' is an old token not bound to its connection, "
+                "which this data file no longer accepts (all its keys are bound), so it is "
+                "not used (was the data file edited?). Enter the API key again.", id)
         try:
-            return self.keyring.decrypt(token)
+            return self.keyring.decrypt(token, secret_context(record, field) if bound else None)
         except DecryptionError:
             raise DecryptionError(
-                f"The API key of '{record.get('name')}' can't be decrypted with the current "
-                f"key (was {crypto.KEY_VARIABLE} changed? Set the old one as "
-                f"{crypto.PREVIOUS_KEY_VARIABLE}, or enter the API key again).",
-                record.get("id")) from None
+                f"The API key of '{name}' can't be decrypted with the current key, or was "
+                f"not saved for this connection and base URL (was {crypto.KEY_VARIABLE} "
+                f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
+                "file edited? Enter the API key again).", id) from None
 
     def _decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
-        return {field: self._open(record, value) if crypto.is_encrypted(value) else value
+        secret = _secret_fields(record)
+        return {field: self._open(record, field) if field in secret else value
                 for field, value in record["config"].items()}
+
+    def _all_bound(self) -> bool:
+        """Whether every secret in the store is bound, so an unbound one in a record
+        can only have been planted there.  The key check says so; a store without
+        one (an old store, or a key check deleted from the file) is bound if it
+        holds any bound token."""
+        signature, meta = self.store.snapshot(META)
+        check = next((m for m in meta if "key_check" in m), None)
+        if check is not None:
+            return check.get("bound") is True or crypto.is_bound(check["key_check"])
+        seen = self._bound_seen
+        if seen is None or seen[0] != signature or signature is None:
+            found = any(crypto.is_bound(token) for _, _, token in _secret_tokens(self.store))
+            seen = self._bound_seen = (signature, found)
+        return seen[1]
 
     def _check(self, record: Record) -> TestResult:
         """Check one record; whatever happens becomes its result (never an exception,
@@ -906,9 +967,12 @@ class ConnectionService:
         damage = _damage(record)
         config: dict[str, Any] = {}
         hints = _mapping(record.get("hints"))
+        secret = _secret_fields(record)
         for field, value in _mapping(record.get("config")).items():
-            if crypto.is_encrypted(value):
-                config[field] = MASK + _text(hints.get(field), "")[-4:]
+            if field in secret:
+                # A secret stored in plain text is shown masked too, with no hint.
+                config[field] = MASK + (_text(hints.get(field), "")[-4:]
+                                        if crypto.is_encrypted(value) else "")
                 config[f"has_{field}"] = True
             else:
                 config[field] = value
@@ -998,23 +1062,46 @@ class ConnectionService:
 
     def _check_key(self, meta: builtins.list[Any]) -> None:
         """Refuse a key ring that can't decrypt this store's data, before any write."""
-        token = next((m["key_check"] for m in meta if "key_check" in m), None)
-        if token is None:
-            token = next(iter(_secret_tokens(self.store)), None)
-        if token is None:
-            return
+        check = next((m["key_check"] for m in meta if "key_check" in m), None)
+        if check is not None:
+            if not crypto.is_encrypted(check):
+                raise EncryptionKeyError(
+                    f"The key check in {self.store.path} is damaged (it is not an encrypted "
+                    "token), so the key can't be verified. Restore the file from a backup.")
+            context = KEY_CHECK_CONTEXT if crypto.is_bound(check) else None
+            token, expected = check, KEY_CHECK_PLAINTEXT
+        else:
+            first = next(_secret_tokens(self.store), None)
+            if first is None:
+                return
+            record, field, token = first
+            context = secret_context(record, field) if crypto.is_bound(token) else None
+            expected = None
         try:
-            self.keyring.decrypt(token)
+            plaintext = self.keyring.decrypt(token, context)
+            fits = expected is None or plaintext == expected
         except DecryptionError:
+            fits = False
+        if not fits:
             raise EncryptionKeyError(
                 f"{crypto.KEY_VARIABLE} does not match the key this data was written with "
                 f"({self.store.path}). Set the key it was written with; to change keys, set "
                 f"the old one as {crypto.PREVIOUS_KEY_VARIABLE}, the new one as "
-                f"{crypto.KEY_VARIABLE}, and rotate.") from None
+                f"{crypto.KEY_VARIABLE}, and rotate.")
 
-    def _write_key_check(self, meta: Table) -> None:
+    def _write_key_check(self, meta: Table, bound: bool | None = None) -> None:
+        """Write the key check; a bound one (``v2``) also says that the store refuses
+        unbound secrets from now on.  By default it is bound unless the store holds
+        only old unbound secrets (a store written before tokens were bound)."""
+        if bound is None:
+            tokens = [token for _, _, token in _secret_tokens(self.store)]
+            bound = not tokens or any(crypto.is_bound(token) for token in tokens)
         meta.truncate()
-        meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+        if bound:
+            meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT, KEY_CHECK_CONTEXT),
+                         "bound": True})
+        else:
+            meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
 
 
 def _without_display_values(provider: Provider, config: Mapping[str, Any]) -> Record:
@@ -1056,15 +1143,45 @@ def _new_key_file(path: Path) -> str:
             f"{crypto.KEY_VARIABLE}. {crypto.MAKE_A_KEY}") from None
 
 
-def _secret_tokens(store: TinyDBStore) -> Iterator[str]:
+def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:
+    """What the secret ``field`` of ``record`` is bound to: its workspace, record id,
+    field name and base URL (as stored, normalised)."""
+    config = record.get("config")
+    base_url = config.get("baseUrl") if isinstance(config, Mapping) else None
+    return {"workspace": _str_or_none(record.get("workspace_id")),
+            "id": _str_or_none(record.get("id")), "field": field,
+            "baseUrl": _str_or_none(base_url)}
+
+
+def _secret_fields(record: Mapping[str, Any]) -> builtins.list[str]:
+    """The fields of ``record`` that hold secrets: those its provider declares
+    secret, and any holding a token."""
+    config = record.get("config")
+    if not isinstance(config, Mapping):
+        return []
+    try:
+        declared = set(get_provider(record.get("type", "")).secret_fields)
+    except ValidationError:
+        declared = set()
+    return [field for field, value in config.items()
+            if field in declared or crypto.is_encrypted(value)]
+
+
+def _secret_tokens(store: TinyDBStore) -> Iterator[tuple[Record, str, str]]:
+    """``(record, field, token)`` for every token stored in a record."""
     for row in store.snapshot(CONNECTIONS)[1]:
-        for value in row.get("config", {}).values():
+        config = row.get("config")
+        for field, value in (config.items() if isinstance(config, dict) else ()):
             if crypto.is_encrypted(value):
-                yield value
+                yield row, field, value
 
 
 def _holds_secrets(store: TinyDBStore) -> bool:
     return bool(store.snapshot(META)[1]) or next(_secret_tokens(store), None) is not None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _checked_workspace(workspace_id: Any) -> str:

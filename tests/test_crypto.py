@@ -20,7 +20,13 @@ from connections_core import (
     generate_key,
     is_encrypted,
 )
-from connections_core.crypto import create_key_file
+from connections_core.crypto import (
+    associated_data,
+    create_key_file,
+    decrypt_bound,
+    encrypt_bound,
+    is_bound,
+)
 
 KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 # Made by Node's crypto (aes-256-gcm, the IV a1a2...ac) from "sk-node-made-секрет-🔑".
@@ -28,6 +34,14 @@ NODE_TOKEN = ("a1a2a3a4a5a6a7a8a9aaabac:9adaa82f2b15b453759467ba9d35d7af:"
               "5584aa019b315b42e31fd61579134da3d74790fef795e15660b2c7cff089")
 NODE_PLAINTEXT = "sk-node-made-секрет-🔑"
 TOKEN_FORMAT = re.compile(r"^v1:[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]+$")
+BOUND_FORMAT = re.compile(r"^v2:[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]+$")
+CONTEXT = {"workspace": "team", "id": "3f1c", "field": "apiKey",
+           "baseUrl": "https://api.openai.com/v1"}
+# AES-256-GCM of "sk-bound-секрет" under KEY, the IV a1a2...ac, and
+# associated_data(CONTEXT) as the associated data: the v2 format, frozen.
+BOUND_TOKEN = ("v2:a1a2a3a4a5a6a7a8a9aaabac:00b690013b154e1cbb5fa6491772205c:"
+               "5584aa0d9b20500ba3af33a0e11276a2e2479ffef5")
+BOUND_PLAINTEXT = "sk-bound-секрет"
 
 
 def test_generate_key_is_64_hex_and_random() -> None:
@@ -137,6 +151,112 @@ def test_keyring_fails_when_no_key_fits() -> None:
 def test_bad_previous_key_names_its_variable() -> None:
     with pytest.raises(EncryptionKeyError, match="ENCRYPTION_KEY_PREVIOUS"):
         KeyRing.from_env({"ENCRYPTION_KEY": KEY, "ENCRYPTION_KEY_PREVIOUS": "short"})
+
+
+# -- bound (v2) tokens ------------------------------------------------------------------------
+
+def test_bound_token_has_the_v2_format_and_round_trips() -> None:
+    token = encrypt_bound("sk-secret-value", KEY, CONTEXT)
+    assert BOUND_FORMAT.match(token)
+    assert is_encrypted(token) and is_bound(token)
+    assert decrypt_bound(token, KEY, dict(reversed(CONTEXT.items()))) == "sk-secret-value"
+
+
+def test_bound_token_known_answer() -> None:
+    assert decrypt_bound(BOUND_TOKEN, KEY, CONTEXT) == BOUND_PLAINTEXT
+
+
+def test_associated_data_is_canonical_json() -> None:
+    assert associated_data(CONTEXT) == (
+        b'{"baseUrl":"https://api.openai.com/v1","field":"apiKey","id":"3f1c",'
+        b'"workspace":"team"}')
+    assert associated_data({"id": "é", "baseUrl": None}) == b'{"baseUrl":null,"id":"\\u00e9"}'
+
+
+@pytest.mark.parametrize("change", [
+    {"workspace": "other"}, {"id": "3f1d"}, {"field": "organization"},
+    {"baseUrl": "https://attacker.example/v1"}, {"baseUrl": "https://api.openai.com/v1/"},
+    {"baseUrl": None}, {"extra": ""},
+])
+def test_bound_token_fails_in_another_context(change: dict[str, str | None]) -> None:
+    with pytest.raises(DecryptionError, match="can't be decrypted"):
+        decrypt_bound(BOUND_TOKEN, KEY, {**CONTEXT, **change})
+
+
+def test_a_missing_context_entry_is_another_context() -> None:
+    without_url = {k: v for k, v in CONTEXT.items() if k != "baseUrl"}
+    with pytest.raises(DecryptionError):
+        decrypt_bound(encrypt_bound("x", KEY, CONTEXT), KEY, without_url)
+
+
+def test_v1_and_v2_are_not_interchangeable() -> None:
+    with pytest.raises(DecryptionError, match="not an encrypted token"):
+        decrypt(BOUND_TOKEN, KEY)
+    with pytest.raises(DecryptionError, match="not an encrypted token"):
+        decrypt_bound(encrypt("x", KEY), KEY, CONTEXT)
+    with pytest.raises(DecryptionError):
+        decrypt_bound(NODE_TOKEN, KEY, CONTEXT)
+    assert not is_bound(encrypt("x", KEY)) and not is_bound(NODE_TOKEN)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_node_decrypts_our_bound_token() -> None:
+    token = encrypt_bound(BOUND_PLAINTEXT, KEY, CONTEXT).removeprefix("v2:")
+    script = """
+    const c = require("crypto");
+    const [iv, tag, data] = process.argv[2].split(":");
+    const d = c.createDecipheriv("aes-256-gcm", Buffer.from(process.argv[1], "hex"),
+                                 Buffer.from(iv, "hex"));
+    d.setAAD(Buffer.from(process.argv[3], "ascii"));
+    d.setAuthTag(Buffer.from(tag, "hex"));
+    process.stdout.write(d.update(data, "hex", "utf8") + d.final("utf8"));
+    """
+    out = subprocess.run(["node", "-e", script, KEY, token, associated_data(CONTEXT).decode()],
+                         capture_output=True, check=True, timeout=30)
+    assert out.stdout.decode() == BOUND_PLAINTEXT
+
+
+_IV, _TAG = "a1" * 12, "b2" * 16
+
+
+@pytest.mark.parametrize("token", [
+    f"v1:{_IV}:{_TAG}:abc", f"{_IV}:{_TAG}:0", f"v2:{_IV}:{_TAG}:abcde",
+    f"v1:{_IV}:{_TAG}:abcd\n", f"v1:{_IV[:-1]}:{_TAG}:abcd", f"v1:{_IV}:{_TAG}:zz",
+    f"v3:{_IV}:{_TAG}:abcd", "",
+])
+def test_malformed_tokens_are_a_decryption_error_never_a_value_error(token: str) -> None:
+    """An odd number of hex digits matched the token pattern, and bytes.fromhex
+    then raised ValueError through decrypt() (and through ConnectionService())."""
+    assert not is_encrypted(token)
+    for attempt in (lambda: decrypt(token, KEY), lambda: decrypt_bound(token, KEY, CONTEXT),
+                    lambda: KeyRing(KEY).decrypt(token),
+                    lambda: KeyRing(KEY).decrypt(token, CONTEXT)):
+        with pytest.raises(DecryptionError, match="not an encrypted token"):
+            attempt()
+
+
+def test_keyring_encrypts_bound_with_a_context() -> None:
+    ring = KeyRing(KEY)
+    token = ring.encrypt("sk-ring", CONTEXT)
+    assert BOUND_FORMAT.match(token) and TOKEN_FORMAT.match(ring.encrypt("sk-ring"))
+    assert ring.decrypt(token, CONTEXT) == "sk-ring"
+    with pytest.raises(DecryptionError):
+        ring.decrypt(token, {**CONTEXT, "id": "other"})
+
+
+def test_keyring_decrypts_only_the_kind_of_token_asked_for() -> None:
+    ring = KeyRing(KEY)
+    with pytest.raises(DecryptionError, match="not an encrypted token"):
+        ring.decrypt(BOUND_TOKEN)
+    with pytest.raises(DecryptionError, match="bound to its record"):
+        ring.decrypt(encrypt("x", KEY), CONTEXT)
+
+
+def test_previous_key_decrypts_bound_tokens_during_rotation() -> None:
+    ring = KeyRing(generate_key(), KEY)
+    assert ring.decrypt(BOUND_TOKEN, CONTEXT) == BOUND_PLAINTEXT
+    with pytest.raises(DecryptionError, match="ENCRYPTION_KEY_PREVIOUS"):
+        ring.decrypt(BOUND_TOKEN, {**CONTEXT, "id": "other"})
 
 
 def test_keyring_repr_hides_keys() -> None:

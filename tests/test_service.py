@@ -113,7 +113,7 @@ def test_key_appears_nowhere_in_plaintext(service: ConnectionService, data_path:
         assert secret not in text
         assert secret not in repr(listed) and secret not in repr(service.get(created.id))
         assert secret not in caplog.text
-    assert text.count('"v1:') == 3, "two secrets and the key check, all encrypted"
+    assert text.count('"v2:') == 3, "two secrets and the key check, all encrypted and bound"
 
 
 def test_resolve_config_returns_the_default_decrypted(service: ConnectionService) -> None:
