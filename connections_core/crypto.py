@@ -86,6 +86,9 @@ def _key_bytes(key: Key, name: str = "the key") -> bytes:
 
     The message never quotes the bad value: it may be a real key, pasted wrongly.
     """
+    if not isinstance(key, (str, bytes)):
+        raise EncryptionKeyError(f"{name} must be text (64 hexadecimal characters) or 32 "
+                                 f"bytes, not {type(key).__name__}. {MAKE_A_KEY}")
     if isinstance(key, bytes):
         if len(key) != 32:
             raise EncryptionKeyError(
@@ -186,6 +189,8 @@ class KeyRing:
     def __init__(self, current: Key, previous: Key | Iterable[Key] = ()) -> None:
         if isinstance(previous, (str, bytes)):
             previous = (previous,)
+        if not isinstance(previous, Iterable):
+            raise EncryptionKeyError(f"{PREVIOUS_KEY_VARIABLE} must be a key or a list of keys.")
         self._current = _key_bytes(current, KEY_VARIABLE)
         self._previous = tuple(
             _key_bytes(key, PREVIOUS_KEY_VARIABLE) for key in previous if key

@@ -120,7 +120,7 @@ class ConnectionService:
         self.actor = None if actor is None else access.checked_email(actor, "actor")
         self.admins = access.checked_emails(
             [admins] if isinstance(admins, str) else admins, "admins")
-        self.timeout = timeout
+        self.timeout = _checked_timeout(timeout, "timeout")
         self.audit_days = _checked_audit_days(audit_days, "audit_days")
         self._clock = clock
         self._cache: tuple[Signature | None, builtins.list[Connection]] | None = None
@@ -655,6 +655,7 @@ class ConnectionService:
         between two progress lines, not the whole pull.
         """
         self._authorize("pull_model")
+        timeout = _checked_timeout(timeout, "timeout")
         record = self._ollama_record(id)
         steps = ollama.pull_model(record["config"]["baseUrl"], name, timeout=timeout)
         return self._recorded_pull(record, name.strip(), steps)
@@ -1207,6 +1208,13 @@ def _checked_name(name: Any, errors: dict[str, str]) -> str:
         if problem:
             errors["name"] = problem
     return clean
+
+
+def _checked_timeout(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < value < float("inf"):
+        raise ValidationError({field: "A timeout is a number of seconds, more than 0."})
+    return float(value)
 
 
 def _checked_version(version: Any) -> int:

@@ -194,7 +194,7 @@ def test_building_a_service(world: dict[str, Any], workspace: Any, actor: Any, a
     service: ConnectionService = world["service"]
     refused_or_fine(world, lambda: ConnectionService(
         service.store, service.keyring, workspace, actor=actor, admins=admins, timeout=timeout,
-        audit_days=days).list())
+        audit_days=days).test(world["ids"][1]))
 
 
 @SETTINGS
