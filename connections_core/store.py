@@ -41,6 +41,7 @@ from tinydb.table import Table
 
 from .audit import AuditFile, AuditState
 from .errors import StoreCorruptError, StoreError
+from .text import shown
 
 __all__ = ["AtomicJSONStorage", "TinyDBStore"]
 
@@ -146,6 +147,12 @@ class AtomicJSONStorage(Storage):
             raise StoreCorruptError(
                 self._corrupt_message("is not a TinyDB file (expected an object of tables)"),
                 str(self.path))
+        for name, table in data.items():
+            for doc_id, doc in table.items():
+                if not (isinstance(doc, dict) and doc_id.isdigit()):
+                    raise StoreCorruptError(self._corrupt_message(
+                        f"holds something that is not a document in table '{shown(name, 40)}' "
+                        f"(key '{shown(doc_id, 20)}')"), str(self.path))
         return data
 
     def _corrupt_message(self, problem: str) -> str:
@@ -300,7 +307,10 @@ class TinyDBStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).resolve()
+        # The folder's real path, but not the file's: a data file that is a
+        # symbolic link is refused when it is opened, not followed.
+        given = Path(path)
+        self.path = given.parent.resolve() / given.name
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
