@@ -22,7 +22,7 @@ generator) closes the connection, which is how a pull is cancelled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -321,36 +321,48 @@ def _printable(text: str) -> str:
 
 def _pull_stream(url: str, name: str, *, timeout: float,
                  session: requests.Session | None) -> Generator[PullProgress, None, None]:
-    response = http.open_response("POST", url, session=session, json_body={"model": name},
-                                  timeout=timeout)
-    try:
+    with http.open_exchange("POST", url, session=session, json_body={"model": name},
+                            timeout=timeout) as exchange:
+        response = exchange.response
         if not 200 <= response.status_code < 300:
-            raw = http.read_body(response, timeout=timeout)
-            raise _status_error(response, raw, name, pulling=True)
+            raise _status_error(response, exchange.read(), name, pulling=True)
         last = ""
-        for line in _lines(http.iter_raw(response), url):
-            if line.strip():
-                step = _parse_progress(line, url, name)
-                last = step.status
-                yield step
+        try:
+            for line in _lines(exchange, url, timeout):
+                if line.strip():
+                    step = _parse_progress(line, url, name)
+                    last = step.status
+                    yield step
+        except ProviderError as error:
+            if error.kind != "timeout":
+                raise
+            raise ProviderError(
+                f'The Ollama server at {http.origin(url)} stopped sending progress for "{name}": '
+                f"no progress line for {timeout:g} s. It may be verifying a large layer: try "
+                "again with a longer limit.", kind="timeout", status_code=error.status_code,
+            ) from None
         if last != "success":
             raise OllamaError(f"The Ollama server at {http.origin(url)} ended the pull of "
                               f'"{name}" before it finished. Try the pull again.',
                               kind="invalid_response", status_code=response.status_code)
-    finally:
-        response.close()
 
 
-def _lines(chunks: Iterable[bytes], url: str) -> Iterator[bytes]:
-    """Split a byte stream into lines, however the lines fall across chunks."""
+def _lines(exchange: http.Exchange, url: str, silence: float) -> Iterator[bytes]:
+    """Split the body into lines, however they fall across chunks, allowing
+    ``silence`` seconds for each line to arrive (not counting the time the
+    reader spends between lines)."""
     buffer = bytearray()
-    for chunk in chunks:
+    exchange.arm(silence)
+    for chunk in exchange.chunks():
         buffer += chunk
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             _check_line_length(end - start, url)
-            yield bytes(buffer[start:end])
+            line = bytes(buffer[start:end])
             start = end + 1
+            exchange.pause()
+            yield line
+            exchange.arm(silence)
         del buffer[:start]
         _check_line_length(len(buffer), url)
     if buffer:

@@ -269,16 +269,17 @@ _MAX_PAGES = 50
 def check_anthropic(config: Mapping[str, str], session: requests.Session,
                     timeout: float) -> list[str]:
     """``GET {baseUrl}/models``, following pages: free, unlike sending a message,
-    and independent of any one model being retired."""
+    and independent of any one model being retired.  ``timeout`` bounds all the
+    pages together."""
     headers = {"x-api-key": config.get("apiKey", ""), "anthropic-version": ANTHROPIC_VERSION}
+    deadline = time.monotonic() + timeout
     models: list[str] = []
     after: str | None = None
     for _ in range(_MAX_PAGES):
         url = f"{config['baseUrl']}/models?limit=1000"
         if after:
             url += f"&after_id={quote(after, safe='')}"
-        response, body = http.send("GET", url, session=session, headers=headers,
-                                   timeout=timeout)
+        response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
         raise_for_status("Anthropic", response, body, config)
         models += _model_ids("Anthropic", response, body)
         data = json.loads(body)
@@ -287,6 +288,20 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
             break
         after = last
     return models
+
+
+def _next_page(url: str, session: requests.Session, headers: Mapping[str, str],
+               deadline: float, timeout: float, *, first: bool
+               ) -> tuple[requests.Response, bytes]:
+    left = deadline - time.monotonic()
+    if left > 0:
+        try:
+            return http.send("GET", url, session=session, headers=headers, timeout=left)
+        except ProviderError as error:
+            if error.kind != "timeout" or first:
+                raise
+    raise ProviderError(f"{http.origin(url)} did not send all of Anthropic's model list "
+                        f"within {timeout:g} s.", kind="timeout")
 
 
 def check_ollama(config: Mapping[str, str], session: requests.Session,

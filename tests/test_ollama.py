@@ -6,7 +6,8 @@ cancellation use the real server in ``fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,11 +27,24 @@ from connections_core.ollama import (
     show_model,
     version,
 )
-from tests.fakes import FakeServer, ndjson, ollama_model, running_model, unused_url
+from tests import fakes
+from tests.fakes import (
+    FakeServer,
+    TrickleServer,
+    ndjson,
+    ollama_model,
+    running_model,
+    trickle_body,
+    trickle_progress,
+    unused_url,
+)
 
 BASE = "http://ollama.test:11434"
 
 pytestmark = pytest.mark.timeout(10)
+
+Trickle = Callable[..., TrickleServer]
+trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 
 @pytest.fixture
@@ -435,3 +449,34 @@ def test_format_bytes_uses_decimal_units_like_ollama(size: int, text: str) -> No
 @pytest.mark.parametrize("size", [None, -1])
 def test_format_bytes_of_no_size_is_unknown(size: int | None) -> None:
     assert format_bytes(size) == "unknown"
+
+
+# -- deadlines -----------------------------------------------------------------------
+
+def test_list_models_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
+    server = trickle_server(trickle_body())
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError, match="took longer than 1 s") as caught:
+        list_models(server.url, timeout=1)
+
+    assert time.monotonic() - started < 5
+    assert caught.value.kind == "timeout"
+
+
+def test_pull_fails_when_no_whole_progress_line_arrives_in_time(
+        trickle_server: Trickle) -> None:
+    """A server that sends one byte every half second without ever ending a line
+    once kept a pull going for as long as it liked."""
+    server = trickle_server(trickle_progress())
+    pull = pull_model(server.url, "llama3.2:1b", timeout=1)
+    assert next(pull).status == "pulling manifest"
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError, match='stopped sending progress for "llama3.2:1b": no '
+                                            "progress line for 1 s") as caught:
+        next(pull)
+
+    assert time.monotonic() - started < 5
+    assert caught.value.kind == "timeout"
+    assert server.hung_up.wait(5)

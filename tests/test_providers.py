@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -10,7 +12,17 @@ import responses
 from responses import matchers
 
 from connections_core import PROVIDERS, ValidationError, http, test_connection
+from tests import fakes
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
+from tests.fakes import (
+    API_KEY,
+    FakeServer,
+    TrickleServer,
+    trickle_body,
+)
+
+Trickle = Callable[..., TrickleServer]
+trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 OPENAI = "https://api.openai.com/v1"
 ANTHROPIC = "https://api.anthropic.com/v1"
@@ -190,3 +202,33 @@ def test_nothing_logged_contains_the_key(caplog: pytest.LogCaptureFixture) -> No
     with caplog.at_level(logging.DEBUG):
         result = openai()
     assert OPENAI_KEY not in caplog.text and OPENAI_KEY not in repr(result)
+
+
+# -- deadlines -----------------------------------------------------------------------------
+
+def test_a_check_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
+    """A server that sent headers, then one byte every half second, kept a check with
+    a 2 s timeout running for over 40 s."""
+    server = trickle_server(trickle_body())
+    started = time.monotonic()
+
+    result = test_connection("openai", {"apiKey": OPENAI_KEY, "baseUrl": server.url}, timeout=2)
+
+    assert time.monotonic() - started < 6
+    assert result.kind == "timeout" and "longer than 2 s" in result.message
+
+
+def test_the_anthropic_check_holds_its_time_limit_over_all_pages(
+        fake_server: FakeServer) -> None:
+    """Each page had the whole time limit, so a server of many slow pages took 50 times it."""
+    fake_server.anthropic_models = [f"claude-{n}" for n in range(40)]
+    fake_server.anthropic_page_size = 1
+    fake_server.delay = 0.1
+    started = time.monotonic()
+
+    result = test_connection("anthropic", {"apiKey": API_KEY,
+                                           "baseUrl": fake_server.anthropic_url}, timeout=1)
+
+    assert time.monotonic() - started < 3
+    assert result.kind == "timeout"
+    assert "did not send all of Anthropic's model list within 1 s" in result.message
