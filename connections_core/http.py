@@ -11,13 +11,18 @@ Every request made to a provider goes through :func:`send` (or
   ``x-api-key``); a redirect is reported with where it pointed;
 * reads at most :data:`MAX_BODY_BYTES` of a body, so a hostile server can't
   exhaust memory;
-* turns every ``requests`` exception into a :class:`ProviderError` whose
-  message a person can act on and which never contains a header value.
+* turns every ``requests`` and ``urllib3`` exception, and any URL they can't
+  parse, into a :class:`ProviderError` whose message a person can act on and
+  which never contains a header value.
+
+Text that a server sends reaches a message, a result or the data file only
+through :func:`server_text` or :func:`well_formed`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -29,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.hooks import dispatch_hook
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -42,14 +48,39 @@ _CHUNK = 64 * 1024
 USER_AGENT = "connections/1.0"
 
 
+# -- text from servers -------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded
+    (JSON allows ``"\\ud800"``; UTF-8 doesn't)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def server_text(text: str, limit: int) -> str:
+    """A line of text from a server made safe to show and store: encodable,
+    control and formatting characters turned into spaces, at most ``limit``
+    characters (cut ones end with "…")."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in well_formed(text)).strip()
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 # -- the seam ----------------------------------------------------------------------------
 
 def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: what messages show of an address."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    """``scheme://host[:port]`` of a URL: what messages show of an address.
+    Never raises; a URL that can't be parsed shows as "an invalid address"."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "an invalid address"
+    if ":" in host:
+        host = f"[{host}]"
+    return server_text(f"{parts.scheme}://{host}{port}", 200)
 
 
 def new_session() -> requests.Session:
@@ -167,15 +198,17 @@ def open_exchange(
     watchdog = _Watchdog(timeout)
     watching = _WATCHDOG.set(watchdog)
     try:
-        response = owner.request(
-            method, url, headers=dict(headers or {}), json=json_body,
-            timeout=timeout, allow_redirects=False, stream=True,
-        )
+        response = _transmit(owner, method, url, headers, json_body, timeout)
     except OSError as error:  # requests' own exceptions are OSErrors too
         watchdog.close()
         if watchdog.expired and not isinstance(error, requests.exceptions.ConnectTimeout):
             raise _no_answer(url, timeout) from None
         raise _translate(error, url, timeout) from None
+    except (Urllib3Error, ValueError) as error:
+        # urllib3's LocationParseError for a host it can't encode, or a
+        # UnicodeEncodeError for a header http.client can't send.
+        watchdog.close()
+        raise _unsendable(url, error) from None
     finally:
         _WATCHDOG.reset(watching)
         if session is None:
@@ -187,15 +220,25 @@ def open_exchange(
         exchange.close()
         raise _no_answer(url, timeout)
     if response.is_redirect:
-        target = response.headers.get("Location", "")
         exchange.close()
-        where = f" to {origin(urljoin(url, target))}" if target else ""
-        raise ProviderError(
-            f"The server at {origin(url)} redirected{where}. Credentials are never sent "
-            "through a redirect: set the base URL to the final address.",
-            kind="invalid_response", status_code=response.status_code,
-        )
+        raise _redirected(url, response)
     return exchange
+
+
+def _transmit(session: requests.Session, method: str, url: str,
+              headers: Mapping[str, str] | None, json_body: Any,
+              timeout: float) -> requests.Response:
+    """What ``session.request(..., stream=True, allow_redirects=False)`` does, less
+    its look at a redirect: even when told not to follow one, requests reads the
+    redirect's whole body and parses its Location, which a server controls."""
+    prepared = session.prepare_request(requests.Request(
+        method, url, headers=dict(headers or {}), json=json_body))
+    target = str(prepared.url)
+    settings = session.merge_environment_settings(target, {}, True, None, None)
+    adapter = session.get_adapter(target)
+    response = adapter.send(prepared, timeout=timeout, **settings)
+    hooked: requests.Response = dispatch_hook("response", prepared.hooks, response)
+    return hooked
 
 
 def send(
@@ -239,6 +282,25 @@ def _check_timeout(timeout: float) -> None:
 
 def _no_answer(url: str, timeout: float) -> ProviderError:
     return ProviderError(f"{origin(url)} did not answer within {timeout:g} s.", kind="timeout")
+
+
+def _unsendable(url: str, error: BaseException) -> ProviderError:
+    return ProviderError(
+        f"The request to {origin(url)} could not be sent ({error.__class__.__name__}): the "
+        "address, or a value sent in a header, has characters HTTP can't carry. Check the "
+        "base URL.", kind="unreachable")
+
+
+def _redirected(url: str, response: requests.Response) -> ProviderError:
+    target = response.headers.get("Location", "")
+    try:
+        where = f" to {origin(urljoin(url, target))}" if target else ""
+    except ValueError:  # a Location urljoin can't parse, e.g. a malformed IPv6 host
+        where = " to an invalid address"
+    return ProviderError(
+        f"The server at {origin(url)} redirected{where}. Credentials are never sent "
+        "through a redirect: set the base URL to the final address.",
+        kind="invalid_response", status_code=response.status_code)
 
 
 def _timed_out(error: BaseException | None) -> bool:

@@ -1,4 +1,5 @@
-"""The HTTP seam: a deadline over each request that holds whatever a server does."""
+"""The HTTP seam: a deadline that holds whatever a server does, and only our own
+errors, whatever the URL or the answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import responses
 
 from connections_core import http
 from connections_core.errors import ProviderError, ValidationError
@@ -107,3 +109,61 @@ def test_a_kept_alive_connection_serves_the_next_request(fake_server: FakeServer
 def test_a_time_limit_that_is_not_a_number_of_seconds_is_refused(timeout: object) -> None:
     with pytest.raises(ValidationError, match="number of seconds"):
         http.send("GET", API, timeout=timeout)  # type: ignore[arg-type]
+
+
+# -- redirects and odd addresses -----------------------------------------------------------
+
+@pytest.mark.parametrize("location", [
+    "http://collector.example:99999/steal",  # a port above 65535
+    "http://[::1/steal",  # an IPv6 host without its closing bracket
+    "http://[zz::1]/steal",  # brackets around something that is not an address
+    "//[::1",
+])
+@responses.activate
+def test_a_redirect_to_an_unparsable_address_is_a_provider_error(location: str) -> None:
+    responses.get(f"{API}/models", status=302, headers={"Location": location})
+
+    with pytest.raises(ProviderError, match="redirected to an invalid address") as caught:
+        http.send("GET", f"{API}/models", timeout=2)
+    assert caught.value.kind == "invalid_response"
+
+
+def test_the_body_of_a_redirect_is_never_read(trickle_server: Trickle) -> None:
+    """requests read a redirect's whole body, however long it took to come, even
+    when told not to follow it."""
+    server = trickle_server((b"HTTP/1.1 302 Found\r\nLocation: https://other.test/\r\n"
+                             b"Content-Length: 1000000\r\n\r\n", b"x"))
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError, match="redirected to https://other.test"):
+        http.send("GET", server.url, timeout=10)
+
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1",
+    "http://host:99999/",
+    "http://" + "a" * 64 + ".example/",  # a label over 63 characters
+    "http://a..b/",
+    "http://\ud800.example/",
+])
+def test_an_address_requests_cannot_use_is_a_provider_error(url: str) -> None:
+    with pytest.raises(ProviderError) as caught:
+        http.send("GET", url, timeout=2)
+    assert caught.value.kind == "unreachable"
+    str(caught.value).encode("utf-8")  # and its message can be shown and stored
+
+
+def test_a_header_http_cannot_carry_is_a_provider_error_without_the_value(
+        fake_server: FakeServer) -> None:
+    with pytest.raises(ProviderError, match="characters HTTP can't carry") as caught:
+        http.send("GET", fake_server.url, headers={"x-api-key": "sk-ключ-секрет"}, timeout=2)
+    assert "ключ" not in str(caught.value)
+
+
+# -- text from servers ---------------------------------------------------------------------
+
+def test_origin_of_an_unparsable_url_never_raises() -> None:
+    assert http.origin("http://[::1") == "an invalid address"
+    assert http.origin("http://h:99999/") == "an invalid address"
