@@ -220,10 +220,16 @@ def format_bytes(n: int | None) -> str:
 # -- requests and errors -------------------------------------------------------------
 
 def _url(base_url: str, path: str) -> str:
+    """``path`` on the server, once the base URL passed the same rules as a
+    connection's (a stored one may predate them)."""
     if not isinstance(base_url, str) or not base_url.strip().startswith(("http://", "https://")):
         raise ValidationError({"baseUrl": "The Ollama base URL must start with http:// or "
                                           "https://, e.g. http://localhost:11434."})
-    return base_url.strip().rstrip("/") + path
+    base = base_url.strip().rstrip("/")
+    problem = http.url_problem(base)
+    if problem:
+        raise ValidationError({"baseUrl": f"The Ollama base URL {problem}."})
+    return base + path
 
 
 def _check_name(name: str) -> str:

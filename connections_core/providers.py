@@ -147,18 +147,10 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
 
 
 def _url_problem(spec: ConfigField, text: str) -> str | None:
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return f"{spec.label} is not a valid URL."
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{spec.label} must be an http:// or https:// URL, like {spec.placeholder}."
-    if parts.username or parts.password:
-        return f"{spec.label} must not contain a user name or password."
-    if any(ch.isspace() for ch in text):
-        return f"{spec.label} must not contain spaces."
-    return None
+    problem = http.url_problem(text)
+    if problem == "must be an http:// or https:// URL":
+        return f"{spec.label} {problem}, like {spec.placeholder}."
+    return f"{spec.label} {problem}." if problem else None
 
 
 def _normalise(spec: ConfigField, value: str) -> str:

@@ -1,8 +1,9 @@
-"""The HTTP seam: a deadline that holds whatever a server does, and only our own
-errors, whatever the URL or the answer."""
+"""The HTTP seam: a deadline that holds whatever a server does, addresses that are
+refused, and only our own errors, whatever the URL or the answer."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -160,6 +161,94 @@ def test_a_header_http_cannot_carry_is_a_provider_error_without_the_value(
     with pytest.raises(ProviderError, match="characters HTTP can't carry") as caught:
         http.send("GET", fake_server.url, headers={"x-api-key": "sk-ключ-секрет"}, timeout=2)
     assert "ключ" not in str(caught.value)
+
+
+# -- refused addresses ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", [
+    "169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518",
+    "169.16689662", "::ffff:169.254.169.254", "fe80::1", "fd00:ec2::254", "64:ff9b::a9fe:a9fe",
+])
+def test_every_notation_of_a_metadata_address_is_recognised(host: str) -> None:
+    address = http.literal_address(host)
+    assert address is not None and http.is_blocked(address)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "10.0.0.7", "192.168.1.20", "0x7f.1"])
+def test_loopback_and_private_addresses_are_allowed(host: str) -> None:
+    address = http.literal_address(host)
+    assert address is not None and not http.is_blocked(address)
+
+
+def test_a_host_name_is_not_an_address_to_judge_before_it_is_resolved() -> None:
+    assert http.literal_address("metadata.google.internal") is None
+
+
+@pytest.fixture
+def loopback_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse 127.0.0.0/8 as if it were link-local: the only addresses a test can reach."""
+    monkeypatch.setattr(http, "BLOCKED_NETWORKS", (ipaddress.ip_network("127.0.0.0/8"),))
+    monkeypatch.delenv(http.ALLOW_LINK_LOCAL_VARIABLE, raising=False)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001",
+                                  "127.1"])
+@pytest.mark.usefixtures("loopback_refused")
+def test_a_refused_address_is_judged_on_the_address_connected_to(
+        fake_server: FakeServer, host: str) -> None:
+    port = fake_server.url.rsplit(":", 1)[1]
+
+    with pytest.raises(ProviderError, match="link-local or cloud metadata address; requests "
+                                            "there are refused. Set CONNECTIONS_ALLOW_LINK_"
+                                            "LOCAL=1") as caught:
+        http.send("GET", f"http://{host}:{port}/api/version", timeout=2)
+
+    assert caught.value.kind == "unreachable"
+    assert fake_server.requests == [], "nothing was sent"
+
+
+@pytest.mark.usefixtures("loopback_refused")
+def test_a_session_of_ones_own_is_refused_a_blocked_address_too(fake_server: FakeServer) -> None:
+    with requests.Session() as session, pytest.raises(ProviderError, match="link-local"):
+        http.send("GET", f"{fake_server.url}/api/version", session=session, timeout=2)
+    assert fake_server.requests == []
+
+
+@pytest.mark.usefixtures("loopback_refused")
+def test_the_environment_variable_allows_a_refused_address(
+        fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(http.ALLOW_LINK_LOCAL_VARIABLE, "1")
+
+    response, _ = http.send("GET", f"{fake_server.url}/api/version", timeout=2)
+
+    assert response.status_code == 200
+
+
+# -- base URLs -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://host/admin/users?", "must not contain a query"),
+    ("http://host/api#", "or a fragment"),
+    ("http://host/api?x=1", "must not contain a query"),
+    ("http://host\\@evil/", "backslash"),
+    ("http://host:99999", "not a valid URL"),
+    ("http://[::1", "not a valid URL"),
+    ("http://host:0", "port 0"),
+    ("http://a..b", "host name that is not valid"),
+    ("http://user:pw@host", "user name or password"),
+    ("http://2852039166", "points at 169.254.169.254, a link-local or cloud metadata"),
+    ("http://[fe80::1%25eth0]:11434", "points at fe80::1"),
+    ("http://169.254.43518/latest", "points at 169.254.169.254"),
+])
+def test_base_url_problems(url: str, problem: str) -> None:
+    assert problem in (http.url_problem(url) or "")
+
+
+@pytest.mark.parametrize("url", ["http://localhost:11434", "http://10.0.0.7:11434",
+                                 "https://api.openai.com/v1", "http://[::1]:8000/v1",
+                                 "http://bücher.example/v1"])
+def test_ordinary_base_urls_pass(url: str) -> None:
+    assert http.url_problem(url) is None
 
 
 # -- text from servers ---------------------------------------------------------------------

@@ -451,7 +451,7 @@ def test_format_bytes_of_no_size_is_unknown(size: int | None) -> None:
     assert format_bytes(size) == "unknown"
 
 
-# -- deadlines -----------------------------------------------------------------------
+# -- deadlines and odd base URLs -----------------------------------------------------
 
 def test_list_models_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
     server = trickle_server(trickle_body())
@@ -480,3 +480,20 @@ def test_pull_fails_when_no_whole_progress_line_arrives_in_time(
     assert time.monotonic() - started < 5
     assert caught.value.kind == "timeout"
     assert server.hung_up.wait(5)
+
+
+@pytest.mark.parametrize("suffix", ["/admin/users?", "/admin/users?x=1", "/api#", "#"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_before_any_request(
+        fake_server: FakeServer, suffix: str) -> None:
+    """``http://host/admin/users?`` turned every call into a request to that path."""
+    with pytest.raises(ValidationError, match="must not contain a query") as caught:
+        list_models(fake_server.url + suffix)
+    assert set(caught.value.field_errors) == {"baseUrl"}
+    assert fake_server.requests == []
+
+
+@pytest.mark.parametrize("base_url", ["http://169.254.169.254", "http://2852039166:11434",
+                                      "http://[fe80::1]:11434"])
+def test_a_base_url_at_a_metadata_address_is_refused(base_url: str) -> None:
+    with pytest.raises(ValidationError, match="link-local or cloud metadata address"):
+        list_models(base_url, timeout=1)

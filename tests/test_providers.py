@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ import responses
 from responses import matchers
 
 from connections_core import PROVIDERS, ValidationError, http, test_connection
+from connections_core.providers import validate_config
 from tests import fakes
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.fakes import (
@@ -232,3 +234,31 @@ def test_the_anthropic_check_holds_its_time_limit_over_all_pages(
     assert time.monotonic() - started < 3
     assert result.kind == "timeout"
     assert "did not send all of Anthropic's model list within 1 s" in result.message
+
+
+# -- validation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("base_url, problem", [
+    ("http://host/admin/users?", "must not contain a query"),
+    ("http://host/v1?", "must not contain a query"),
+    ("http://host/v1#", "or a fragment"),
+    ("http://169.254.169.254/latest", "link-local or cloud metadata"),
+    ("http://2852039166", "points at 169.254.169.254"),
+    ("http://0xa9fea9fe", "points at 169.254.169.254"),
+    ("http://169.254.43518", "points at 169.254.169.254"),
+    ("http://[fd00:ec2::254]", "points at fd00:ec2::254"),
+])
+def test_base_urls_that_reach_elsewhere_are_refused(base_url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)) as caught:
+        test_connection("ollama", {"baseUrl": base_url})
+    assert set(caught.value.field_errors) == {"baseUrl"}
+
+
+def test_the_environment_variable_allows_a_metadata_base_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTIONS_ALLOW_LINK_LOCAL", "1")
+    clean = validate_config(PROVIDERS["ollama"], {"baseUrl": "http://169.254.169.254/"})
+    assert clean == {"baseUrl": "http://169.254.169.254"}
+    monkeypatch.setenv("CONNECTIONS_ALLOW_LINK_LOCAL", "0")
+    with pytest.raises(ValidationError):
+        validate_config(PROVIDERS["ollama"], {"baseUrl": "http://169.254.169.254/"})
