@@ -50,6 +50,8 @@ class ConfigField:
     help: str = ""
     min_length: int = 0
     max_length: int = 2048
+    #: Sent as an HTTP header value, so it must be printable ASCII.
+    in_header: bool = False
 
     @property
     def secret(self) -> bool:
@@ -104,13 +106,18 @@ def validate_config(provider: Provider, config: Mapping[str, Any], *,
 
     Fields named in ``kept`` may be missing: an update keeps their stored values.
 
-    :raises ValidationError: with one message per bad field.
+    :raises ValidationError: with one message per bad field, whatever ``config``
+        holds (nothing else is raised).
     """
+    if not isinstance(config, Mapping):
+        raise ValidationError({"config": f"The {provider.display_name} config must be a mapping "
+                                         "of field names to text, e.g. {\"baseUrl\": ...}."})
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
     for name in config:
-        if provider.field(name) is None:
-            errors[name] = f"{provider.display_name} has no field '{name}'."
+        if not isinstance(name, str) or provider.field(name) is None:
+            shown = http.server_text(name, 40) if isinstance(name, str) else type(name).__name__
+            errors[shown] = f"{provider.display_name} has no field '{shown}'."
     for spec in provider.fields:
         value = config.get(spec.name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -139,8 +146,17 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
         return f"{spec.label} must be at least {spec.min_length} characters."
     if len(text) > spec.max_length:
         return f"{spec.label} must be at most {spec.max_length} characters."
-    if spec.secret and any(ch.isspace() or ord(ch) < 32 for ch in text):
+    # Nothing quotes the value: it may be a secret.
+    if http.well_formed(text) != text:
+        return (f"{spec.label} contains a character that is not valid text (a lone "
+                "surrogate); type or paste it again.")
+    if spec.secret and any(ch.isspace() or not ch.isprintable() for ch in text):
         return f"{spec.label} must not contain spaces or line breaks."
+    if any(not ch.isprintable() for ch in text):
+        return f"{spec.label} must not contain line breaks or control characters."
+    if (spec.secret or spec.in_header) and not text.isascii():
+        return (f"{spec.label} may contain only ASCII letters, digits and symbols: check for "
+                "a typographic quote, dash or ellipsis pasted with it.")
     if spec.kind == "url":
         return _url_problem(spec, text)
     return None
@@ -305,7 +321,7 @@ def check_ollama(config: Mapping[str, str], session: requests.Session,
 
 def _api_key(placeholder: str) -> ConfigField:
     return ConfigField("apiKey", "API key", "password", required=True, placeholder=placeholder,
-                       min_length=10, max_length=500)
+                       min_length=10, max_length=500, in_header=True)
 
 
 def _base_url(default: str, help: str = "") -> ConfigField:
@@ -325,7 +341,8 @@ PROVIDERS: dict[str, Provider] = {
                 _api_key("sk-..."),
                 _base_url("https://api.openai.com/v1", "Any OpenAI-compatible server works."),
                 ConfigField("organization", "Organization ID", placeholder="org-...",
-                            max_length=255, help="Only for keys in several organizations."),
+                            max_length=255, help="Only for keys in several organizations.",
+                            in_header=True),
             ),
             check=check_openai,
         ),

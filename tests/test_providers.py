@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from responses import matchers
 
 from connections_core import PROVIDERS, ValidationError, http, test_connection
@@ -237,6 +241,81 @@ def test_the_anthropic_check_holds_its_time_limit_over_all_pages(
 
 
 # -- validation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", [
+    "sk-proj-abc…def0123456",  # an ellipsis (outside Latin-1) pasted with the key
+    "sk-proj-“abcdef0123456”",
+    "sk-proj-café0123456789",  # Latin-1, but no API key has it
+])
+def test_an_api_key_outside_ascii_is_refused(key: str) -> None:
+    """Such a key was accepted, then failed every check building its header."""
+    with pytest.raises(ValidationError, match="only ASCII letters, digits and symbols") as caught:
+        validate_config(PROVIDERS["openai"], {"apiKey": key})
+    assert set(caught.value.field_errors) == {"apiKey"}
+    assert "abc" not in str(caught.value), "nothing of the key is quoted"
+
+
+def test_an_organization_outside_ascii_is_refused() -> None:
+    with pytest.raises(ValidationError, match="Organization ID may contain only ASCII"):
+        validate_config(PROVIDERS["openai"], {"apiKey": OPENAI_KEY, "organization": "org-Ω"})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("organization", "org-1\x00"), ("organization", "org\u202e1"), ("baseUrl", "http://h/\x7f"),
+])
+def test_control_characters_are_refused_in_any_field(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_config(PROVIDERS["openai"], {"apiKey": OPENAI_KEY, field: value})
+    assert set(caught.value.field_errors) == {field}
+
+
+@pytest.mark.parametrize("field", ["apiKey", "organization", "baseUrl"])
+def test_a_lone_surrogate_is_refused_in_any_field(field: str) -> None:
+    config = {"apiKey": OPENAI_KEY, field: "sk-proj-0123456789\ud800"}
+    with pytest.raises(ValidationError, match="not valid text") as caught:
+        validate_config(PROVIDERS["openai"], config)
+    assert set(caught.value.field_errors) == {field}
+
+
+@pytest.mark.parametrize("config", [None, "apiKey=sk-1", ["apiKey"], 42])
+def test_a_config_that_is_not_a_mapping_is_a_validation_error(config: object) -> None:
+    with pytest.raises(ValidationError, match="must be a mapping") as caught:
+        validate_config(PROVIDERS["openai"], config)  # type: ignore[arg-type]
+    assert set(caught.value.field_errors) == {"config"}
+
+
+def test_a_field_name_that_is_not_text_is_named_by_its_type() -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_config(PROVIDERS["ollama"], {1: "x", b"baseUrl": "y", "\ud800": "z"})
+    assert set(caught.value.field_errors) == {"int", "bytes", "\ufffd"}
+
+
+_ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(provider=st.sampled_from(sorted(PROVIDERS)),
+       config=st.dictionaries(
+           st.sampled_from(["apiKey", "baseUrl", "organization"]) | st.text() | st.integers(),
+           _ANY_VALUE | st.text(st.characters(codec="utf-8") | st.just("\ud800"), max_size=60)
+           | st.sampled_from(["http://h/?", "http://[::1", "http://h:99999", "http://2852039166",
+                              "sk-proj-\u2026", "http://h/#", "http://" + "a" * 64]),
+           max_size=4) | _ANY_VALUE)
+def test_validation_raises_only_validation_errors(provider: str, config: Any) -> None:
+    refused: ValidationError | None = None
+    try:
+        clean = validate_config(PROVIDERS[provider], config)
+    except ValidationError as error:
+        refused = error
+    if refused is None:
+        json.dumps(clean).encode("utf-8")  # what is stored can be stored
+    else:
+        assert all(isinstance(field, str) for field in refused.field_errors)
+        str(refused).encode("utf-8")
+
 
 @pytest.mark.parametrize("base_url, problem", [
     ("http://host/admin/users?", "must not contain a query"),
