@@ -375,13 +375,19 @@ def parse_json(response: requests.Response, body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()[:60]
+        content_type = response.headers.get("Content-Type", "").split(";")[0]
+        content_type = server_text(content_type, 60)
         what = f"a {content_type} page" if content_type else "something that is not JSON"
         raise ProviderError(
             f"The server at {origin(response.url)} answered with {what}, not the JSON "
             "this API returns. Check that the base URL points at the API itself.",
             kind="invalid_response", status_code=response.status_code,
         ) from None
+    except RecursionError:
+        raise ProviderError(
+            f"The server at {origin(response.url)} answered with JSON nested too deeply "
+            "to be an API's answer. Check that the base URL points at the API itself.",
+            kind="invalid_response", status_code=response.status_code) from None
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -29,8 +29,8 @@ import requests
 from . import http, ollama
 from .errors import ProviderError, ValidationError
 
-__all__ = ["PROVIDERS", "ConfigField", "Provider", "TestResult", "test_connection",
-           "validate_config"]
+__all__ = ["MAX_MODELS", "PROVIDERS", "ConfigField", "Provider", "TestResult",
+           "bounded_models", "test_connection", "validate_config"]
 
 ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "server_error",
                      "timeout", "unreachable", "tls", "invalid_response"]
@@ -177,6 +177,7 @@ def _normalise(spec: ConfigField, value: str) -> str:
 # -- reading error responses --------------------------------------------------------
 
 _KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
+_DETAIL_LIMIT = 300
 
 
 def _redact(text: str, config: Mapping[str, str]) -> str:
@@ -192,7 +193,7 @@ def _error_detail(body: bytes) -> tuple[str, str]:
     """``(code or type, message)`` from an OpenAI, Anthropic or Ollama error body."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "", ""
     if not isinstance(data, dict):
         return "", ""
@@ -201,7 +202,9 @@ def _error_detail(body: bytes) -> tuple[str, str]:
         return "", error
     if isinstance(error, dict):
         code = error.get("code") or error.get("type") or ""
-        return str(code), str(error.get("message") or "")
+        message = error.get("message")
+        return (code if isinstance(code, str) else "",
+                message if isinstance(message, str) else "")
     return "", ""
 
 
@@ -212,7 +215,7 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
     if status < 400:
         return
     code, detail = _error_detail(body)
-    detail = _redact(detail, config)[:300]
+    detail = http.server_text(_redact(detail, config), _DETAIL_LIMIT)
     said = f' {name} said: "{detail}"' if detail and status != 401 else ""
     kind, message = _explain(name, status, code, response)
     raise ProviderError(message + said, kind=kind, status_code=status)
@@ -235,7 +238,8 @@ def _explain(name: str, status: int, code: str,
             return "rate_limited", (f"{name} says the quota is used up (429 insufficient_quota): "
                                     "check the account's plan and billing.")
         retry = response.headers.get("Retry-After", "").strip()
-        after = f" Retry after {retry} s." if retry.isdigit() else " Try again later."
+        seconds = retry.isascii() and retry.isdigit() and len(retry) <= 6
+        after = f" Retry after {retry} s." if seconds else " Try again later."
         return "rate_limited", f"{name} is rate-limiting this key (429).{after}"
     if status == 529 or code == "overloaded_error":
         return "server_error", f"{name} is overloaded ({status}). Try again in a few minutes."
@@ -246,7 +250,21 @@ def _explain(name: str, status: int, code: str,
 
 # -- checks ------------------------------------------------------------------------------
 
-def _model_ids(name: str, response: requests.Response, body: bytes) -> list[str]:
+#: A check keeps at most this many model names, each at most MAX_MODEL_NAME characters:
+#: they are stored with the connection on every check.
+MAX_MODELS = 2000
+MAX_MODEL_NAME = 200
+
+
+def bounded_models(names: Sequence[str]) -> tuple[str, ...]:
+    """The model names a check keeps: the first :data:`MAX_MODELS`, each made safe
+    to store and cut at :data:`MAX_MODEL_NAME` characters."""
+    return tuple(http.server_text(name, MAX_MODEL_NAME) for name in names[:MAX_MODELS])
+
+
+def _model_page(name: str, response: requests.Response, body: bytes
+                ) -> tuple[list[str], dict[str, Any]]:
+    """The model ids of an OpenAI or Anthropic model list, and the list itself."""
     data = http.parse_json(response, body)
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list) or not all(
@@ -255,7 +273,7 @@ def _model_ids(name: str, response: requests.Response, body: bytes) -> list[str]
             f"{http.origin(response.url)} answered with JSON that is not a {name} model "
             "list. Check that the base URL points at the API itself.",
             kind="invalid_response", status_code=response.status_code)
-    return [item["id"] for item in items]
+    return [item["id"] for item in items], data
 
 
 def check_openai(config: Mapping[str, str], session: requests.Session,
@@ -267,7 +285,7 @@ def check_openai(config: Mapping[str, str], session: requests.Session,
     response, body = http.send("GET", f"{config['baseUrl']}/models", session=session,
                                headers=headers, timeout=timeout)
     raise_for_status("OpenAI", response, body, config)
-    return _model_ids("OpenAI", response, body)
+    return _model_page("OpenAI", response, body)[0]
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -286,11 +304,11 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
     for _ in range(_MAX_PAGES):
         url = f"{config['baseUrl']}/models?limit=1000"
         if after:
-            url += f"&after_id={quote(after, safe='')}"
+            url += f"&after_id={quote(http.well_formed(after), safe='')}"
         response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
         raise_for_status("Anthropic", response, body, config)
-        models += _model_ids("Anthropic", response, body)
-        data = json.loads(body)
+        page, data = _model_page("Anthropic", response, body)
+        models += page
         last = data.get("last_id")
         if not data.get("has_more") or not isinstance(last, str) or last == after:
             break
@@ -397,8 +415,10 @@ def test_connection(type: str, config: Mapping[str, Any], timeout: float = http.
             owner.close()
     where = http.origin(clean["baseUrl"])
     count = f"{len(models)} model{'s' if len(models) != 1 else ''} available"
+    if len(models) > MAX_MODELS:
+        count += f" (the first {MAX_MODELS} are listed)"
     return TestResult(True, f"Connected to {provider.display_name} at {where}: {count}.", "ok",
-                      _elapsed_ms(clock, started), tuple(models), 200)
+                      _elapsed_ms(clock, started), bounded_models(models), 200)
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -253,6 +253,13 @@ def test_ordinary_base_urls_pass(url: str) -> None:
 
 # -- text from servers ---------------------------------------------------------------------
 
+def test_server_text_is_encodable_printable_and_bounded() -> None:
+    text = http.server_text("bad \ud800 model\x1b[31m\u202e" + "x" * 500, 50)
+
+    assert text.startswith("bad \ufffd model [31m") and len(text) == 50 and text.endswith("…")
+    text.encode("utf-8")
+
+
 def test_origin_of_an_unparsable_url_never_raises() -> None:
     assert http.origin("http://[::1") == "an invalid address"
     assert http.origin("http://h:99999/") == "an invalid address"

@@ -451,7 +451,7 @@ def test_format_bytes_of_no_size_is_unknown(size: int | None) -> None:
     assert format_bytes(size) == "unknown"
 
 
-# -- deadlines and odd base URLs -----------------------------------------------------
+# -- deadlines, odd answers and odd base URLs ----------------------------------------
 
 def test_list_models_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
     server = trickle_server(trickle_body())
@@ -497,3 +497,64 @@ def test_a_base_url_with_a_query_or_fragment_is_refused_before_any_request(
 def test_a_base_url_at_a_metadata_address_is_refused(base_url: str) -> None:
     with pytest.raises(ValidationError, match="link-local or cloud metadata address"):
         list_models(base_url, timeout=1)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_too_deeply_is_an_ollama_error(mocked: responses.RequestsMock,
+                                                   status: int) -> None:
+    mocked.get(f"{BASE}/api/tags", body="[" * 100_000 + "]" * 100_000, status=status)
+
+    with pytest.raises(OllamaError):
+        list_models(BASE)
+
+
+# -- text from the server ------------------------------------------------------------
+
+def test_list_models_makes_every_text_encodable(mocked: responses.RequestsMock) -> None:
+    """A lone surrogate ("\\ud800") in a model name once failed when the names were stored."""
+    mocked.get(f"{BASE}/api/tags", body=b'{"models": [{"name": "llama\\ud800:1b", '
+                                        b'"details": {"family": "ll\\udfffama\\u001b[2J", '
+                                        b'"families": ["\\ud800"]}}]}')
+
+    [model] = list_models(BASE)
+
+    assert model.name == "llama\ufffd:1b"
+    assert model.details.family == "ll\ufffdama [2J"
+    assert model.details.families == ("\ufffd",)
+
+
+def test_a_model_name_longer_than_a_name_can_be_is_cut(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "x" * 100_000}]})
+
+    [model] = list_models(BASE)
+
+    assert len(model.name) == ollama.MAX_NAME_LENGTH and model.name.endswith("…")
+
+
+def test_show_and_version_make_their_text_encodable(mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{BASE}/api/show", body=b'{"license": "MIT\\ud800\\nline 2", '
+                                         b'"model_info": {"k\\ud800": ["\\udc00"]}}')
+    mocked.get(f"{BASE}/api/version", body=b'{"version": "0.5\\ud800"}')
+
+    info = show_model(BASE, "llama3.2:1b")
+
+    assert info.license == "MIT\ufffd\nline 2"
+    assert info.model_info == {"k\ufffd": ["\ufffd"]}
+    assert version(BASE) == "0.5\ufffd"
+
+
+def test_the_servers_error_text_is_made_encodable(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", body=b'{"error": "disk \\ud800 full"}', status=500)
+
+    with pytest.raises(OllamaError, match='Ollama said: "disk \ufffd full"') as caught:
+        list_models(BASE)
+    str(caught.value).encode("utf-8")
+
+
+def test_a_pull_error_line_is_made_encodable(fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [b'{"status": "pulling\\ud800"}\n{"error": "no \\udfff way"}\n']
+    pull = pull_model(fake_server.url, "tiny")
+
+    assert next(pull).status == "pulling\ufffd"
+    with pytest.raises(OllamaError, match="no \ufffd way"):
+        next(pull)

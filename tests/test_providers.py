@@ -17,7 +17,11 @@ from hypothesis import strategies as st
 from responses import matchers
 
 from connections_core import PROVIDERS, ValidationError, http, test_connection
-from connections_core.providers import validate_config
+from connections_core.providers import (
+    MAX_MODEL_NAME,
+    MAX_MODELS,
+    validate_config,
+)
 from tests import fakes
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.fakes import (
@@ -341,3 +345,36 @@ def test_the_environment_variable_allows_a_metadata_base_url(
     monkeypatch.setenv("CONNECTIONS_ALLOW_LINK_LOCAL", "0")
     with pytest.raises(ValidationError):
         validate_config(PROVIDERS["ollama"], {"baseUrl": "http://169.254.169.254/"})
+
+
+# -- text from servers ---------------------------------------------------------------------
+
+@responses.activate
+def test_a_lone_surrogate_in_a_servers_message_is_replaced() -> None:
+    """A lone surrogate ("\\ud800") in an error message failed when the result was stored."""
+    responses.get(f"{OPENAI}/models", status=403,
+                  body=b'{"error": {"message": "no \\ud800 access\\u0007"}}')
+    result = openai()
+    assert 'said: "no \ufffd access"' in result.message
+    result.message.encode("utf-8")
+
+
+@responses.activate
+def test_model_ids_are_made_encodable() -> None:
+    responses.get(f"{OPENAI}/models", body=b'{"data": [{"id": "gpt\\ud800"}, {"id": "o3"}]}')
+    assert openai().models == ("gpt\ufffd", "o3")
+
+
+@responses.activate
+def test_a_huge_model_list_is_bounded() -> None:
+    """An Ollama server with a huge model list grew the data file by about 1 MB per check."""
+    responses.get(f"{OLLAMA}/api/tags", json={"models": [
+        {"name": f"model-{n}-" + "x" * 300} for n in range(MAX_MODELS + 500)]})
+
+    result = test_connection("ollama", {"baseUrl": OLLAMA})
+
+    assert len(result.models) == MAX_MODELS
+    assert all(len(name) <= MAX_MODEL_NAME for name in result.models)
+    assert result.models[0].startswith("model-0-xxx") and result.models[0].endswith("…")
+    assert f"{MAX_MODELS + 500} models available (the first {MAX_MODELS} are listed)" in (
+        result.message)
