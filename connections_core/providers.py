@@ -21,8 +21,10 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
@@ -177,16 +179,66 @@ def _normalise(spec: ConfigField, value: str) -> str:
 # -- reading error responses --------------------------------------------------------
 
 _KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
+_MASKS = "*•.…"  # what servers put between the ends of a key they half show
 _DETAIL_LIMIT = 300
 
 
 def _redact(text: str, config: Mapping[str, str]) -> str:
-    """Remove anything that could be (part of) a key from a server's message."""
-    for name in ("apiKey",):
-        secret = config.get(name)
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
+    """Remove anything that could be (part of) a key from a server's message.
+
+    Besides the whole key: any run of 4 or more characters it starts or ends
+    with, and any 8 in a row from it, whatever their case, also percent-encoded
+    ("sk-proj-****1234", "SK-PROJ-ABCD...", "sk%2Dproj%2Dabcd"); the stars or
+    dots between such runs go too.  Then anything shaped like a key.
+    """
+    for _ in range(3):  # a key may be percent-encoded more than once
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    folded = _fold(text)
+    covered = [False] * len(text)
+    secret_fields = {f.name for p in PROVIDERS.values() for f in p.fields if f.secret}
+    for secret in (config.get(name) for name in sorted(secret_fields)):
+        for piece in _key_pieces(_fold(secret)) if secret else ():
+            start = folded.find(piece)
+            while start >= 0:
+                covered[start:start + len(piece)] = [True] * len(piece)
+                start = folded.find(piece, start + 1)
+    _cover_masks(text, covered)
+    kept = "".join("[redacted]" if hidden else "".join(ch for ch, _ in run)
+                   for hidden, run in groupby(zip(text, covered, strict=True), key=itemgetter(1)))
+    return _KEY_LIKE.sub("[redacted]", kept)
+
+
+def _fold(text: str) -> str:
+    """Lower-case ASCII letters only, so that positions in the text stay put."""
+    return "".join(ch.lower() if ch.isascii() else ch for ch in text)
+
+
+def _key_pieces(key: str) -> set[str]:
+    """The runs of ``key`` that give it away: starts and ends of 4 to 7
+    characters, and every 8 in a row (longer runs are made of these)."""
+    ends = {key[:n] for n in range(4, min(len(key), 8))} | {
+        key[-n:] for n in range(4, min(len(key), 8))}
+    return ends | ({key[i:i + 8] for i in range(len(key) - 7)} or {key})
+
+
+def _cover_masks(text: str, covered: list[bool]) -> None:
+    """Also cover runs of mask characters between two covered runs, or of two or
+    more beside one: "[redacted]" rather than "[redacted]****[redacted]"."""
+    i = 0
+    while i < len(text):
+        if text[i] not in _MASKS or covered[i]:
+            i += 1
+            continue
+        end = i
+        while end < len(text) and text[end] in _MASKS:
+            end += 1
+        before, after = i > 0 and covered[i - 1], end < len(text) and covered[end]
+        if (before and after) or ((before or after) and end - i >= 2):
+            covered[i:end] = [True] * (end - i)
+        i = end
 
 
 def _error_detail(body: bytes) -> tuple[str, str]:
@@ -215,6 +267,8 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
     if status < 400:
         return
     code, detail = _error_detail(body)
+    # Redacted whole, before it is cut, so that no cut hides part of a key.
+    detail = http.server_text(detail, 10 * _DETAIL_LIMIT)
     detail = http.server_text(_redact(detail, config), _DETAIL_LIMIT)
     said = f' {name} said: "{detail}"' if detail and status != 401 else ""
     kind, message = _explain(name, status, code, response)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import string
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -16,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from responses import matchers
 
-from connections_core import PROVIDERS, ValidationError, http, test_connection
+from connections_core import PROVIDERS, ProviderError, ValidationError, http, test_connection
 from connections_core.providers import (
     MAX_MODEL_NAME,
     MAX_MODELS,
+    raise_for_status,
     validate_config,
 )
 from tests import fakes
@@ -378,3 +381,73 @@ def test_a_huge_model_list_is_bounded() -> None:
     assert result.models[0].startswith("model-0-xxx") and result.models[0].endswith("…")
     assert f"{MAX_MODELS + 500} models available (the first {MAX_MODELS} are listed)" in (
         result.message)
+
+
+# -- redaction -----------------------------------------------------------------------------
+
+KEY = "sk-proj-abcdefghijklmnop1234"
+
+
+def leaks(text: str, key: str) -> list[str]:
+    """The runs of ``key`` that give it away and are found in ``text``, in any case."""
+    folded, key = text.lower(), key.lower()
+    runs = [key[:n] for n in range(4, len(key) + 1)] + [key[-n:] for n in range(4, len(key))]
+    runs += [key[i:i + 8] for i in range(len(key) - 7)]
+    return [run for run in runs if run in folded]
+
+
+def quoted(said: str, key: str = KEY) -> str:
+    """What the error raised for ``said`` quotes of it."""
+    response = requests.Response()
+    response.status_code, response.url = 403, f"{OPENAI}/models"
+    response._content = json.dumps({"error": {"message": said}}).encode()
+    with pytest.raises(ProviderError) as caught:
+        raise_for_status("OpenAI", response, response.content, {"apiKey": key})
+    return str(caught.value).split(' said: "', 1)[1]
+
+
+@pytest.mark.parametrize("said", [
+    "Incorrect API key provided: sk-proj-****1234.",
+    "Incorrect API key provided: sk-pro...1234.",
+    "Key SK-PROJ-ABCD... is not valid",
+    "key sk%2Dproj%2Dabcdefgh is not valid",
+    "key sk%252Dproj%252Dabcdefgh is not valid",
+    "key ending in p1234 has no access",
+    "key ending in 1234 has no access",
+    "key with ijklmnop in it",
+    "key ****MNOP1234",
+    f"key {KEY} and {KEY.upper()}",
+])
+def test_partial_echoes_of_the_key_are_redacted(said: str) -> None:
+    text = quoted(said)
+    assert leaks(text, KEY) == []
+    assert "[redacted]" in text
+
+
+def test_a_key_shown_with_its_ends_becomes_one_redaction() -> None:
+    text = quoted("Incorrect API key provided: sk-proj-****1234. See the docs.")
+    assert text == 'Incorrect API key provided: [redacted]. See the docs."'
+
+
+_ECHOES: dict[str, Callable[[str, int], str]] = {
+    "prefix": lambda key, n: key[:n],
+    "suffix": lambda key, n: key[-n:],
+    "ends": lambda key, n: f"{key[:n]}{'*' * n}{key[-4:]}",
+    "dots": lambda key, n: f"{key[:n]}...{key[-n:]}",
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(string.ascii_letters + string.digits + "-_", min_size=10, max_size=60),
+       echo=st.sampled_from(sorted(_ECHOES)), n=st.integers(4, 60),
+       shape=st.sampled_from(["as is", "upper", "lower", "percent", "percent twice"]),
+       before=st.sampled_from(["", "Incorrect API key provided: ", "key=", "(", "«"]),
+       after=st.sampled_from(["", ". You can find your API key at the console.", ")", " »"]))
+def test_no_echo_of_a_key_survives(key: str, echo: str, n: int, shape: str, before: str,
+                                   after: str) -> None:
+    key = "sk-" + key
+    text = _ECHOES[echo](key, min(n, len(key)))
+    text = {"as is": text, "upper": text.upper(), "lower": text.lower(),
+            "percent": quote(text, safe=""), "percent twice": quote(quote(text, safe=""),
+                                                                    safe="")}[shape]
+    assert leaks(quoted(before + text + after, key), key) == []
