@@ -1,53 +1,285 @@
 """The one place where this package talks HTTP.
 
-Every request made to a provider goes through :func:`send`, which
+Every request made to a provider goes through :func:`send` (or
+:func:`open_exchange`, for a body read as a stream), which
 
-* always sets a timeout;
+* holds a deadline over the whole exchange (connecting, the headers and the
+  body): a watchdog shuts the connection when it passes, however slowly the
+  server sends, because a read timeout alone restarts with every byte;
+* refuses link-local and cloud metadata addresses (:data:`BLOCKED_NETWORKS`),
+  judged on the address actually connected to, so that no notation of a host
+  and no DNS answer gets past; ``CONNECTIONS_ALLOW_LINK_LOCAL=1`` allows them;
 * never follows a redirect, so credentials can't be carried to another host
   (``requests`` drops ``Authorization`` on a cross-host redirect, but not
   ``x-api-key``); a redirect is reported with where it pointed;
 * reads at most :data:`MAX_BODY_BYTES` of a body, so a hostile server can't
   exhaust memory;
-* turns every ``requests`` exception into a :class:`ProviderError` whose
-  message a person can act on and which never contains a header value.
+* turns every ``requests`` and ``urllib3`` exception, and any URL they can't
+  parse, into a :class:`ProviderError` whose message a person can act on and
+  which never contains a header value.
+
+Text that a server sends reaches a message, a result or the data file only
+through :func:`server_text` or :func:`well_formed`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import re
+import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from types import TracebackType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.hooks import dispatch_hook
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NameResolutionError, ReadTimeoutError
+from urllib3.util import parse_url
 
-from .errors import ProviderError
+from .errors import ProviderError, ValidationError
 
 DEFAULT_TIMEOUT = 15.0
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
 USER_AGENT = "connections/1.0"
 
+#: Set to 1 (or true) to let requests reach the addresses in :data:`BLOCKED_NETWORKS`.
+ALLOW_LINK_LOCAL_VARIABLE = "CONNECTIONS_ALLOW_LINK_LOCAL"
+#: Where a server-side request forgery would do harm: the cloud metadata services
+#: that hand out credentials, and link-local addresses in general.  Loopback and
+#: private addresses stay allowed: a local Ollama is the common case.
+BLOCKED_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local; AWS, GCP, Azure metadata
+    ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+# -- text from servers -------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded
+    (JSON allows ``"\\ud800"``; UTF-8 doesn't)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def server_text(text: str, limit: int) -> str:
+    """A line of text from a server made safe to show and store: encodable,
+    control and formatting characters turned into spaces, at most ``limit``
+    characters (cut ones end with "…")."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in well_formed(text)).strip()
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+# -- addresses ---------------------------------------------------------------------------
+
+def link_local_allowed() -> bool:
+    """Whether ``CONNECTIONS_ALLOW_LINK_LOCAL`` lets requests reach :data:`BLOCKED_NETWORKS`."""
+    return os.environ.get(ALLOW_LINK_LOCAL_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def is_blocked(address: str) -> bool:
+    """Whether the IP address ``address`` lies in :data:`BLOCKED_NETWORKS`, also
+    when written as an IPv4-mapped or NAT64 IPv6 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return any(ip in network for network in BLOCKED_NETWORKS if ip.version == network.version)
+
+
+def literal_address(host: str) -> str | None:
+    """The address a host written as an IP address means, in any notation the
+    C library accepts (``2852039166``, ``0xa9fea9fe``, ``169.254.43518``...);
+    None for a name, which only DNS can answer."""
+    if ":" in host:  # an IPv6 address, perhaps with a zone written as %25
+        host = unquote(host)
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return str(infos[0][4][0]).split("%")[0] if infos else None
+
+
+def blocked_message(host: str, address: str) -> str:
+    """The sentence that refuses a request to ``host``, which is or resolves to the
+    blocked ``address``."""
+    what = address if host == address else f"{host} resolves to {address}, which"
+    return (f"{what} is a link-local or cloud metadata address; requests there are refused. "
+            f"Set {ALLOW_LINK_LOCAL_VARIABLE}=1 to allow it.")
+
+
+def url_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as a base URL, phrased to follow the field's
+    name ("must not contain ..."); None if nothing is.
+
+    Only http(s) URLs of a host (and optionally a port and a path) pass: no
+    user name, query or fragment, and no host in :data:`BLOCKED_NETWORKS`
+    written as an address.
+    """
+    if any(not ch.isprintable() or ch.isspace() for ch in text):
+        return "must not contain spaces or control characters"
+    # Checked on the text itself: urlsplit drops a bare trailing "?" or "#".
+    if "?" in text or "#" in text:
+        return "must not contain a query (?...) or a fragment (#...): give the API's address only"
+    if "\\" in text:
+        return "must not contain a backslash"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        parse_url(text)  # what requests will make of it
+    except ValueError:
+        return "is not a valid URL (check the host name and the port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain a user name or password"
+    if port == 0:
+        return "has port 0; give a port from 1 to 65535"
+    address = literal_address(parts.hostname)
+    if address is None and not _valid_host_name(parts.hostname):
+        return "has a host name that is not valid"
+    if address is not None and is_blocked(address) and not link_local_allowed():
+        return (f"points at {address}, a link-local or cloud metadata address; requests "
+                f"there are refused. Set {ALLOW_LINK_LOCAL_VARIABLE}=1 to allow it")
+    return None
+
+
+def _valid_host_name(host: str) -> bool:
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:  # an empty label, one over 63 characters, or not IDNA
+        return False
+    return len(encoded) <= 253
+
+
+# -- the seam ----------------------------------------------------------------------------
 
 def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: what messages show of an address."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    """``scheme://host[:port]`` of a URL: what messages show of an address.
+    Never raises; a URL that can't be parsed shows as "an invalid address"."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "an invalid address"
+    if ":" in host:
+        host = f"[{host}]"
+    return server_text(f"{parts.scheme}://{host}{port}", 200)
 
 
 def new_session() -> requests.Session:
-    """A session that sends our user agent (proxy and CA settings from the
-    environment still apply, as a deployment behind a proxy needs)."""
+    """A session that sends our user agent and keeps the deadline and the address
+    check on every connection (proxy and CA settings from the environment still
+    apply, as a deployment behind a proxy needs)."""
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    session.mount("http://", GuardedAdapter())
+    session.mount("https://", GuardedAdapter())
     return session
 
 
-def open_response(
+class Exchange:
+    """A response whose body is still to be read, and the deadline that bounds it.
+
+    Close it (or use it in a ``with`` block): that releases the connection and
+    stops the watchdog.
+    """
+
+    def __init__(self, response: requests.Response, watchdog: _Watchdog, timeout: float) -> None:
+        self.response = response
+        self._watchdog = watchdog
+        self._timeout = timeout
+        self._silence: float | None = None
+
+    def read(self, limit: int | None = None) -> bytes:
+        """The whole body, at most ``limit`` bytes (default :data:`MAX_BODY_BYTES`),
+        within the deadline; the exchange is closed afterwards."""
+        limit = MAX_BODY_BYTES if limit is None else limit
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in self.chunks():
+                size += len(chunk)
+                if size > limit:
+                    raise ProviderError(
+                        f"The server at {origin(self.response.url)} sent more than "
+                        f"{_size(limit)}; that is not an answer this check expects.",
+                        kind="invalid_response", status_code=self.response.status_code)
+                chunks.append(chunk)
+        finally:
+            self.close()
+        return b"".join(chunks)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's chunks as they arrive, with transport errors translated."""
+        try:
+            yield from self.response.iter_content(chunk_size=_CHUNK)
+        except (requests.RequestException, Urllib3Error, OSError) as error:
+            raise self._failure(error) from None
+        # A body without a length ends when the connection does, as when the
+        # watchdog shut it: what arrived may be cut short.
+        if self._watchdog.expired:
+            raise self._failure(None)
+
+    def arm(self, seconds: float) -> None:
+        """From now on, allow ``seconds`` of silence before giving up (a stream's
+        limit between two pieces, instead of the deadline of the whole exchange)."""
+        self._silence = seconds
+        self._watchdog.arm(seconds)
+
+    def pause(self) -> None:
+        """Stop the clock while the reader is away (it counts the server's time only)."""
+        self._watchdog.pause()
+
+    def close(self) -> None:
+        self.response.close()
+        self._watchdog.close()
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def _failure(self, error: BaseException | None) -> ProviderError:
+        where, status = origin(self.response.url), self.response.status_code
+        if self._silence is not None and (self._watchdog.expired or _timed_out(error)):
+            return ProviderError(f"{where} stopped sending its answer: nothing arrived for "
+                                 f"{self._silence:g} s.", kind="timeout", status_code=status)
+        if self._watchdog.expired or _timed_out(error):
+            return ProviderError(f"The server at {where} took longer than {self._timeout:g} s "
+                                 "to send its answer.", kind="timeout", status_code=status)
+        if isinstance(error, OSError):
+            return _translate(error, self.response.url, None)
+        return ProviderError(f"{where} broke off its answer. Try again; if it keeps "
+                             "happening, check the server.", kind="unreachable",
+                             status_code=status)
+
+
+def open_exchange(
     method: str,
     url: str,
     *,
@@ -55,78 +287,71 @@ def open_response(
     headers: Mapping[str, str] | None = None,
     json_body: Any = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> requests.Response:
-    """Send a request and return the response with its body still unread.
+) -> Exchange:
+    """Send a request and return the :class:`Exchange` with its body still unread.
 
-    The caller must close the response.  Redirects are refused.
+    ``timeout`` bounds the whole exchange, the body included.  A session from
+    :func:`new_session` holds it, and the address check, from the first byte;
+    with a session of your own whose adapters are not a :class:`GuardedAdapter`,
+    the address is checked by resolving the host before sending, and the
+    deadline holds from the headers on.
 
-    :raises ProviderError: the server can't be reached, timed out, failed TLS,
-        or answered with a redirect.
+    :raises ValidationError: ``timeout`` is not a positive number of seconds.
+    :raises ProviderError: the server can't be reached or is a refused address,
+        timed out, failed TLS, or answered with a redirect.
     """
+    _check_timeout(timeout)
     owner = session or new_session()
+    guarded = _is_guarded(owner, url)
+    watchdog = _Watchdog(timeout)
+    watching = _WATCHDOG.set(watchdog)
     try:
-        response = owner.request(
-            method, url, headers=dict(headers or {}), json=json_body,
-            timeout=timeout, allow_redirects=False, stream=True,
-        )
-    except requests.RequestException as error:
+        if not guarded:
+            _refuse_blocked_host(url)
+        response = _transmit(owner, method, url, headers, json_body, timeout)
+    except ProviderError:
+        watchdog.close()
+        raise
+    except OSError as error:  # requests' own exceptions are OSErrors too
+        watchdog.close()
+        if watchdog.expired and not isinstance(error, requests.exceptions.ConnectTimeout):
+            raise _no_answer(url, timeout) from None
         raise _translate(error, url, timeout) from None
+    except (Urllib3Error, ValueError) as error:
+        # urllib3's LocationParseError for a host it can't encode, or a
+        # UnicodeEncodeError for a header http.client can't send.
+        watchdog.close()
+        raise _unsendable(url, error) from None
     finally:
+        _WATCHDOG.reset(watching)
         if session is None:
             owner.close()
+    if not guarded:
+        _watch_connection(watchdog, response)
+    exchange = Exchange(response, watchdog, timeout)
+    if watchdog.expired:  # the headers were cut short, so they may have seemed to end
+        exchange.close()
+        raise _no_answer(url, timeout)
     if response.is_redirect:
-        target = response.headers.get("Location", "")
-        response.close()
-        where = f" to {origin(urljoin(url, target))}" if target else ""
-        raise ProviderError(
-            f"The server at {origin(url)} redirected{where}. Credentials are never sent "
-            "through a redirect: set the base URL to the final address.",
-            kind="invalid_response", status_code=response.status_code,
-        )
-    return response
+        exchange.close()
+        raise _redirected(url, response)
+    return exchange
 
 
-def read_body(response: requests.Response, *, timeout: float = DEFAULT_TIMEOUT,
-              limit: int | None = None) -> bytes:
-    """Read a whole body, at most ``limit`` bytes (default :data:`MAX_BODY_BYTES`)
-    and within ``timeout`` overall, then close the response."""
-    limit = MAX_BODY_BYTES if limit is None else limit
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in iter_raw(response):
-            size += len(chunk)
-            if size > limit:
-                raise ProviderError(
-                    f"The server at {origin(response.url)} sent more than "
-                    f"{_size(limit)}; that is not an answer this check expects.",
-                    kind="invalid_response", status_code=response.status_code,
-                )
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"The server at {origin(response.url)} took longer than {timeout:g} s "
-                    "to send its answer.", kind="timeout", status_code=response.status_code,
-                )
-            chunks.append(chunk)
-    finally:
-        response.close()
-    return b"".join(chunks)
-
-
-def iter_raw(response: requests.Response) -> Iterator[bytes]:
-    """The body's chunks as they arrive, with transport errors translated."""
-    try:
-        yield from response.iter_content(chunk_size=_CHUNK)
-    except requests.ConnectionError as error:
-        # requests reports a read timeout in the middle of a body as a
-        # ConnectionError wrapping urllib3's ReadTimeoutError.
-        if error.args and isinstance(error.args[0], ReadTimeoutError):
-            raise ProviderError(f"{origin(response.url)} stopped sending its answer "
-                                "(read timed out).", kind="timeout") from None
-        raise _translate(error, response.url, None) from None
-    except requests.RequestException as error:
-        raise _translate(error, response.url, None) from None
+def _transmit(session: requests.Session, method: str, url: str,
+              headers: Mapping[str, str] | None, json_body: Any,
+              timeout: float) -> requests.Response:
+    """What ``session.request(..., stream=True, allow_redirects=False)`` does, less
+    its look at a redirect: even when told not to follow one, requests reads the
+    redirect's whole body and parses its Location, which a server controls."""
+    prepared = session.prepare_request(requests.Request(
+        method, url, headers=dict(headers or {}), json=json_body))
+    target = str(prepared.url)
+    settings = session.merge_environment_settings(target, {}, True, None, None)
+    adapter = session.get_adapter(target)
+    response = adapter.send(prepared, timeout=timeout, **settings)
+    hooked: requests.Response = dispatch_hook("response", prepared.hooks, response)
+    return hooked
 
 
 def send(
@@ -138,10 +363,11 @@ def send(
     json_body: Any = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[requests.Response, bytes]:
-    """Send a request and read its whole (bounded) body: ``(response, body)``."""
-    response = open_response(method, url, session=session, headers=headers,
-                             json_body=json_body, timeout=timeout)
-    return response, read_body(response, timeout=timeout)
+    """Send a request and read its whole (bounded) body within ``timeout``:
+    ``(response, body)``."""
+    with open_exchange(method, url, session=session, headers=headers, json_body=json_body,
+                       timeout=timeout) as exchange:
+        return exchange.response, exchange.read()
 
 
 def parse_json(response: requests.Response, body: bytes) -> Any:
@@ -149,16 +375,61 @@ def parse_json(response: requests.Response, body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()[:60]
+        content_type = response.headers.get("Content-Type", "").split(";")[0]
+        content_type = server_text(content_type, 60)
         what = f"a {content_type} page" if content_type else "something that is not JSON"
         raise ProviderError(
             f"The server at {origin(response.url)} answered with {what}, not the JSON "
             "this API returns. Check that the base URL points at the API itself.",
             kind="invalid_response", status_code=response.status_code,
         ) from None
+    except RecursionError:
+        raise ProviderError(
+            f"The server at {origin(response.url)} answered with JSON nested too deeply "
+            "to be an API's answer. Check that the base URL points at the API itself.",
+            kind="invalid_response", status_code=response.status_code) from None
 
 
-def _translate(error: requests.RequestException, url: str, timeout: float | None) -> ProviderError:
+# -- errors ------------------------------------------------------------------------------
+
+def _check_timeout(timeout: float) -> None:
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= 24 * 3600):
+        raise ValidationError({"timeout": "The time limit must be a number of seconds "
+                                          "above 0 and at most a day."})
+
+
+def _no_answer(url: str, timeout: float) -> ProviderError:
+    return ProviderError(f"{origin(url)} did not answer within {timeout:g} s.", kind="timeout")
+
+
+def _unsendable(url: str, error: BaseException) -> ProviderError:
+    return ProviderError(
+        f"The request to {origin(url)} could not be sent ({error.__class__.__name__}): the "
+        "address, or a value sent in a header, has characters HTTP can't carry. Check the "
+        "base URL.", kind="unreachable")
+
+
+def _redirected(url: str, response: requests.Response) -> ProviderError:
+    target = response.headers.get("Location", "")
+    try:
+        where = f" to {origin(urljoin(url, target))}" if target else ""
+    except ValueError:  # a Location urljoin can't parse, e.g. a malformed IPv6 host
+        where = " to an invalid address"
+    return ProviderError(
+        f"The server at {origin(url)} redirected{where}. Credentials are never sent "
+        "through a redirect: set the base URL to the final address.",
+        kind="invalid_response", status_code=response.status_code)
+
+
+def _timed_out(error: BaseException | None) -> bool:
+    """Whether a read timeout lies in ``error`` (requests reports one in the middle
+    of a body as a ConnectionError wrapping urllib3's ReadTimeoutError)."""
+    return isinstance(error, requests.Timeout) or (
+        error is not None and bool(error.args) and isinstance(error.args[0], ReadTimeoutError))
+
+
+def _translate(error: OSError, url: str, timeout: float | None) -> ProviderError:
     where = origin(url)
     if isinstance(error, requests.exceptions.SSLError):
         return ProviderError(
@@ -201,3 +472,184 @@ def _name_not_resolved(error: BaseException) -> bool:
 
 def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+# -- the deadline ------------------------------------------------------------------------
+
+class _Watchdog:
+    """Shuts a request's connection when its deadline passes.
+
+    A read blocked in a socket can't be interrupted by its own thread; shutting
+    the socket from another one ends it at once.  The watchdog shuts duplicates
+    of the connection's socket that it owns, so it never touches a descriptor
+    that was closed and reused meanwhile.  Its deadline can be moved (a stream's
+    silence limit) or paused (while a stream's reader is away).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._deadline: float | None = time.monotonic() + seconds
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._watch, name="connections-deadline", daemon=True).start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` when the deadline passes (at once if it has)."""
+        try:
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:  # already closed: nothing left to shut
+            return
+        with self._changed:
+            if self._closed:
+                duplicate.close()
+                return
+            self._sockets.append(duplicate)
+            if self.expired:
+                _shut(duplicate)
+
+    def arm(self, seconds: float) -> None:
+        with self._changed:
+            self._deadline = time.monotonic() + seconds
+            self._changed.notify()
+
+    def pause(self) -> None:
+        with self._changed:
+            self._deadline = None
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+            self._changed.notify()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._closed and not self.expired:
+                left = None if self._deadline is None else self._deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self.expired = True
+                    for sock in self._sockets:
+                        _shut(sock)
+                else:
+                    self._changed.wait(left)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # the server closed it first
+        pass
+
+
+# The watchdog of the request being sent on this thread, for the connection
+# that carries it (urllib3 connects, sends and reads headers on the caller's thread).
+_WATCHDOG: ContextVar[_Watchdog | None] = ContextVar("connections_watchdog", default=None)
+
+
+def _watch_connection(watchdog: _Watchdog, response: requests.Response) -> None:
+    """Watch the connection under ``response`` (for a session that isn't guarded)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        watchdog.watch(sock)
+
+
+# -- guarded connections -----------------------------------------------------------------
+
+class _Guarded(HTTPConnection):
+    """A connection that refuses a blocked peer and lets the request's watchdog shut it."""
+
+    _watched_by: _Watchdog | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        try:
+            _refuse_blocked_peer(sock, self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self._watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # a kept-alive connection, used again
+            self._watch(self.sock)
+        super().request(*args, **kwargs)
+
+    def _watch(self, sock: socket.socket) -> None:
+        watchdog = _WATCHDOG.get()
+        if watchdog is not None and watchdog is not self._watched_by:
+            self._watched_by = watchdog
+            watchdog.watch(sock)
+
+
+class _GuardedHTTPConnection(_Guarded):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+_GUARDED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+class GuardedAdapter(HTTPAdapter):
+    """The transport of :func:`new_session`: each connection's peer address is
+    checked against :data:`BLOCKED_NETWORKS` once connected (through a proxy,
+    that is the proxy's address), and each request's deadline can shut it."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _GUARDED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # not a SOCKS proxy
+            manager.pool_classes_by_scheme = _GUARDED_POOLS
+        return manager
+
+
+def _is_guarded(session: requests.Session, url: str) -> bool:
+    try:
+        return isinstance(session.get_adapter(url), GuardedAdapter)
+    except requests.RequestException:  # no adapter for this scheme: requests will say so
+        return False
+
+
+def _refuse_blocked_peer(sock: socket.socket, host: str) -> None:
+    try:
+        address = str(sock.getpeername()[0])
+    except OSError:  # reset already; the request will fail on its own
+        return
+    if is_blocked(address) and not link_local_allowed():
+        raise ProviderError(blocked_message(host, address.split("%")[0]), kind="unreachable")
+
+
+def _refuse_blocked_host(url: str) -> None:
+    """Resolve ``url``'s host and refuse it if any of its addresses is blocked
+    (for sessions whose connections are not guarded)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname if parts.scheme in ("http", "https") else None
+        infos = socket.getaddrinfo(host, None) if host else []
+    except (OSError, UnicodeError, ValueError):
+        return  # requests will report the bad address or the failed lookup
+    for info in infos:
+        address = str(info[4][0])
+        if is_blocked(address) and not link_local_allowed():
+            raise ProviderError(blocked_message(str(host), address.split("%")[0]),
+                                kind="unreachable")

@@ -22,7 +22,7 @@ generator) closes the connection, which is how a pull is cancelled.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ __all__ = [
 MAX_LINE_BYTES = 1024 * 1024
 MAX_NAME_LENGTH = 500
 _MESSAGE_LIMIT = 300
+_SHORT_TEXT = 200  # a digest, a family, a status: what is shown on one line
 _UNITS = ("KB", "MB", "GB", "TB", "PB")
 
 T = TypeVar("T")
@@ -194,7 +195,7 @@ def version(base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
     :raises OllamaError: the server answered with an error or not like Ollama.
     """
     return _fetch("GET", base_url, "/api/version",
-                  lambda data: _required(data, "version", str, ""),
+                  lambda data: _text(data, "version", "", _SHORT_TEXT),
                   timeout=timeout, session=session)
 
 
@@ -220,10 +221,16 @@ def format_bytes(n: int | None) -> str:
 # -- requests and errors -------------------------------------------------------------
 
 def _url(base_url: str, path: str) -> str:
+    """``path`` on the server, once the base URL passed the same rules as a
+    connection's (a stored one may predate them)."""
     if not isinstance(base_url, str) or not base_url.strip().startswith(("http://", "https://")):
         raise ValidationError({"baseUrl": "The Ollama base URL must start with http:// or "
                                           "https://, e.g. http://localhost:11434."})
-    return base_url.strip().rstrip("/") + path
+    base = base_url.strip().rstrip("/")
+    problem = http.url_problem(base)
+    if problem:
+        raise ValidationError({"baseUrl": f"The Ollama base URL {problem}."})
+    return base + path
 
 
 def _check_name(name: str) -> str:
@@ -265,6 +272,9 @@ def _fetch(method: str, base_url: str, path: str, parse: Callable[[dict[str, Any
         raise OllamaError(str(error), kind=error.kind, status_code=error.status_code) from None
     except _ShapeError as error:
         raise _shape_error(response.url, path, str(error), response.status_code) from None
+    except RecursionError:
+        raise _shape_error(response.url, path, "it is nested too deeply",
+                           response.status_code) from None
 
 
 def _shape_error(url: str, path: str, detail: str, status: int | None) -> OllamaError:
@@ -306,51 +316,58 @@ def _server_message(raw: bytes) -> str:
     """The ``error`` text of an Ollama error body, made safe to show; "" if none."""
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         return ""
     error = data.get("error") if isinstance(data, dict) else None
-    return _printable(error) if isinstance(error, str) else ""
-
-
-def _printable(text: str) -> str:
-    flat = "".join(ch if ch.isprintable() else " " for ch in text).strip()
-    return flat if len(flat) <= _MESSAGE_LIMIT else flat[:_MESSAGE_LIMIT] + "…"
+    return http.server_text(error, _MESSAGE_LIMIT) if isinstance(error, str) else ""
 
 
 # -- the pull stream ---------------------------------------------------------------------
 
 def _pull_stream(url: str, name: str, *, timeout: float,
                  session: requests.Session | None) -> Generator[PullProgress, None, None]:
-    response = http.open_response("POST", url, session=session, json_body={"model": name},
-                                  timeout=timeout)
-    try:
+    with http.open_exchange("POST", url, session=session, json_body={"model": name},
+                            timeout=timeout) as exchange:
+        response = exchange.response
         if not 200 <= response.status_code < 300:
-            raw = http.read_body(response, timeout=timeout)
-            raise _status_error(response, raw, name, pulling=True)
+            raise _status_error(response, exchange.read(), name, pulling=True)
         last = ""
-        for line in _lines(http.iter_raw(response), url):
-            if line.strip():
-                step = _parse_progress(line, url, name)
-                last = step.status
-                yield step
+        try:
+            for line in _lines(exchange, url, timeout):
+                if line.strip():
+                    step = _parse_progress(line, url, name)
+                    last = step.status
+                    yield step
+        except ProviderError as error:
+            if error.kind != "timeout":
+                raise
+            raise ProviderError(
+                f'The Ollama server at {http.origin(url)} stopped sending progress for "{name}": '
+                f"no progress line for {timeout:g} s. It may be verifying a large layer: try "
+                "again with a longer limit.", kind="timeout", status_code=error.status_code,
+            ) from None
         if last != "success":
             raise OllamaError(f"The Ollama server at {http.origin(url)} ended the pull of "
                               f'"{name}" before it finished. Try the pull again.',
                               kind="invalid_response", status_code=response.status_code)
-    finally:
-        response.close()
 
 
-def _lines(chunks: Iterable[bytes], url: str) -> Iterator[bytes]:
-    """Split a byte stream into lines, however the lines fall across chunks."""
+def _lines(exchange: http.Exchange, url: str, silence: float) -> Iterator[bytes]:
+    """Split the body into lines, however they fall across chunks, allowing
+    ``silence`` seconds for each line to arrive (not counting the time the
+    reader spends between lines)."""
     buffer = bytearray()
-    for chunk in chunks:
+    exchange.arm(silence)
+    for chunk in exchange.chunks():
         buffer += chunk
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
             _check_line_length(end - start, url)
-            yield bytes(buffer[start:end])
+            line = bytes(buffer[start:end])
             start = end + 1
+            exchange.pause()
+            yield line
+            exchange.arm(silence)
         del buffer[:start]
         _check_line_length(len(buffer), url)
     if buffer:
@@ -371,13 +388,15 @@ def _parse_progress(line: bytes, url: str, name: str) -> PullProgress:
             raise _ShapeError("a progress line is not a JSON object")
         if isinstance(data.get("error"), str):
             raise OllamaError(f'The Ollama server at {http.origin(url)} could not pull "{name}": '
-                              f"{_printable(data['error'])}. Check the name and tag at "
+                              f"{http.server_text(data['error'], _MESSAGE_LIMIT)}. Check the "
+                              "name and tag at "
                               "https://ollama.com/library and that the server can reach it.",
                               kind="server_error", status_code=200)
-        return PullProgress(_required(data, "status", str, ""), _optional(data, "digest", str, ""),
+        return PullProgress(_text(data, "status", "", _SHORT_TEXT),
+                            _text(data, "digest", "", _SHORT_TEXT, ""),
                             _optional(data, "total", int, None),
                             _optional(data, "completed", int, None))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         raise _shape_error(url, "/api/pull", "a progress line is not JSON", 200) from None
     except _ShapeError as error:
         raise _shape_error(url, "/api/pull", str(error), 200) from None
@@ -402,20 +421,20 @@ def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _parse_model(item: dict[str, Any], at: str) -> OllamaModel:
-    name = _required(item, "name", str, at)
+    name = _text(item, "name", at, MAX_NAME_LENGTH)
     return OllamaModel(
-        name=name, model=_optional(item, "model", str, name, at),
+        name=name, model=_text(item, "model", at, MAX_NAME_LENGTH, name),
         modified_at=_time(item, "modified_at"), size=_optional(item, "size", int, 0, at),
-        digest=_optional(item, "digest", str, "", at), details=_details(item, at))
+        digest=_text(item, "digest", at, _SHORT_TEXT, ""), details=_details(item, at))
 
 
 def _parse_running(item: dict[str, Any], at: str) -> RunningModel:
-    name = _required(item, "name", str, at)
+    name = _text(item, "name", at, MAX_NAME_LENGTH)
     return RunningModel(
-        name=name, model=_optional(item, "model", str, name, at),
+        name=name, model=_text(item, "model", at, MAX_NAME_LENGTH, name),
         size=_optional(item, "size", int, 0, at),
         size_vram=_optional(item, "size_vram", int, 0, at),
-        digest=_optional(item, "digest", str, "", at), details=_details(item, at),
+        digest=_text(item, "digest", at, _SHORT_TEXT, ""), details=_details(item, at),
         expires_at=_time(item, "expires_at"))
 
 
@@ -427,7 +446,7 @@ def _parse_show(name: str, data: dict[str, Any]) -> ModelInfo:
         license=_optional(data, "license", str, ""),
         modelfile=_optional(data, "modelfile", str, ""),
         capabilities=_strings(data, "capabilities", ""),
-        model_info=dict(_optional(data, "model_info", dict, {})),
+        model_info=_well_formed_json(_optional(data, "model_info", dict, {})),
         modified_at=_time(data, "modified_at"))
 
 
@@ -435,26 +454,37 @@ def _details(item: dict[str, Any], at: str) -> ModelDetails:
     details = _optional(item, "details", dict, {}, at)
     at = f"{at}details."
     return ModelDetails(
-        family=_optional(details, "family", str, "", at),
+        family=_text(details, "family", at, _SHORT_TEXT, ""),
         families=_strings(details, "families", at),
-        parameter_size=_optional(details, "parameter_size", str, "", at),
-        quantization_level=_optional(details, "quantization_level", str, "", at),
-        format=_optional(details, "format", str, "", at),
-        parent_model=_optional(details, "parent_model", str, "", at))
+        parameter_size=_text(details, "parameter_size", at, _SHORT_TEXT, ""),
+        quantization_level=_text(details, "quantization_level", at, _SHORT_TEXT, ""),
+        format=_text(details, "format", at, _SHORT_TEXT, ""),
+        parent_model=_text(details, "parent_model", at, MAX_NAME_LENGTH, ""))
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "an object"}
 
 
 def _optional(data: Mapping[str, Any], key: str, kind: type[T], default: T, at: str = "") -> T:
-    """``data[key]`` if it has type ``kind``; ``default`` if missing or null."""
+    """``data[key]`` if it has type ``kind``; ``default`` if missing or null.
+    Text comes back encodable (see :func:`connections_core.http.well_formed`)."""
     value = data.get(key)
     if value is None:
         return default
     # bool is an int to isinstance, never to Ollama.
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _ShapeError(f"{at}{key} is not {_TYPE_NAMES.get(kind, kind.__name__)}")
+    if isinstance(value, str):
+        return http.well_formed(value)  # type: ignore[return-value]  # a str is a T here
     return value
+
+
+def _text(data: Mapping[str, Any], key: str, at: str, limit: int,
+          default: str | None = None) -> str:
+    """One line of text, made safe to show and store; required unless ``default``."""
+    value = (_required(data, key, str, at) if default is None
+             else _optional(data, key, str, default, at))
+    return http.server_text(value, limit)
 
 
 def _required(data: Mapping[str, Any], key: str, kind: type[T], at: str) -> T:
@@ -468,7 +498,18 @@ def _strings(data: Mapping[str, Any], key: str, at: str) -> tuple[str, ...]:
     values = _optional(data, key, list, [], at)
     if not all(isinstance(value, str) for value in values):
         raise _ShapeError(f"{at}{key} is not a list of text")
-    return tuple(values)
+    return tuple(http.server_text(value, _SHORT_TEXT) for value in values)
+
+
+def _well_formed_json(value: Any) -> Any:
+    """A decoded JSON value with every text in it encodable."""
+    if isinstance(value, str):
+        return http.well_formed(value)
+    if isinstance(value, list):
+        return [_well_formed_json(item) for item in value]
+    if isinstance(value, dict):
+        return {http.well_formed(key): _well_formed_json(item) for key, item in value.items()}
+    return value
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:

@@ -19,18 +19,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
 from . import http, ollama
 from .errors import ProviderError, ValidationError
 
-__all__ = ["PROVIDERS", "ConfigField", "Provider", "TestResult", "test_connection",
-           "validate_config"]
+__all__ = ["MAX_MODELS", "PROVIDERS", "ConfigField", "Provider", "TestResult",
+           "bounded_models", "test_connection", "validate_config"]
 
 ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "server_error",
                      "timeout", "unreachable", "tls", "invalid_response"]
@@ -50,6 +52,8 @@ class ConfigField:
     help: str = ""
     min_length: int = 0
     max_length: int = 2048
+    #: Sent as an HTTP header value, so it must be printable ASCII.
+    in_header: bool = False
 
     @property
     def secret(self) -> bool:
@@ -104,13 +108,18 @@ def validate_config(provider: Provider, config: Mapping[str, Any], *,
 
     Fields named in ``kept`` may be missing: an update keeps their stored values.
 
-    :raises ValidationError: with one message per bad field.
+    :raises ValidationError: with one message per bad field, whatever ``config``
+        holds (nothing else is raised).
     """
+    if not isinstance(config, Mapping):
+        raise ValidationError({"config": f"The {provider.display_name} config must be a mapping "
+                                         "of field names to text, e.g. {\"baseUrl\": ...}."})
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
     for name in config:
-        if provider.field(name) is None:
-            errors[name] = f"{provider.display_name} has no field '{name}'."
+        if not isinstance(name, str) or provider.field(name) is None:
+            shown = http.server_text(name, 40) if isinstance(name, str) else type(name).__name__
+            errors[shown] = f"{provider.display_name} has no field '{shown}'."
     for spec in provider.fields:
         value = config.get(spec.name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -139,26 +148,27 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
         return f"{spec.label} must be at least {spec.min_length} characters."
     if len(text) > spec.max_length:
         return f"{spec.label} must be at most {spec.max_length} characters."
-    if spec.secret and any(ch.isspace() or ord(ch) < 32 for ch in text):
+    # Nothing quotes the value: it may be a secret.
+    if http.well_formed(text) != text:
+        return (f"{spec.label} contains a character that is not valid text (a lone "
+                "surrogate); type or paste it again.")
+    if spec.secret and any(ch.isspace() or not ch.isprintable() for ch in text):
         return f"{spec.label} must not contain spaces or line breaks."
+    if any(not ch.isprintable() for ch in text):
+        return f"{spec.label} must not contain line breaks or control characters."
+    if (spec.secret or spec.in_header) and not text.isascii():
+        return (f"{spec.label} may contain only ASCII letters, digits and symbols: check for "
+                "a typographic quote, dash or ellipsis pasted with it.")
     if spec.kind == "url":
         return _url_problem(spec, text)
     return None
 
 
 def _url_problem(spec: ConfigField, text: str) -> str | None:
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return f"{spec.label} is not a valid URL."
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{spec.label} must be an http:// or https:// URL, like {spec.placeholder}."
-    if parts.username or parts.password:
-        return f"{spec.label} must not contain a user name or password."
-    if any(ch.isspace() for ch in text):
-        return f"{spec.label} must not contain spaces."
-    return None
+    problem = http.url_problem(text)
+    if problem == "must be an http:// or https:// URL":
+        return f"{spec.label} {problem}, like {spec.placeholder}."
+    return f"{spec.label} {problem}." if problem else None
 
 
 def _normalise(spec: ConfigField, value: str) -> str:
@@ -169,22 +179,73 @@ def _normalise(spec: ConfigField, value: str) -> str:
 # -- reading error responses --------------------------------------------------------
 
 _KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
+_MASKS = "*•.…"  # what servers put between the ends of a key they half show
+_DETAIL_LIMIT = 300
 
 
 def _redact(text: str, config: Mapping[str, str]) -> str:
-    """Remove anything that could be (part of) a key from a server's message."""
-    for name in ("apiKey",):
-        secret = config.get(name)
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
+    """Remove anything that could be (part of) a key from a server's message.
+
+    Besides the whole key: any run of 4 or more characters it starts or ends
+    with, and any 8 in a row from it, whatever their case, also percent-encoded
+    ("sk-proj-****1234", "SK-PROJ-ABCD...", "sk%2Dproj%2Dabcd"); the stars or
+    dots between such runs go too.  Then anything shaped like a key.
+    """
+    for _ in range(3):  # a key may be percent-encoded more than once
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    folded = _fold(text)
+    covered = [False] * len(text)
+    secret_fields = {f.name for p in PROVIDERS.values() for f in p.fields if f.secret}
+    for secret in (config.get(name) for name in sorted(secret_fields)):
+        for piece in _key_pieces(_fold(secret)) if secret else ():
+            start = folded.find(piece)
+            while start >= 0:
+                covered[start:start + len(piece)] = [True] * len(piece)
+                start = folded.find(piece, start + 1)
+    _cover_masks(text, covered)
+    kept = "".join("[redacted]" if hidden else "".join(ch for ch, _ in run)
+                   for hidden, run in groupby(zip(text, covered, strict=True), key=itemgetter(1)))
+    return _KEY_LIKE.sub("[redacted]", kept)
+
+
+def _fold(text: str) -> str:
+    """Lower-case ASCII letters only, so that positions in the text stay put."""
+    return "".join(ch.lower() if ch.isascii() else ch for ch in text)
+
+
+def _key_pieces(key: str) -> set[str]:
+    """The runs of ``key`` that give it away: starts and ends of 4 to 7
+    characters, and every 8 in a row (longer runs are made of these)."""
+    ends = {key[:n] for n in range(4, min(len(key), 8))} | {
+        key[-n:] for n in range(4, min(len(key), 8))}
+    return ends | ({key[i:i + 8] for i in range(len(key) - 7)} or {key})
+
+
+def _cover_masks(text: str, covered: list[bool]) -> None:
+    """Also cover runs of mask characters between two covered runs, or of two or
+    more beside one: "[redacted]" rather than "[redacted]****[redacted]"."""
+    i = 0
+    while i < len(text):
+        if text[i] not in _MASKS or covered[i]:
+            i += 1
+            continue
+        end = i
+        while end < len(text) and text[end] in _MASKS:
+            end += 1
+        before, after = i > 0 and covered[i - 1], end < len(text) and covered[end]
+        if (before and after) or ((before or after) and end - i >= 2):
+            covered[i:end] = [True] * (end - i)
+        i = end
 
 
 def _error_detail(body: bytes) -> tuple[str, str]:
     """``(code or type, message)`` from an OpenAI, Anthropic or Ollama error body."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "", ""
     if not isinstance(data, dict):
         return "", ""
@@ -193,7 +254,9 @@ def _error_detail(body: bytes) -> tuple[str, str]:
         return "", error
     if isinstance(error, dict):
         code = error.get("code") or error.get("type") or ""
-        return str(code), str(error.get("message") or "")
+        message = error.get("message")
+        return (code if isinstance(code, str) else "",
+                message if isinstance(message, str) else "")
     return "", ""
 
 
@@ -204,7 +267,9 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
     if status < 400:
         return
     code, detail = _error_detail(body)
-    detail = _redact(detail, config)[:300]
+    # Redacted whole, before it is cut, so that no cut hides part of a key.
+    detail = http.server_text(detail, 10 * _DETAIL_LIMIT)
+    detail = http.server_text(_redact(detail, config), _DETAIL_LIMIT)
     said = f' {name} said: "{detail}"' if detail and status != 401 else ""
     kind, message = _explain(name, status, code, response)
     raise ProviderError(message + said, kind=kind, status_code=status)
@@ -227,7 +292,8 @@ def _explain(name: str, status: int, code: str,
             return "rate_limited", (f"{name} says the quota is used up (429 insufficient_quota): "
                                     "check the account's plan and billing.")
         retry = response.headers.get("Retry-After", "").strip()
-        after = f" Retry after {retry} s." if retry.isdigit() else " Try again later."
+        seconds = retry.isascii() and retry.isdigit() and len(retry) <= 6
+        after = f" Retry after {retry} s." if seconds else " Try again later."
         return "rate_limited", f"{name} is rate-limiting this key (429).{after}"
     if status == 529 or code == "overloaded_error":
         return "server_error", f"{name} is overloaded ({status}). Try again in a few minutes."
@@ -238,7 +304,21 @@ def _explain(name: str, status: int, code: str,
 
 # -- checks ------------------------------------------------------------------------------
 
-def _model_ids(name: str, response: requests.Response, body: bytes) -> list[str]:
+#: A check keeps at most this many model names, each at most MAX_MODEL_NAME characters:
+#: they are stored with the connection on every check.
+MAX_MODELS = 2000
+MAX_MODEL_NAME = 200
+
+
+def bounded_models(names: Sequence[str]) -> tuple[str, ...]:
+    """The model names a check keeps: the first :data:`MAX_MODELS`, each made safe
+    to store and cut at :data:`MAX_MODEL_NAME` characters."""
+    return tuple(http.server_text(name, MAX_MODEL_NAME) for name in names[:MAX_MODELS])
+
+
+def _model_page(name: str, response: requests.Response, body: bytes
+                ) -> tuple[list[str], dict[str, Any]]:
+    """The model ids of an OpenAI or Anthropic model list, and the list itself."""
     data = http.parse_json(response, body)
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list) or not all(
@@ -247,7 +327,7 @@ def _model_ids(name: str, response: requests.Response, body: bytes) -> list[str]
             f"{http.origin(response.url)} answered with JSON that is not a {name} model "
             "list. Check that the base URL points at the API itself.",
             kind="invalid_response", status_code=response.status_code)
-    return [item["id"] for item in items]
+    return [item["id"] for item in items], data
 
 
 def check_openai(config: Mapping[str, str], session: requests.Session,
@@ -259,7 +339,7 @@ def check_openai(config: Mapping[str, str], session: requests.Session,
     response, body = http.send("GET", f"{config['baseUrl']}/models", session=session,
                                headers=headers, timeout=timeout)
     raise_for_status("OpenAI", response, body, config)
-    return _model_ids("OpenAI", response, body)
+    return _model_page("OpenAI", response, body)[0]
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -269,24 +349,39 @@ _MAX_PAGES = 50
 def check_anthropic(config: Mapping[str, str], session: requests.Session,
                     timeout: float) -> list[str]:
     """``GET {baseUrl}/models``, following pages: free, unlike sending a message,
-    and independent of any one model being retired."""
+    and independent of any one model being retired.  ``timeout`` bounds all the
+    pages together."""
     headers = {"x-api-key": config.get("apiKey", ""), "anthropic-version": ANTHROPIC_VERSION}
+    deadline = time.monotonic() + timeout
     models: list[str] = []
     after: str | None = None
     for _ in range(_MAX_PAGES):
         url = f"{config['baseUrl']}/models?limit=1000"
         if after:
-            url += f"&after_id={quote(after, safe='')}"
-        response, body = http.send("GET", url, session=session, headers=headers,
-                                   timeout=timeout)
+            url += f"&after_id={quote(http.well_formed(after), safe='')}"
+        response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
         raise_for_status("Anthropic", response, body, config)
-        models += _model_ids("Anthropic", response, body)
-        data = json.loads(body)
+        page, data = _model_page("Anthropic", response, body)
+        models += page
         last = data.get("last_id")
         if not data.get("has_more") or not isinstance(last, str) or last == after:
             break
         after = last
     return models
+
+
+def _next_page(url: str, session: requests.Session, headers: Mapping[str, str],
+               deadline: float, timeout: float, *, first: bool
+               ) -> tuple[requests.Response, bytes]:
+    left = deadline - time.monotonic()
+    if left > 0:
+        try:
+            return http.send("GET", url, session=session, headers=headers, timeout=left)
+        except ProviderError as error:
+            if error.kind != "timeout" or first:
+                raise
+    raise ProviderError(f"{http.origin(url)} did not send all of Anthropic's model list "
+                        f"within {timeout:g} s.", kind="timeout")
 
 
 def check_ollama(config: Mapping[str, str], session: requests.Session,
@@ -298,7 +393,7 @@ def check_ollama(config: Mapping[str, str], session: requests.Session,
 
 def _api_key(placeholder: str) -> ConfigField:
     return ConfigField("apiKey", "API key", "password", required=True, placeholder=placeholder,
-                       min_length=10, max_length=500)
+                       min_length=10, max_length=500, in_header=True)
 
 
 def _base_url(default: str, help: str = "") -> ConfigField:
@@ -318,7 +413,8 @@ PROVIDERS: dict[str, Provider] = {
                 _api_key("sk-..."),
                 _base_url("https://api.openai.com/v1", "Any OpenAI-compatible server works."),
                 ConfigField("organization", "Organization ID", placeholder="org-...",
-                            max_length=255, help="Only for keys in several organizations."),
+                            max_length=255, help="Only for keys in several organizations.",
+                            in_header=True),
             ),
             check=check_openai,
         ),
@@ -373,8 +469,10 @@ def test_connection(type: str, config: Mapping[str, Any], timeout: float = http.
             owner.close()
     where = http.origin(clean["baseUrl"])
     count = f"{len(models)} model{'s' if len(models) != 1 else ''} available"
+    if len(models) > MAX_MODELS:
+        count += f" (the first {MAX_MODELS} are listed)"
     return TestResult(True, f"Connected to {provider.display_name} at {where}: {count}.", "ok",
-                      _elapsed_ms(clock, started), tuple(models), 200)
+                      _elapsed_ms(clock, started), bounded_models(models), 200)
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -20,23 +20,41 @@ back what it received from :attr:`FakeServer.requests`::
 
 The fixture is :func:`fake_server`; import it into a test module (or a
 ``conftest.py``) to use it.
+
+:class:`TrickleServer` is the slowest server a deadline must survive: it
+sends the start of an answer, then one byte at a time, forever (its fixture
+is :func:`trickle_server`)::
+
+    def test_a_trickle_is_cut_off(trickle_server):
+        server = trickle_server(trickle_body())
+        with pytest.raises(ProviderError):
+            http.send("GET", server.url, timeout=1)
+        assert server.hung_up.wait(5)
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 API_KEY = "sk-fake-0123456789abcdefWXYZ"
 _DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
@@ -94,6 +112,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # which connection it came on
 
     @property
     def route(self) -> str:
@@ -141,6 +160,7 @@ class FakeServer:
         self.pull_delay = 0.0  # seconds between events (or chunks)
         self.pull_endless = False  # after the events, send progress until the client leaves
         self.delay = 0.0  # seconds before answering any request
+        self.keep_alive = False  # keep connections open for the next request
         # What it observed.
         self.requests: list[RecordedRequest] = []
         self.peak_in_flight = 0
@@ -394,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.fake._handle(self)
         except _DISCONNECTED:
             pass
-        self.close_connection = True
+        self.close_connection = not self.server.fake.keep_alive
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
@@ -405,14 +425,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        return RecordedRequest(self.command, self.path, headers, body)
+        return RecordedRequest(self.command, self.path, headers, body, self.client_address[1])
 
     def reply(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if not self.server.fake.keep_alive:
+            self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -446,3 +467,148 @@ def fake_server() -> Iterator[FakeServer]:
         yield server
     finally:
         server.close()
+
+
+class TrickleServer:
+    """A bare TCP server on 127.0.0.1 that answers every request with ``head`` at
+    once, then one ``drip`` every ``interval`` seconds until the client hangs up
+    (or ``limit`` seconds pass, so that no test can hang on it).
+
+    :attr:`hung_up` is set when a client closes its connection.
+    """
+
+    def __init__(self, head: bytes, drip: bytes, *, interval: float = 0.5,
+                 limit: float = 15.0, tls: ssl.SSLContext | None = None) -> None:
+        self.head, self.drip, self.interval, self.limit = head, drip, interval, limit
+        self.tls = tls
+        self.hung_up = threading.Event()
+        self.requests = 0
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads = [threading.Thread(target=self._accept, name="trickle-server",
+                                          daemon=True)]
+        self._threads[0].start()
+
+    def close(self) -> None:
+        self._closing.set()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            try:
+                if self.tls:
+                    client.settimeout(5)
+                    client = self.tls.wrap_socket(client, server_side=True)
+                _read_request(client)
+                self.requests += 1
+                client.sendall(self.head)
+                self._drip(client)
+            except (*_DISCONNECTED, TimeoutError, ssl.SSLError):
+                self.hung_up.set()
+
+    def _drip(self, client: socket.socket) -> None:
+        deadline = time.monotonic() + self.limit
+        client.settimeout(self.interval)
+        while not self._closing.is_set() and time.monotonic() < deadline:
+            try:
+                if client.recv(1) == b"":  # the client hung up
+                    self.hung_up.set()
+                    return
+            except TimeoutError:  # the pause between two drips: the client is still there
+                client.sendall(self.drip)
+
+
+def _read_request(client: socket.socket) -> None:
+    """Read one request's head and body, so that the answer follows a whole request."""
+    client.settimeout(5)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        piece = client.recv(4096)
+        if not piece:
+            raise ConnectionResetError
+        received += piece
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        piece = client.recv(4096)
+        if not piece:
+            raise ConnectionResetError
+        body += piece
+
+
+def trickle_body(content_type: str = "application/json") -> tuple[bytes, bytes]:
+    """Headers at once, then a JSON body of a megabyte, one space at a time."""
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode()
+            + b"\r\nContent-Length: 1000000\r\n\r\n{", b" ")
+
+
+def trickle_headers() -> tuple[bytes, bytes]:
+    """A status line at once, then a header that never ends, one byte at a time."""
+    return b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"
+
+
+def trickle_progress() -> tuple[bytes, bytes]:
+    """A pull's first progress line, then a second one that never ends, one space
+    at a time (each space a chunk of its own)."""
+    first = ndjson([{"status": "pulling manifest"}])
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+            + f"{len(first):x}\r\n".encode() + first + b"\r\n"
+            + b'10\r\n{"status": "pull\r\n', b"1\r\n \r\n")
+
+
+def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A TLS server context whose certificate is for 127.0.0.1, and that
+    certificate's file, for a client to trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, cert_path
+
+
+@pytest.fixture
+def trickle_server() -> Iterator[Callable[..., TrickleServer]]:
+    """Start :class:`TrickleServer` s: ``trickle_server(trickle_body())``, or
+    ``trickle_server(trickle_body(), tls=context)``; all are shut down after the test."""
+    servers: list[TrickleServer] = []
+
+    def start(answer: tuple[bytes, bytes], tls: ssl.SSLContext | None = None) -> TrickleServer:
+        servers.append(TrickleServer(*answer, tls=tls))
+        return servers[-1]
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()

@@ -6,7 +6,8 @@ cancellation use the real server in ``fakes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,11 +27,24 @@ from connections_core.ollama import (
     show_model,
     version,
 )
-from tests.fakes import FakeServer, ndjson, ollama_model, running_model, unused_url
+from tests import fakes
+from tests.fakes import (
+    FakeServer,
+    TrickleServer,
+    ndjson,
+    ollama_model,
+    running_model,
+    trickle_body,
+    trickle_progress,
+    unused_url,
+)
 
 BASE = "http://ollama.test:11434"
 
 pytestmark = pytest.mark.timeout(10)
+
+Trickle = Callable[..., TrickleServer]
+trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 
 @pytest.fixture
@@ -435,3 +449,112 @@ def test_format_bytes_uses_decimal_units_like_ollama(size: int, text: str) -> No
 @pytest.mark.parametrize("size", [None, -1])
 def test_format_bytes_of_no_size_is_unknown(size: int | None) -> None:
     assert format_bytes(size) == "unknown"
+
+
+# -- deadlines, odd answers and odd base URLs ----------------------------------------
+
+def test_list_models_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
+    server = trickle_server(trickle_body())
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError, match="took longer than 1 s") as caught:
+        list_models(server.url, timeout=1)
+
+    assert time.monotonic() - started < 5
+    assert caught.value.kind == "timeout"
+
+
+def test_pull_fails_when_no_whole_progress_line_arrives_in_time(
+        trickle_server: Trickle) -> None:
+    """A server that sends one byte every half second without ever ending a line
+    once kept a pull going for as long as it liked."""
+    server = trickle_server(trickle_progress())
+    pull = pull_model(server.url, "llama3.2:1b", timeout=1)
+    assert next(pull).status == "pulling manifest"
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError, match='stopped sending progress for "llama3.2:1b": no '
+                                            "progress line for 1 s") as caught:
+        next(pull)
+
+    assert time.monotonic() - started < 5
+    assert caught.value.kind == "timeout"
+    assert server.hung_up.wait(5)
+
+
+@pytest.mark.parametrize("suffix", ["/admin/users?", "/admin/users?x=1", "/api#", "#"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_before_any_request(
+        fake_server: FakeServer, suffix: str) -> None:
+    """``http://host/admin/users?`` turned every call into a request to that path."""
+    with pytest.raises(ValidationError, match="must not contain a query") as caught:
+        list_models(fake_server.url + suffix)
+    assert set(caught.value.field_errors) == {"baseUrl"}
+    assert fake_server.requests == []
+
+
+@pytest.mark.parametrize("base_url", ["http://169.254.169.254", "http://2852039166:11434",
+                                      "http://[fe80::1]:11434"])
+def test_a_base_url_at_a_metadata_address_is_refused(base_url: str) -> None:
+    with pytest.raises(ValidationError, match="link-local or cloud metadata address"):
+        list_models(base_url, timeout=1)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_too_deeply_is_an_ollama_error(mocked: responses.RequestsMock,
+                                                   status: int) -> None:
+    mocked.get(f"{BASE}/api/tags", body="[" * 100_000 + "]" * 100_000, status=status)
+
+    with pytest.raises(OllamaError):
+        list_models(BASE)
+
+
+# -- text from the server ------------------------------------------------------------
+
+def test_list_models_makes_every_text_encodable(mocked: responses.RequestsMock) -> None:
+    """A lone surrogate ("\\ud800") in a model name once failed when the names were stored."""
+    mocked.get(f"{BASE}/api/tags", body=b'{"models": [{"name": "llama\\ud800:1b", '
+                                        b'"details": {"family": "ll\\udfffama\\u001b[2J", '
+                                        b'"families": ["\\ud800"]}}]}')
+
+    [model] = list_models(BASE)
+
+    assert model.name == "llama\ufffd:1b"
+    assert model.details.family == "ll\ufffdama [2J"
+    assert model.details.families == ("\ufffd",)
+
+
+def test_a_model_name_longer_than_a_name_can_be_is_cut(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "x" * 100_000}]})
+
+    [model] = list_models(BASE)
+
+    assert len(model.name) == ollama.MAX_NAME_LENGTH and model.name.endswith("…")
+
+
+def test_show_and_version_make_their_text_encodable(mocked: responses.RequestsMock) -> None:
+    mocked.post(f"{BASE}/api/show", body=b'{"license": "MIT\\ud800\\nline 2", '
+                                         b'"model_info": {"k\\ud800": ["\\udc00"]}}')
+    mocked.get(f"{BASE}/api/version", body=b'{"version": "0.5\\ud800"}')
+
+    info = show_model(BASE, "llama3.2:1b")
+
+    assert info.license == "MIT\ufffd\nline 2"
+    assert info.model_info == {"k\ufffd": ["\ufffd"]}
+    assert version(BASE) == "0.5\ufffd"
+
+
+def test_the_servers_error_text_is_made_encodable(mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/api/tags", body=b'{"error": "disk \\ud800 full"}', status=500)
+
+    with pytest.raises(OllamaError, match='Ollama said: "disk \ufffd full"') as caught:
+        list_models(BASE)
+    str(caught.value).encode("utf-8")
+
+
+def test_a_pull_error_line_is_made_encodable(fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [b'{"status": "pulling\\ud800"}\n{"error": "no \\udfff way"}\n']
+    pull = pull_model(fake_server.url, "tiny")
+
+    assert next(pull).status == "pulling\ufffd"
+    with pytest.raises(OllamaError, match="no \ufffd way"):
+        next(pull)

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import string
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from responses import matchers
 
-from connections_core import PROVIDERS, ValidationError, http, test_connection
+from connections_core import PROVIDERS, ProviderError, ValidationError, http, test_connection
+from connections_core.providers import (
+    MAX_MODEL_NAME,
+    MAX_MODELS,
+    raise_for_status,
+    validate_config,
+)
+from tests import fakes
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
+from tests.fakes import (
+    API_KEY,
+    FakeServer,
+    TrickleServer,
+    trickle_body,
+)
+
+Trickle = Callable[..., TrickleServer]
+trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 OPENAI = "https://api.openai.com/v1"
 ANTHROPIC = "https://api.anthropic.com/v1"
@@ -190,3 +215,239 @@ def test_nothing_logged_contains_the_key(caplog: pytest.LogCaptureFixture) -> No
     with caplog.at_level(logging.DEBUG):
         result = openai()
     assert OPENAI_KEY not in caplog.text and OPENAI_KEY not in repr(result)
+
+
+# -- deadlines -----------------------------------------------------------------------------
+
+def test_a_check_is_cut_off_when_the_answer_trickles(trickle_server: Trickle) -> None:
+    """A server that sent headers, then one byte every half second, kept a check with
+    a 2 s timeout running for over 40 s."""
+    server = trickle_server(trickle_body())
+    started = time.monotonic()
+
+    result = test_connection("openai", {"apiKey": OPENAI_KEY, "baseUrl": server.url}, timeout=2)
+
+    assert time.monotonic() - started < 6
+    assert result.kind == "timeout" and "longer than 2 s" in result.message
+
+
+def test_the_anthropic_check_holds_its_time_limit_over_all_pages(
+        fake_server: FakeServer) -> None:
+    """Each page had the whole time limit, so a server of many slow pages took 50 times it."""
+    fake_server.anthropic_models = [f"claude-{n}" for n in range(40)]
+    fake_server.anthropic_page_size = 1
+    fake_server.delay = 0.1
+    started = time.monotonic()
+
+    result = test_connection("anthropic", {"apiKey": API_KEY,
+                                           "baseUrl": fake_server.anthropic_url}, timeout=1)
+
+    assert time.monotonic() - started < 3
+    assert result.kind == "timeout"
+    assert "did not send all of Anthropic's model list within 1 s" in result.message
+
+
+# -- validation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", [
+    "sk-proj-abc…def0123456",  # an ellipsis (outside Latin-1) pasted with the key
+    "sk-proj-“abcdef0123456”",
+    "sk-proj-café0123456789",  # Latin-1, but no API key has it
+])
+def test_an_api_key_outside_ascii_is_refused(key: str) -> None:
+    """Such a key was accepted, then failed every check building its header."""
+    with pytest.raises(ValidationError, match="only ASCII letters, digits and symbols") as caught:
+        validate_config(PROVIDERS["openai"], {"apiKey": key})
+    assert set(caught.value.field_errors) == {"apiKey"}
+    assert "abc" not in str(caught.value), "nothing of the key is quoted"
+
+
+def test_an_organization_outside_ascii_is_refused() -> None:
+    with pytest.raises(ValidationError, match="Organization ID may contain only ASCII"):
+        validate_config(PROVIDERS["openai"], {"apiKey": OPENAI_KEY, "organization": "org-Ω"})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("organization", "org-1\x00"), ("organization", "org\u202e1"), ("baseUrl", "http://h/\x7f"),
+])
+def test_control_characters_are_refused_in_any_field(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_config(PROVIDERS["openai"], {"apiKey": OPENAI_KEY, field: value})
+    assert set(caught.value.field_errors) == {field}
+
+
+@pytest.mark.parametrize("field", ["apiKey", "organization", "baseUrl"])
+def test_a_lone_surrogate_is_refused_in_any_field(field: str) -> None:
+    config = {"apiKey": OPENAI_KEY, field: "sk-proj-0123456789\ud800"}
+    with pytest.raises(ValidationError, match="not valid text") as caught:
+        validate_config(PROVIDERS["openai"], config)
+    assert set(caught.value.field_errors) == {field}
+
+
+@pytest.mark.parametrize("config", [None, "apiKey=sk-1", ["apiKey"], 42])
+def test_a_config_that_is_not_a_mapping_is_a_validation_error(config: object) -> None:
+    with pytest.raises(ValidationError, match="must be a mapping") as caught:
+        validate_config(PROVIDERS["openai"], config)  # type: ignore[arg-type]
+    assert set(caught.value.field_errors) == {"config"}
+
+
+def test_a_field_name_that_is_not_text_is_named_by_its_type() -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_config(PROVIDERS["ollama"], {1: "x", b"baseUrl": "y", "\ud800": "z"})
+    assert set(caught.value.field_errors) == {"int", "bytes", "\ufffd"}
+
+
+_ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(provider=st.sampled_from(sorted(PROVIDERS)),
+       config=st.dictionaries(
+           st.sampled_from(["apiKey", "baseUrl", "organization"]) | st.text() | st.integers(),
+           _ANY_VALUE | st.text(st.characters(codec="utf-8") | st.just("\ud800"), max_size=60)
+           | st.sampled_from(["http://h/?", "http://[::1", "http://h:99999", "http://2852039166",
+                              "sk-proj-\u2026", "http://h/#", "http://" + "a" * 64]),
+           max_size=4) | _ANY_VALUE)
+def test_validation_raises_only_validation_errors(provider: str, config: Any) -> None:
+    refused: ValidationError | None = None
+    try:
+        clean = validate_config(PROVIDERS[provider], config)
+    except ValidationError as error:
+        refused = error
+    if refused is None:
+        json.dumps(clean).encode("utf-8")  # what is stored can be stored
+    else:
+        assert all(isinstance(field, str) for field in refused.field_errors)
+        str(refused).encode("utf-8")
+
+
+@pytest.mark.parametrize("base_url, problem", [
+    ("http://host/admin/users?", "must not contain a query"),
+    ("http://host/v1?", "must not contain a query"),
+    ("http://host/v1#", "or a fragment"),
+    ("http://169.254.169.254/latest", "link-local or cloud metadata"),
+    ("http://2852039166", "points at 169.254.169.254"),
+    ("http://0xa9fea9fe", "points at 169.254.169.254"),
+    ("http://169.254.43518", "points at 169.254.169.254"),
+    ("http://[fd00:ec2::254]", "points at fd00:ec2::254"),
+])
+def test_base_urls_that_reach_elsewhere_are_refused(base_url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)) as caught:
+        test_connection("ollama", {"baseUrl": base_url})
+    assert set(caught.value.field_errors) == {"baseUrl"}
+
+
+def test_the_environment_variable_allows_a_metadata_base_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTIONS_ALLOW_LINK_LOCAL", "1")
+    clean = validate_config(PROVIDERS["ollama"], {"baseUrl": "http://169.254.169.254/"})
+    assert clean == {"baseUrl": "http://169.254.169.254"}
+    monkeypatch.setenv("CONNECTIONS_ALLOW_LINK_LOCAL", "0")
+    with pytest.raises(ValidationError):
+        validate_config(PROVIDERS["ollama"], {"baseUrl": "http://169.254.169.254/"})
+
+
+# -- text from servers ---------------------------------------------------------------------
+
+@responses.activate
+def test_a_lone_surrogate_in_a_servers_message_is_replaced() -> None:
+    """A lone surrogate ("\\ud800") in an error message failed when the result was stored."""
+    responses.get(f"{OPENAI}/models", status=403,
+                  body=b'{"error": {"message": "no \\ud800 access\\u0007"}}')
+    result = openai()
+    assert 'said: "no \ufffd access"' in result.message
+    result.message.encode("utf-8")
+
+
+@responses.activate
+def test_model_ids_are_made_encodable() -> None:
+    responses.get(f"{OPENAI}/models", body=b'{"data": [{"id": "gpt\\ud800"}, {"id": "o3"}]}')
+    assert openai().models == ("gpt\ufffd", "o3")
+
+
+@responses.activate
+def test_a_huge_model_list_is_bounded() -> None:
+    """An Ollama server with a huge model list grew the data file by about 1 MB per check."""
+    responses.get(f"{OLLAMA}/api/tags", json={"models": [
+        {"name": f"model-{n}-" + "x" * 300} for n in range(MAX_MODELS + 500)]})
+
+    result = test_connection("ollama", {"baseUrl": OLLAMA})
+
+    assert len(result.models) == MAX_MODELS
+    assert all(len(name) <= MAX_MODEL_NAME for name in result.models)
+    assert result.models[0].startswith("model-0-xxx") and result.models[0].endswith("…")
+    assert f"{MAX_MODELS + 500} models available (the first {MAX_MODELS} are listed)" in (
+        result.message)
+
+
+# -- redaction -----------------------------------------------------------------------------
+
+KEY = "sk-proj-abcdefghijklmnop1234"
+
+
+def leaks(text: str, key: str) -> list[str]:
+    """The runs of ``key`` that give it away and are found in ``text``, in any case."""
+    folded, key = text.lower(), key.lower()
+    runs = [key[:n] for n in range(4, len(key) + 1)] + [key[-n:] for n in range(4, len(key))]
+    runs += [key[i:i + 8] for i in range(len(key) - 7)]
+    return [run for run in runs if run in folded]
+
+
+def quoted(said: str, key: str = KEY) -> str:
+    """What the error raised for ``said`` quotes of it."""
+    response = requests.Response()
+    response.status_code, response.url = 403, f"{OPENAI}/models"
+    response._content = json.dumps({"error": {"message": said}}).encode()
+    with pytest.raises(ProviderError) as caught:
+        raise_for_status("OpenAI", response, response.content, {"apiKey": key})
+    return str(caught.value).split(' said: "', 1)[1]
+
+
+@pytest.mark.parametrize("said", [
+    "Incorrect API key provided: sk-proj-****1234.",
+    "Incorrect API key provided: sk-pro...1234.",
+    "Key SK-PROJ-ABCD... is not valid",
+    "key sk%2Dproj%2Dabcdefgh is not valid",
+    "key sk%252Dproj%252Dabcdefgh is not valid",
+    "key ending in p1234 has no access",
+    "key ending in 1234 has no access",
+    "key with ijklmnop in it",
+    "key ****MNOP1234",
+    f"key {KEY} and {KEY.upper()}",
+])
+def test_partial_echoes_of_the_key_are_redacted(said: str) -> None:
+    text = quoted(said)
+    assert leaks(text, KEY) == []
+    assert "[redacted]" in text
+
+
+def test_a_key_shown_with_its_ends_becomes_one_redaction() -> None:
+    text = quoted("Incorrect API key provided: sk-proj-****1234. See the docs.")
+    assert text == 'Incorrect API key provided: [redacted]. See the docs."'
+
+
+_ECHOES: dict[str, Callable[[str, int], str]] = {
+    "prefix": lambda key, n: key[:n],
+    "suffix": lambda key, n: key[-n:],
+    "ends": lambda key, n: f"{key[:n]}{'*' * n}{key[-4:]}",
+    "dots": lambda key, n: f"{key[:n]}...{key[-n:]}",
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(string.ascii_letters + string.digits + "-_", min_size=10, max_size=60),
+       echo=st.sampled_from(sorted(_ECHOES)), n=st.integers(4, 60),
+       shape=st.sampled_from(["as is", "upper", "lower", "percent", "percent twice"]),
+       before=st.sampled_from(["", "Incorrect API key provided: ", "key=", "(", "«"]),
+       after=st.sampled_from(["", ". You can find your API key at the console.", ")", " »"]))
+def test_no_echo_of_a_key_survives(key: str, echo: str, n: int, shape: str, before: str,
+                                   after: str) -> None:
+    key = "sk-" + key
+    text = _ECHOES[echo](key, min(n, len(key)))
+    text = {"as is": text, "upper": text.upper(), "lower": text.lower(),
+            "percent": quote(text, safe=""), "percent twice": quote(quote(text, safe=""),
+                                                                    safe="")}[shape]
+    assert leaks(quoted(before + text + after, key), key) == []
