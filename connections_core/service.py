@@ -43,6 +43,7 @@ from .providers import (
     PROVIDERS,
     Provider,
     TestResult,
+    bounded_models,
     get_provider,
     test_connection,
     validate_config,
@@ -636,8 +637,8 @@ class ConnectionService:
                                 _ms_since(started), status_code=error.status_code)
             self._record_results([(record, failed)], each="connection.tested")
             raise
-        names = tuple(m.name for m in models)
-        found = TestResult(True, f"{len(names)} models on the server.", "ok",
+        names = tuple(bounded_models([m.name for m in models]))
+        found = TestResult(True, f"{len(models)} models on the server.", "ok",
                            _ms_since(started), names, 200)
         self._record_results([(record, found)], each="connection.tested")
         return models
@@ -957,7 +958,11 @@ class ConnectionService:
             return TestResult(False, str(error), "auth", 0)
         try:
             return test_connection(record["type"], config, self.timeout)
-        except ConnectionsError as error:  # a stored config that no longer validates
+        except ValidationError as error:  # saved before today's rules
+            return TestResult(False, "This connection's saved settings are no longer accepted "
+                                     f"({error}). Edit it and save it again.",
+                              "invalid_response", 0)
+        except ConnectionsError as error:
             return TestResult(False, str(error), "invalid_response", 0)
         except Exception:
             log.exception("Checking connection %s failed unexpectedly", shown(record.get("id")))
