@@ -24,6 +24,8 @@ service = current_service()
 connections = service.list()
 
 st.title("Settings")
+for warning in service.file_warnings():
+    st.warning(md(warning), icon=":material/warning:")
 
 st.subheader("Encryption key")
 source = key_source()

@@ -79,3 +79,24 @@ def test_it_links_to_the_other_screens(data_dir: Path) -> None:
 
     assert [link.value for link in at.page_link] == ["Manage connections", "Browse Ollama models"]
 
+
+def test_it_warns_when_others_can_read_the_key_file(data_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    at = open_app(SETTINGS)
+    key_file = data_dir / "encryption.key"
+    key_file.chmod(0o644)
+    at.run()
+
+    [warning] = [plain(w.value) for w in at.main.warning if "chmod" in w.value]
+    assert f"chmod 600 {key_file}" in warning
+
+
+def test_it_warns_about_nothing_when_only_the_owner_can_read_the_files(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    at = open_app(SETTINGS)
+    (data_dir / "encryption.key").chmod(0o600)
+    at.run()
+
+    assert not [w for w in at.main.warning if "chmod" in w.value]
