@@ -59,7 +59,6 @@ def test_md_escapes_what_starts_markdown_syntax(text: str, escaped: str) -> None
     ("see http://h.io/x", f"see {WORD_JOINER}http\\:\\/\\/h\\.io\\/x"),
     ("HTTPS://h.io", f"{WORD_JOINER}HTTPS\\:\\/\\/h\\.io"),
     ("www.h.io", f"{WORD_JOINER}www\\.h\\.io"),
-    ("ada@h.io", f"ada\\@{WORD_JOINER}h\\.io"),
     (":streamlit:", f"\\:{WORD_JOINER}streamlit\\:"),
     (":material_star:", f"\\:{WORD_JOINER}material\\_star\\:"),
     ("a -> b", f"a \\-{WORD_JOINER}\\> b"),

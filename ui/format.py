@@ -16,8 +16,9 @@ WORD_JOINER = "\u2060"
 # Some things are found in the text after its escapes are undone, so no backslash stops
 # them; a word joiner breaks each.
 _FOUND_AFTER_ESCAPES = re.compile("|".join([
-    r"(?=https?:|www\.)",  # before a bare link, which GitHub-style Markdown makes a link
-    r"(?<=@)",  # inside an e-mail address, likewise
+    # before a bare link, which GitHub-style Markdown makes a link (an e-mail address
+    # becomes a mailto: link, which sends nothing: it stays, and copies as it is)
+    r"(?=https?:|www\.)",
     r"(?<=:)(?=streamlit:|material_)",  # inside Streamlit's logo and icon shortcodes
     r"(?<=(?<!\S)[-<>~])(?=(?:->|-|>|=)(?!\S))",  # inside `` -> ``, which becomes an arrow
 ]), re.IGNORECASE)
@@ -40,8 +41,9 @@ def relative_time(when: datetime | None, now: datetime | None = None) -> str:
 
 def md(text: object) -> str:
     """``text`` as Markdown that shows it exactly as written, on one line: a connection's
-    name, a URL, a workspace id or a server's message can't become a link, an image, a
-    heading or a list, nor make the browser fetch anything.
+    name, a URL, a workspace id or a server's message can't become a link (but for an
+    e-mail address's ``mailto:``), an image, a heading or a list, nor make the browser
+    fetch anything.
 
     Every string that a person or a server controls goes through this before it reaches
     anything Streamlit renders as Markdown: titles, captions, messages, toasts,
