@@ -70,7 +70,7 @@ def provider(image: str, link: str, html: str) -> Iterator[FakeServer]:
     server.ollama_version = said
     server.ollama_models = [ollama_model(f"{image}{link.replace(' ', '-')}", family=said,
                                          parameter_size=said, quantization_level=said)]
-    server.respond("/api/show", 500, {"error": said})
+    server.respond("/api/show", 502, {"error": said})  # told from /api/ps's by its status
     server.respond("/api/ps", 500, {"error": said})
     server.pull_events = [{"status": said}, {"error": said}]
     server.respond("/v1/models", 500, {"error": {"message": said, "type": "server_error"}})
@@ -237,7 +237,8 @@ def test_what_an_ollama_server_says(visit: Visit, app: str, planted: FakeServer)
 
     page.get_by_role("combobox", name="Model details").click()
     page.get_by_role("option").first.click()
-    expect(page.get_by_text(re.compile(r"failed \(500\)")).first).to_be_visible(timeout=WAIT)
+    expect(page.get_by_test_id("stAlertContentError").filter(has_text="(502)")).to_be_visible(
+        timeout=WAIT)
     settle(page)
     assert_nothing_points_at(planted, visit)
 
