@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.auth import signed_in_email
 from ui.errors import reported_errors
+from ui.format import md
 from ui.notices import show_notices
 from ui.service import chosen_service, current_service, key_source, require_a_workspace
 from ui.sidebar import sidebar
@@ -37,8 +38,8 @@ with reported_errors():
         sidebar(chosen_service())
     service = current_service()  # a workspace they may not open: a message, and theirs
     if key_source() in ("file", "generated"):
-        st.sidebar.warning(f"Using a key generated for local use (`{service.key_file}`). Set "
-                           "`ENCRYPTION_KEY` for a shared deployment; see Settings.",
+        st.sidebar.warning(f"Using a key generated for local use ({md(service.key_file)}). "
+                           "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",
                            icon=":material/warning:")
     show_notices()
     page.run()

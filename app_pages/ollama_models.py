@@ -10,7 +10,7 @@ from connections_core import (
     ValidationError,
     ollama,
 )
-from ui.errors import reported_errors
+from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.members import needs_role
 from ui.notices import notify
@@ -49,10 +49,10 @@ server = (connection.id, base_url)  # an edited base URL is another server
 snapshot = st.session_state.ollama_servers.get(server)
 if snapshot is None or refresh:
     try:
-        with st.spinner(f"Reading the models on {base_url}…"):
+        with st.spinner(f"Reading the models on {md(base_url)}…"):
             snapshot = read_server(service, connection)
     except ConnectionsError as error:
-        st.error(str(error), icon=":material/error:")
+        show_error(error)
         st.stop()
     st.session_state.ollama_servers[server] = snapshot
     if refresh:
@@ -62,7 +62,7 @@ if snapshot is None or refresh:
 
 # -- Models --------------------------------------------------------------------------------
 with st.container(horizontal=True):
-    st.metric("Server version", snapshot.version, border=True)
+    st.metric("Server version", md(snapshot.version), border=True)
     st.metric("Models", len(snapshot.models), border=True)
     st.metric("Disk used", sum(m.size for m in snapshot.models), format="bytes", border=True)
 models = pd.DataFrame(
@@ -84,7 +84,7 @@ if selected:
     try:
         info = model_details(base_url, selected, service.timeout)
     except ConnectionsError as error:
-        st.error(str(error), icon=":material/error:")
+        show_error(error)
     else:
         parameters, template, license_, model_info = st.tabs(
             ["Parameters", "Template", "License", "Model info"])
@@ -109,9 +109,9 @@ if pull:
     try:
         st.session_state.ollama_pull = PullJob.start(service, connection, name)
     except ValidationError as error:
-        st.error(error.field_errors.get("name", str(error)), icon=":material/error:")
+        show_error(error.field_errors.get("name", error))
     except PermissionDeniedError as error:
-        st.error(str(error), icon=":material/block:")
+        show_error(error, ":material/block:")
     else:
         st.rerun()  # draw the page with the Pull button off, and the progress following
 
@@ -143,7 +143,7 @@ def pull_progress() -> None:
                                  f"{ollama.format_bytes(job.layer.completed)} of "
                                  f"{ollama.format_bytes(job.layer.total)}")
         if job.outcome == "failed":
-            st.error(job.error, icon=":material/error:")
+            show_error(job.error)
             if st.button("Dismiss", key="ollama_pull_dismiss"):
                 st.session_state.ollama_pull = None
                 st.rerun()
@@ -163,7 +163,7 @@ st.subheader("Running")
 try:
     running = ollama.list_running(base_url, timeout=service.timeout)
 except ConnectionsError as error:
-    st.error(str(error), icon=":material/error:")
+    show_error(error)
 else:
     if running:
         st.dataframe(pd.DataFrame(

@@ -5,6 +5,7 @@ from collections import Counter
 import streamlit as st
 
 from connections_core import PROVIDERS
+from ui.format import md
 from ui.members import members_section, sign_in_section
 from ui.service import current_service, key_source
 from ui.widgets import STATUS_STYLES
@@ -23,6 +24,8 @@ service = current_service()
 connections = service.list()
 
 st.title("Settings")
+for warning in service.file_warnings():
+    st.warning(md(warning), icon=":material/warning:")
 
 st.subheader("Encryption key")
 source = key_source()
@@ -30,7 +33,7 @@ if source in KEY_SOURCES:
     st.success(KEY_SOURCES[source], icon=":material/key:")
 else:
     st.warning(f"The encryption key was generated for local use and is kept in "
-               f"`{service.key_file}`. Anyone who can read that file can decrypt the stored "
+               f"{md(service.key_file)}. Anyone who can read that file can decrypt the stored "
                "API keys: set `ENCRYPTION_KEY` for a shared deployment.",
                icon=":material/warning:")
 if service.keyring.has_previous:
@@ -46,8 +49,8 @@ members_section(service)
 st.subheader("Data file")
 with st.container(horizontal=True):
     st.metric("Size", service.store.size_bytes(), format="bytes", border=True)
-    st.metric("Workspace", service.workspace_id, border=True)
-st.caption(f"Stored in `{service.store.path}`.")
+    st.metric("Workspace", md(service.workspace_id), border=True)
+st.caption(f"Stored in {md(service.store.path)}.")
 
 st.subheader("Connections in this workspace")
 by_provider = Counter(c.type for c in connections)

@@ -19,6 +19,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection, ConnectionService
+from ui.format import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -78,8 +79,9 @@ def texts(at: AppTest) -> str:
 
 
 def plain(markdown: object) -> str:
-    """Markdown source as read: ``\\*`` is a ``*``."""
-    return re.sub(r"\\(.)", r"\1", str(markdown))
+    """Markdown source as read: ``\\*`` is a ``*``, and :func:`ui.format.md`'s invisible
+    word joiners are not there."""
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace(WORD_JOINER, "")
 
 
 def errors(at: AppTest) -> list[str]:

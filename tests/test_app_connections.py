@@ -211,7 +211,7 @@ def test_edit_with_the_key_left_empty_keeps_the_stored_key(work: Connection) -> 
 
     assert "**Work (renamed)**" in card(at, work)
     assert service().resolve_config("openai", work.id)["apiKey"] == API_KEY
-    assert "Saved **Work (renamed)**." in [t.value for t in at.toast]
+    assert "Saved **Work (renamed)**." in [plain(t.value) for t in at.toast]
 
 
 def test_edit_with_a_new_base_url_asks_for_the_key_again(work: Connection) -> None:

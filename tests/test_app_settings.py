@@ -13,6 +13,7 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     assert_clean,
     fixture_data_dir,
     open_app,
+    plain,
     service,
     texts,
 )
@@ -34,7 +35,7 @@ def test_it_warns_about_a_generated_local_key(data_dir: Path,
     at = open_app(SETTINGS)
 
     [warning] = [w for w in at.main.warning if "generated for local use" in w.value]
-    assert str(data_dir / "encryption.key") in warning.value
+    assert str(data_dir / "encryption.key") in plain(warning.value)
 
 
 def test_it_shows_a_rotation_under_way(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +57,7 @@ def test_it_shows_the_data_file_and_its_size(data_dir: Path) -> None:
     add("openai", "Work", apiKey=API_KEY)
     at = open_app(SETTINGS)
 
-    assert f"Stored in `{data_dir / 'connections.json'}`." in texts(at)
+    assert f"Stored in {data_dir / 'connections.json'}." in texts(at)
     size = {m.label: m.value for m in at.metric}["Size"]
     assert size == str((data_dir / "connections.json").stat().st_size)  # shown as bytes
 
@@ -77,3 +78,25 @@ def test_it_links_to_the_other_screens(data_dir: Path) -> None:
     at = open_app(SETTINGS)
 
     assert [link.value for link in at.page_link] == ["Manage connections", "Browse Ollama models"]
+
+
+def test_it_warns_when_others_can_read_the_key_file(data_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    at = open_app(SETTINGS)
+    key_file = data_dir / "encryption.key"
+    key_file.chmod(0o644)
+    at.run()
+
+    [warning] = [plain(w.value) for w in at.main.warning if "chmod" in w.value]
+    assert f"chmod 600 {key_file}" in warning
+
+
+def test_it_warns_about_nothing_when_only_the_owner_can_read_the_files(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    at = open_app(SETTINGS)
+    (data_dir / "encryption.key").chmod(0o600)
+    at.run()
+
+    assert not [w for w in at.main.warning if "chmod" in w.value]

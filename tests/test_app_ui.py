@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connections_core import OllamaError, ollama
-from ui.format import md, relative_time
+from tests.app_support import plain
+from ui.format import WORD_JOINER, md, relative_time
 from ui.ollama_state import PullJob
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +40,42 @@ def test_relative_time_of_nothing_is_never() -> None:
 
 def test_md_stops_markdown_and_streamlit_directives() -> None:
     assert md("**bold** _x_ [link](http://a) :red[alarm] $x$ <b>") == (
-        "\\*\\*bold\\*\\* \\_x\\_ \\[link\\](http\\://a) \\:red\\[alarm\\] \\$x\\$ \\<b\\>")
+        "\\*\\*bold\\*\\* \\_x\\_ \\[link\\]\\(\u2060http\\:\\/\\/a\\) "
+        "\\:red\\[alarm\\] \\$x\\$ \\<b\\>")
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("![x](y)", "\\!\\[x\\]\\(y\\)"),  # an image
+    ("{a} &amp;", "\\{a\\} \\&amp\\;"),  # braces, and an entity that would become "&"
+    ("- a", "\\- a"), ("+ a", "\\+ a"), ("> a", "\\> a"), ("# a", "\\# a"),
+    ("1. a", "1\\. a"), ("2) a", "2\\) a"),  # list, quote and heading markers
+    ("a\nb\r\nc\rd", "a b c d"),  # one line: no paragraph, heading underline or list after
+])
+def test_md_escapes_what_starts_markdown_syntax(text: str, escaped: str) -> None:
+    assert md(text) == escaped
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("see http://h.io/x", f"see {WORD_JOINER}http\\:\\/\\/h\\.io\\/x"),
+    ("HTTPS://h.io", f"{WORD_JOINER}HTTPS\\:\\/\\/h\\.io"),
+    ("www.h.io", f"{WORD_JOINER}www\\.h\\.io"),
+    (":streamlit:", f"\\:{WORD_JOINER}streamlit\\:"),
+    (":material_star:", f"\\:{WORD_JOINER}material\\_star\\:"),
+    ("a -> b", f"a \\-{WORD_JOINER}\\> b"),
+])
+def test_md_breaks_what_is_found_after_escapes_are_undone(text: str, escaped: str) -> None:
+    """The renderer made ``\\(http\\:\\/\\/host/t.png\\)`` a link: bare links, logos and
+    arrows are found in the parsed text, where backslashes are gone."""
+    assert md(text) == escaped
+
+
+@given(st.text())
+def test_md_reads_back_as_the_text_on_one_line(text: str) -> None:
+    escaped = md(text)
+
+    assert plain(escaped) == re.sub(r"\r\n?|\n", " ", text).replace(WORD_JOINER, "")
+    unescaped = re.sub(r"\\.", "", escaped)
+    assert not re.search(r"[!-/:-@\[-`{-~\r\n]", unescaped), "every ASCII punctuation escaped"
 
 
 def job(steps: Generator[ollama.PullProgress, None, None]) -> PullJob:

@@ -29,6 +29,7 @@ from typing import Any, Literal, NoReturn
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
+from ui.errors import show_error
 from ui.format import md
 
 PRODUCT = "connections"
@@ -154,7 +155,7 @@ def _sign_in_page(expired: bool) -> NoReturn:
         try:
             st.login()
         except StreamlitAuthError as error:  # Streamlit's own check of secrets.toml
-            st.error(str(error), icon=":material/error:")
+            show_error(error)
     st.stop()
 
 

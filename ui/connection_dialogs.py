@@ -29,7 +29,7 @@ from connections_core import (
     TestResult,
     ValidationError,
 )
-from ui.errors import reported_errors
+from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.notices import notify
 from ui.widgets import show_result
@@ -206,14 +206,14 @@ def _show_field_errors(error: ValidationError, slots: Slots) -> None:
     others = [message for field, message in error.field_errors.items() if field not in slots]
     for field, message in error.field_errors.items():
         if field in slots:
-            slots[field].error(message, icon=":material/error:")
+            show_error(message, where=slots[field])
     if others:
-        slots[""].error(" ".join(others), icon=":material/error:")
+        show_error(" ".join(others), where=slots[""])
 
 
 def _conflict(connection: Connection, provider: Provider) -> None:
     """Someone saved this connection meanwhile: offer to start again from their version."""
-    st.error(st.session_state[CONFLICT], icon=":material/sync_problem:")
+    show_error(st.session_state[CONFLICT], ":material/sync_problem:")
     if st.button("Reload", key="conn_form_reload", icon=":material/refresh:"):
         for key in ["conn_form_name", *(f"conn_form_{provider.type}_{f.name}"
                                         for f in provider.fields)]:

@@ -3,7 +3,9 @@
 :func:`reported_errors` wraps each page (in the entry point) and each dialog or
 fragment (they rerun on their own, outside the page).  A key or data file that
 can't be used gets :func:`show_store_failure`: a full-page explanation with the
-fix, and nothing else runs.
+fix, and nothing else runs.  Every message from the core is shown through
+:func:`show_error`, escaped: it can quote a connection's name, a URL or what a
+server said.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from connections_core import ConnectionsError, EncryptionKeyError, StoreError
+from ui.format import md
 
 log = logging.getLogger("connections.ui")
 
@@ -45,7 +49,7 @@ def reported_errors() -> Iterator[None]:
     except (EncryptionKeyError, StoreError) as error:
         show_store_failure(error)
     except ConnectionsError as error:
-        st.error(str(error), icon=":material/error:")
+        show_error(error)
     except Exception as error:  # the one catch-all: the details go to the server's log
         log.exception("Unexpected error while rendering a screen")
         st.error(f"Something unexpected went wrong ({type(error).__name__}). The details "
@@ -53,14 +57,21 @@ def reported_errors() -> Iterator[None]:
                  icon=":material/error:")
 
 
+def show_error(message: object, icon: str = ":material/error:", *,
+               where: DeltaGenerator | None = None) -> None:
+    """An error box (on the page, or in ``where``) with ``message`` as written: an
+    exception from the core, or one of a :class:`ValidationError`'s field messages."""
+    (st.error if where is None else where.error)(md(message), icon=icon)
+
+
 def show_store_failure(error: EncryptionKeyError | StoreError) -> NoReturn:
     """Replace the page with what is wrong with the key or the data file, and the fix."""
     if isinstance(error, StoreError):
         st.title("The data file can't be read")
-        st.error(str(error), icon=":material/database:")
+        show_error(error, ":material/database:")
         st.markdown(STORE_HELP)
     else:
         st.title("The encryption key can't be used")
-        st.error(str(error), icon=":material/key_off:")
+        show_error(error, ":material/key_off:")
         st.markdown(KEY_HELP)
     st.stop()

@@ -17,6 +17,7 @@ import streamlit as st
 
 from connections_core import ROLES, ConnectionService, Member, ValidationError, needed_role
 from ui.auth import sign_in_enabled
+from ui.errors import show_error
 from ui.format import md, relative_time
 from ui.notices import notify
 
@@ -74,7 +75,7 @@ def members_section(service: ConnectionService) -> None:
     for member in members:
         _member_row(service, member, manage)
         if refused and refused[0] == member.email:
-            st.error(refused[1], icon=":material/error:")
+            show_error(refused[1])
     if manage:
         _add_member(service, first=not members)
 
@@ -133,7 +134,7 @@ def _add_member(service: ConnectionService, first: bool) -> None:
     except ValidationError as error:
         for field, slot in (("email", email_slot), ("role", role_slot)):
             if field in error.field_errors:
-                slot.error(error.field_errors[field], icon=":material/error:")
+                show_error(error.field_errors[field], where=slot)
         return
     st.session_state.pop(EMAIL, None)  # an empty field for the next person
     notify(f"**{md(member.email)}** is now {member.role}.", icon=":material/person_add:")

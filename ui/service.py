@@ -19,6 +19,7 @@ import streamlit as st
 
 from connections_core import ConnectionService, ValidationError
 from ui.auth import no_access_page, signed_in_email
+from ui.errors import show_error
 from ui.format import md
 
 #: The sidebar widget's key, which is also the URL's query parameter.
@@ -105,8 +106,8 @@ def _service(workspace_id: str) -> ConnectionService:
         return _open(workspace_id, signed_in_email())[0]
     except ValidationError as error:
         if "workspace_id" in error.field_errors:
-            st.error(f"'{md(workspace_id)}' can't be a workspace: "
-                     f"{error.field_errors['workspace_id']}", icon=":material/error:")
+            show_error(f"'{workspace_id}' can't be a workspace: "
+                       f"{error.field_errors['workspace_id']}")
             st.stop()
         raise  # a bad CONNECTIONS_ADMINS or e-mail address: reported as an error
 

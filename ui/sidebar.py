@@ -12,6 +12,7 @@ import streamlit as st
 
 from connections_core import ConnectionsError, ConnectionService, ValidationError
 from ui.auth import sign_in_enabled, sign_out_button
+from ui.errors import show_error
 from ui.format import md
 from ui.notices import notify
 from ui.service import WORKSPACE, choose_workspace, service_for, workspaces_open_to_me
@@ -43,7 +44,7 @@ def new_workspace() -> None:
     with st.popover("New workspace", icon=":material/add:", width="stretch"):
         st.text_input("Workspace name", key=NEW_NAME, placeholder="e.g. team-a", max_chars=100)
         if st.session_state.get(NEW_ERROR):
-            st.error(st.session_state[NEW_ERROR], icon=":material/error:")
+            show_error(st.session_state[NEW_ERROR])
         st.button("Create", key="sidebar_new_workspace_create", type="primary",
                   on_click=_create)
 
