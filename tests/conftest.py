@@ -9,6 +9,7 @@ import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
 from tests.fakes import fake_server  # noqa: F401  (a fixture, shared by every test module)
+from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
 
 OPENAI_KEY = "sk-test-0123456789abcdefWXYZ"
 ANTHROPIC_KEY = "sk-ant-test-9876543210zyxwQRST"

@@ -25,14 +25,7 @@ import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
 from tests.fakes import API_KEY, FakeServer, ollama_model
-from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    READY,
-    _browser_missing,
-    _free_port,
-    streamlit_run,
-)
+from tests.test_browser import READY, _free_port, streamlit_run
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
 
@@ -108,21 +101,6 @@ def named(env: dict[str, str], image: str, link: str, html: str, provider: FakeS
 def app(env: dict[str, str], named: Connection) -> Iterator[str]:
     with streamlit_run(env, "127.0.0.1", _free_port()) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"CI needs the browser test: {missing}")
-    if missing:
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass

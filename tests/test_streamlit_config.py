@@ -19,14 +19,7 @@ import pytest
 
 from connections_core import ConnectionService, generate_key
 from tests.fakes import FakeServer
-from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    READY,
-    _browser_missing,
-    _free_port,
-    streamlit_run,
-)
+from tests.test_browser import READY, _free_port, streamlit_run
 
 ACCEPTED, REFUSED = 101, 403
 
@@ -99,21 +92,6 @@ def test_a_deployment_names_its_own_host_in_the_environment(env: dict[str, str])
         assert handshake(port, "dashboard.example.com", "https://dashboard.example.com") \
             == ACCEPTED
         assert handshake(port, f"evil.example:{port}", f"http://evil.example:{port}") == REFUSED
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"CI needs the browser test: {missing}")
-    if missing:
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def test_tables_offer_no_csv_download(browser: Any, port: int) -> None:
