@@ -16,26 +16,17 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, EncryptionKeyError, StoreError
+from tests.mounts import mounted
 
 
 @contextlib.contextmanager
 def tmpfs(size: str = "256k") -> Iterator[Path]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the full-disk tests, as root")
-        pytest.skip("mounting a tmpfs needs root")
     mount_point = Path(tempfile.mkdtemp(prefix="disk-"))
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                              str(mount_point)], capture_output=True, text=True, timeout=30)
-    if mounted.returncode != 0:
-        mount_point.rmdir()
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the full-disk tests: {mounted.stderr.strip()}")
-        pytest.skip(f"can't mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        yield mount_point
+        with mounted(["-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs"], mount_point,
+                     "full-disk") as disk:
+            yield disk
     finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False, timeout=30)
         mount_point.rmdir()
 
 

@@ -11,7 +11,6 @@ in CI, where they must run.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from tests.mounts import cannot, mounted
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 20
@@ -38,40 +38,22 @@ for line in sys.stdin:
 """
 
 
-def _mount_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "mounting a test file system needs root"
-    if not shutil.which("mkfs.ext4"):
-        return "mkfs.ext4 is not installed (e2fsprogs)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def coarse_folder() -> Iterator[Path]:
     """A folder on ext4 with 1-second timestamps, unmounted afterwards."""
-    problem = _mount_problem()
-    if problem and os.environ.get("CI"):
-        pytest.fail(f"CI must run the coarse-timestamp tests: {problem}")
-    if problem:
-        pytest.skip(problem)
+    if not shutil.which("mkfs.ext4"):
+        cannot("coarse-timestamp", "mkfs.ext4 is not installed (e2fsprogs)")
     work = Path(tempfile.mkdtemp(prefix="coarse-"))
     image, mount_point = work / "fs.img", work / "mnt"
     mount_point.mkdir()
     with image.open("wb") as file:
         file.truncate(32 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-I", "128", str(image)], check=True,
-                   capture_output=True, timeout=60)
-    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)],
-                             capture_output=True, text=True, timeout=60)
-    if mounted.returncode != 0:
-        shutil.rmtree(work)
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the coarse-timestamp tests: {mounted.stderr.strip()}")
-        pytest.skip(f"can't loop-mount here: {mounted.stderr.strip()}")
     try:
-        yield mount_point
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-I", "128", str(image)], check=True,
+                       capture_output=True, timeout=60)
+        with mounted(["-o", "loop", str(image)], mount_point, "coarse-timestamp"):
+            yield mount_point
     finally:
-        subprocess.run(["umount", str(mount_point)], check=False, timeout=60)
         shutil.rmtree(work)
 
 
