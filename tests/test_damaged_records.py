@@ -88,3 +88,39 @@ def test_a_record_without_an_id_is_ignored(service: ConnectionService, data_path
     data_path.write_text(json.dumps(data))
     assert [c.id for c in service.list()] == [good.id]
     assert set(service.test_all()) == {good.id}
+
+
+def test_all_records_every_result_when_servers_are_hostile(service: ConnectionService,
+                                                           fake_server: FakeServer) -> None:
+    """Odd redirects, lone surrogates and huge model lists: each becomes that connection's
+    recorded result, and the good connection's is recorded too."""
+    hostile = [FakeServer() for _ in range(4)]
+    try:
+        hostile[0].respond("/v1/models", 302, headers={"Location": "http://h:99999/"})
+        hostile[1].respond("/v1/models", 302, headers={"Location": "http://[::1/"})
+        hostile[2].respond("/v1/models", 500, b'{"error": {"message": "bad \\ud800 thing"}}',
+                           content_type="application/json")
+        hostile[3].ollama_models = [{"name": f"m\ud800{n}", "model": f"m{n}", "size": 1,
+                                     "digest": "0" * 64, "modified_at": "2026-01-01T00:00:00Z",
+                                     "details": {}} for n in range(5000)]
+        made = [service.create("openai", f"Hostile {n}", {"apiKey": API_KEY,
+                                                          "baseUrl": server.openai_url})
+                for n, server in enumerate(hostile[:3])]
+        made.append(service.create("ollama", "Many models", {"baseUrl": hostile[3].url}))
+        good = service.create("openai", "Good", {"apiKey": API_KEY,
+                                                 "baseUrl": fake_server.openai_url})
+
+        results = service.test_all()
+
+        assert set(results) == {c.id for c in [*made, good]}
+        assert results[good.id].success
+        assert [results[c.id].success for c in made[:3]] == [False, False, False]
+        many = service.get(made[3].id)
+        assert many.status == "connected"
+        assert 0 < len(many.available_models) <= 2000
+        for connection in service.list():
+            assert connection.last_result is not None, connection.name
+            connection.last_result.message.encode("utf-8")
+    finally:
+        for server in hostile:
+            server.close()
