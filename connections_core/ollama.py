@@ -30,8 +30,10 @@ from typing import Any, TypeVar
 import requests
 
 from . import http
+from .addresses import url_problem
 from .errors import ConnectionsError, NotFoundError, OllamaError, ProviderError, ValidationError
 from .http import DEFAULT_TIMEOUT
+from .text import server_text, well_formed
 
 __all__ = [
     "ModelDetails", "ModelInfo", "OllamaModel", "PullProgress", "RunningModel",
@@ -227,7 +229,7 @@ def _url(base_url: str, path: str) -> str:
         raise ValidationError({"baseUrl": "The Ollama base URL must start with http:// or "
                                           "https://, e.g. http://localhost:11434."})
     base = base_url.strip().rstrip("/")
-    problem = http.url_problem(base)
+    problem = url_problem(base)
     if problem:
         raise ValidationError({"baseUrl": f"The Ollama base URL {problem}."})
     return base + path
@@ -319,7 +321,7 @@ def _server_message(raw: bytes) -> str:
     except (ValueError, RecursionError):
         return ""
     error = data.get("error") if isinstance(data, dict) else None
-    return http.server_text(error, _MESSAGE_LIMIT) if isinstance(error, str) else ""
+    return server_text(error, _MESSAGE_LIMIT) if isinstance(error, str) else ""
 
 
 # -- the pull stream ---------------------------------------------------------------------
@@ -388,7 +390,7 @@ def _parse_progress(line: bytes, url: str, name: str) -> PullProgress:
             raise _ShapeError("a progress line is not a JSON object")
         if isinstance(data.get("error"), str):
             raise OllamaError(f'The Ollama server at {http.origin(url)} could not pull "{name}": '
-                              f"{http.server_text(data['error'], _MESSAGE_LIMIT)}. Check the "
+                              f"{server_text(data['error'], _MESSAGE_LIMIT)}. Check the "
                               "name and tag at "
                               "https://ollama.com/library and that the server can reach it.",
                               kind="server_error", status_code=200)
@@ -467,7 +469,7 @@ _TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "an obj
 
 def _optional(data: Mapping[str, Any], key: str, kind: type[T], default: T, at: str = "") -> T:
     """``data[key]`` if it has type ``kind``; ``default`` if missing or null.
-    Text comes back encodable (see :func:`connections_core.http.well_formed`)."""
+    Text comes back encodable (see :func:`connections_core.text.well_formed`)."""
     value = data.get(key)
     if value is None:
         return default
@@ -475,7 +477,7 @@ def _optional(data: Mapping[str, Any], key: str, kind: type[T], default: T, at: 
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _ShapeError(f"{at}{key} is not {_TYPE_NAMES.get(kind, kind.__name__)}")
     if isinstance(value, str):
-        return http.well_formed(value)  # type: ignore[return-value]  # a str is a T here
+        return well_formed(value)  # type: ignore[return-value]  # a str is a T here
     return value
 
 
@@ -484,7 +486,7 @@ def _text(data: Mapping[str, Any], key: str, at: str, limit: int,
     """One line of text, made safe to show and store; required unless ``default``."""
     value = (_required(data, key, str, at) if default is None
              else _optional(data, key, str, default, at))
-    return http.server_text(value, limit)
+    return server_text(value, limit)
 
 
 def _required(data: Mapping[str, Any], key: str, kind: type[T], at: str) -> T:
@@ -498,17 +500,17 @@ def _strings(data: Mapping[str, Any], key: str, at: str) -> tuple[str, ...]:
     values = _optional(data, key, list, [], at)
     if not all(isinstance(value, str) for value in values):
         raise _ShapeError(f"{at}{key} is not a list of text")
-    return tuple(http.server_text(value, _SHORT_TEXT) for value in values)
+    return tuple(server_text(value, _SHORT_TEXT) for value in values)
 
 
 def _well_formed_json(value: Any) -> Any:
     """A decoded JSON value with every text in it encodable."""
     if isinstance(value, str):
-        return http.well_formed(value)
+        return well_formed(value)
     if isinstance(value, list):
         return [_well_formed_json(item) for item in value]
     if isinstance(value, dict):
-        return {http.well_formed(key): _well_formed_json(item) for key, item in value.items()}
+        return {well_formed(key): _well_formed_json(item) for key, item in value.items()}
     return value
 
 

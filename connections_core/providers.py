@@ -29,7 +29,9 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from . import http, ollama
+from .addresses import url_problem
 from .errors import ProviderError, ValidationError
+from .text import server_text, well_formed
 
 __all__ = ["MAX_MODELS", "PROVIDERS", "ConfigField", "Provider", "TestResult",
            "bounded_models", "test_connection", "validate_config"]
@@ -118,7 +120,7 @@ def validate_config(provider: Provider, config: Mapping[str, Any], *,
     clean: dict[str, str] = {}
     for name in config:
         if not isinstance(name, str) or provider.field(name) is None:
-            shown = http.server_text(name, 40) if isinstance(name, str) else type(name).__name__
+            shown = server_text(name, 40) if isinstance(name, str) else type(name).__name__
             errors[shown] = f"{provider.display_name} has no field '{shown}'."
     for spec in provider.fields:
         value = config.get(spec.name)
@@ -149,7 +151,7 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
     if len(text) > spec.max_length:
         return f"{spec.label} must be at most {spec.max_length} characters."
     # Nothing quotes the value: it may be a secret.
-    if http.well_formed(text) != text:
+    if well_formed(text) != text:
         return (f"{spec.label} contains a character that is not valid text (a lone "
                 "surrogate); type or paste it again.")
     if spec.secret and any(ch.isspace() or not ch.isprintable() for ch in text):
@@ -165,7 +167,7 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
 
 
 def _url_problem(spec: ConfigField, text: str) -> str | None:
-    problem = http.url_problem(text)
+    problem = url_problem(text)
     if problem == "must be an http:// or https:// URL":
         return f"{spec.label} {problem}, like {spec.placeholder}."
     return f"{spec.label} {problem}." if problem else None
@@ -268,8 +270,8 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
         return
     code, detail = _error_detail(body)
     # Redacted whole, before it is cut, so that no cut hides part of a key.
-    detail = http.server_text(detail, 10 * _DETAIL_LIMIT)
-    detail = http.server_text(_redact(detail, config), _DETAIL_LIMIT)
+    detail = server_text(detail, 10 * _DETAIL_LIMIT)
+    detail = server_text(_redact(detail, config), _DETAIL_LIMIT)
     said = f' {name} said: "{detail}"' if detail and status != 401 else ""
     kind, message = _explain(name, status, code, response)
     raise ProviderError(message + said, kind=kind, status_code=status)
@@ -313,7 +315,7 @@ MAX_MODEL_NAME = 200
 def bounded_models(names: Sequence[str]) -> tuple[str, ...]:
     """The model names a check keeps: the first :data:`MAX_MODELS`, each made safe
     to store and cut at :data:`MAX_MODEL_NAME` characters."""
-    return tuple(http.server_text(name, MAX_MODEL_NAME) for name in names[:MAX_MODELS])
+    return tuple(server_text(name, MAX_MODEL_NAME) for name in names[:MAX_MODELS])
 
 
 def _model_page(name: str, response: requests.Response, body: bytes
@@ -358,7 +360,7 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
     for _ in range(_MAX_PAGES):
         url = f"{config['baseUrl']}/models?limit=1000"
         if after:
-            url += f"&after_id={quote(http.well_formed(after), safe='')}"
+            url += f"&after_id={quote(well_formed(after), safe='')}"
         response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
         raise_for_status("Anthropic", response, body, config)
         page, data = _model_page("Anthropic", response, body)

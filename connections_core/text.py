@@ -9,9 +9,10 @@ character.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["name_problem", "shown"]
+__all__ = ["name_problem", "server_text", "shown", "well_formed"]
 
 #: Characters that reorder the text around them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
@@ -42,7 +43,23 @@ def name_problem(text: str, what: str) -> str | None:
 
 
 def shown(value: object, limit: int = _SHOWN_MAX) -> str:
-    """``value`` as a message may quote it: printable, and cut to ``limit`` characters."""
-    text = value if isinstance(value, str) else repr(value)
-    text = "".join(c if c.isprintable() else "\ufffd" for c in text[:limit + 1])
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """``value`` (or its ``repr``) as a message may quote it: see :func:`server_text`."""
+    return server_text(value if isinstance(value, str) else repr(value), limit)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so it can be encoded
+    (JSON allows ``"\\ud800"``; UTF-8 doesn't)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def server_text(text: str, limit: int) -> str:
+    """A line of text from a server made safe to show and store: encodable,
+    control and formatting characters turned into spaces, at most ``limit``
+    characters (cut ones end with "…")."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in well_formed(text)).strip()
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+

@@ -12,8 +12,9 @@ import pytest
 import requests
 import responses
 
-from connections_core import http
+from connections_core import addresses, http
 from connections_core.errors import ProviderError, ValidationError
+from connections_core.text import server_text
 from tests import fakes
 from tests.fakes import (
     FakeServer,
@@ -170,25 +171,25 @@ def test_a_header_http_cannot_carry_is_a_provider_error_without_the_value(
     "169.16689662", "::ffff:169.254.169.254", "fe80::1", "fd00:ec2::254", "64:ff9b::a9fe:a9fe",
 ])
 def test_every_notation_of_a_metadata_address_is_recognised(host: str) -> None:
-    address = http.literal_address(host)
-    assert address is not None and http.is_blocked(address)
+    address = addresses.literal_address(host)
+    assert address is not None and addresses.is_blocked(address)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "10.0.0.7", "192.168.1.20", "0x7f.1"])
 def test_loopback_and_private_addresses_are_allowed(host: str) -> None:
-    address = http.literal_address(host)
-    assert address is not None and not http.is_blocked(address)
+    address = addresses.literal_address(host)
+    assert address is not None and not addresses.is_blocked(address)
 
 
 def test_a_host_name_is_not_an_address_to_judge_before_it_is_resolved() -> None:
-    assert http.literal_address("metadata.google.internal") is None
+    assert addresses.literal_address("metadata.google.internal") is None
 
 
 @pytest.fixture
 def loopback_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse 127.0.0.0/8 as if it were link-local: the only addresses a test can reach."""
-    monkeypatch.setattr(http, "BLOCKED_NETWORKS", (ipaddress.ip_network("127.0.0.0/8"),))
-    monkeypatch.delenv(http.ALLOW_LINK_LOCAL_VARIABLE, raising=False)
+    monkeypatch.setattr(addresses, "BLOCKED_NETWORKS", (ipaddress.ip_network("127.0.0.0/8"),))
+    monkeypatch.delenv(addresses.ALLOW_LINK_LOCAL_VARIABLE, raising=False)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001",
@@ -217,7 +218,7 @@ def test_a_session_of_ones_own_is_refused_a_blocked_address_too(fake_server: Fak
 @pytest.mark.usefixtures("loopback_refused")
 def test_the_environment_variable_allows_a_refused_address(
         fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(http.ALLOW_LINK_LOCAL_VARIABLE, "1")
+    monkeypatch.setenv(addresses.ALLOW_LINK_LOCAL_VARIABLE, "1")
 
     response, _ = http.send("GET", f"{fake_server.url}/api/version", timeout=2)
 
@@ -241,20 +242,20 @@ def test_the_environment_variable_allows_a_refused_address(
     ("http://169.254.43518/latest", "points at 169.254.169.254"),
 ])
 def test_base_url_problems(url: str, problem: str) -> None:
-    assert problem in (http.url_problem(url) or "")
+    assert problem in (addresses.url_problem(url) or "")
 
 
 @pytest.mark.parametrize("url", ["http://localhost:11434", "http://10.0.0.7:11434",
                                  "https://api.openai.com/v1", "http://[::1]:8000/v1",
                                  "http://bücher.example/v1"])
 def test_ordinary_base_urls_pass(url: str) -> None:
-    assert http.url_problem(url) is None
+    assert addresses.url_problem(url) is None
 
 
 # -- text from servers ---------------------------------------------------------------------
 
 def test_server_text_is_encodable_printable_and_bounded() -> None:
-    text = http.server_text("bad \ud800 model\x1b[31m\u202e" + "x" * 500, 50)
+    text = server_text("bad \ud800 model\x1b[31m\u202e" + "x" * 500, 50)
 
     assert text.startswith("bad \ufffd model [31m") and len(text) == 50 and text.endswith("…")
     text.encode("utf-8")
