@@ -377,10 +377,14 @@ class ConnectionService:
     # -- changing -----------------------------------------------------------------------
 
     def create(self, type: str, name: str, config: Mapping[str, Any],
-               initial_status: Status | None = None) -> Connection:
+               initial_status: Status | None = None, *,
+               checked: TestResult | None = None) -> Connection:
         """Validate, encrypt and store a new connection.
 
         The first connection of a type in the workspace becomes its default.
+        ``checked`` is a check of exactly this ``type`` and ``config`` (from
+        :meth:`test_draft`): it is stored as the connection's status, last
+        result and models in the same write, as :meth:`test` would.
 
         :raises ValidationError: ``field_errors`` names every bad field.
         """
@@ -390,6 +394,8 @@ class ConnectionService:
         clean_name = _checked_name(name, errors)
         if initial_status is not None and initial_status not in STATUSES:
             errors["initial_status"] = f"Status must be one of: {', '.join(STATUSES)}."
+        if initial_status is not None and checked is not None:
+            errors["checked"] = "Give an initial status or a check's result, not both."
         try:
             clean = validate_config(provider, _checked_config(config))
         except ValidationError as error:
@@ -405,23 +411,29 @@ class ConnectionService:
             "last_result": None, "available_models": [], "created_at": now,
             "updated_at": now, "deleted_at": None, "version": 1,
         }
+        if checked is not None:
+            record.update(_checked_fields(checked, now))
         with self._transaction() as table:
             record["is_default"] = self._default_doc(table, type) is None
             table.insert(record)
-            self._audit("connection.created", record, type=type)
+            self._audit("connection.created", record, type=type, **_check_details(checked))
         log.info("Created %s connection %s in workspace %s", type, record["id"],
                  self.workspace_id)
         return self._to_connection(record)
 
     def update(self, id: str, version: int, name: str | None = None,
-               config: Mapping[str, Any] | None = None) -> Connection:
+               config: Mapping[str, Any] | None = None, *,
+               checked: TestResult | None = None) -> Connection:
         """Change a connection's name and/or config, if nobody changed it since ``version``.
 
         Fields missing from ``config`` keep their values; an empty optional field
         is cleared; a missing or empty secret keeps the stored one.  Changing the
         base URL of a connection that holds a key needs the key again, so a stored
         key can't be sent to another server by someone who can't see it.  A
-        changed config resets the status to ``unconfigured``.
+        changed config resets the status to ``unconfigured``, unless ``checked``
+        is a check of exactly the config saved (from :meth:`test_draft` with
+        ``existing_id``): that becomes its status, last result and models, in the
+        same write (a check alone is not an edit: the version stays).
 
         :raises ConflictError: ``version`` is stale.
         :raises ValidationError: a field is invalid.
@@ -456,14 +468,21 @@ class ConnectionService:
                     fields += changed
             if errors:
                 raise ValidationError(errors)
-            if not changes:
+            if not changes and checked is None:
                 return self._to_connection(doc)
             if "config" in changes:
                 changes.update(status="unconfigured", last_checked_at=None, last_result=None,
                                available_models=[])
-            changes.update(version=doc["version"] + 1, updated_at=self._now())
+            if changes:
+                changes.update(version=doc["version"] + 1, updated_at=self._now())
+            if checked is not None:
+                changes.update(_checked_fields(checked, self._now()))
             table.update(changes, doc_ids=[doc.doc_id])
-            self._audit("connection.updated", {**doc, **changes}, fields=fields)
+            if fields:
+                self._audit("connection.updated", {**doc, **changes}, fields=fields,
+                            **_check_details(checked))
+            else:
+                self._audit("connection.tested", {**doc, **changes}, **_check_details(checked))
         return self._to_connection({**doc, **changes})
 
     def delete(self, id: str) -> Connection:
@@ -792,13 +811,7 @@ class ConnectionService:
             version, result = checked[doc["id"]]
             if doc.get("version") != version:
                 return
-            doc.update(status="connected" if result.success else "error",
-                       last_checked_at=now,
-                       last_result={"success": result.success, "message": result.message,
-                                    "kind": result.kind, "latency_ms": result.latency_ms,
-                                    "status_code": result.status_code})
-            if doc.get("type") == "ollama" and result.success:
-                doc["available_models"] = list(result.models)
+            doc.update(_checked_fields(result, now))
             applied.append(doc)  # type: ignore[arg-type]
 
         with self._transaction() as table:
@@ -1184,6 +1197,24 @@ def _secret_tokens(store: TinyDBStore) -> Iterator[tuple[Record, str, str]]:
 
 def _holds_secrets(store: TinyDBStore) -> bool:
     return bool(store.snapshot(META)[1]) or next(_secret_tokens(store), None) is not None
+
+
+def _checked_fields(result: TestResult, now: str) -> Record:
+    """The fields a check's result sets on a record: its status, when, what was found,
+    and, when it succeeded, the models the server offered (already bounded)."""
+    fields: Record = {
+        "status": "connected" if result.success else "error", "last_checked_at": now,
+        "last_result": {"success": result.success, "message": result.message,
+                        "kind": result.kind, "latency_ms": result.latency_ms,
+                        "status_code": result.status_code}}
+    if result.success:
+        fields["available_models"] = list(result.models)
+    return fields
+
+
+def _check_details(result: TestResult | None) -> Record:
+    """An audit entry's details about a check saved with a change: its kind and latency."""
+    return {} if result is None else {"kind": result.kind, "latency_ms": result.latency_ms}
 
 
 def _str_or_none(value: Any) -> str | None:
