@@ -6,6 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from connections_core import PROVIDERS
+from ui.checks import (
+    TEST_ALL_RESULTS,
+    follow_checks,
+    show_finished_checks,
+    start_test_all,
+    test_all_running,
+)
 from ui.connection_card import connection_card
 from ui.connection_dialogs import UNDO, open_dialog, show_open_dialog
 from ui.format import md, relative_time
@@ -18,11 +25,12 @@ PAGE_SIZE = 20
 DELETED_SHOWN = 20
 
 service = current_service()
-st.session_state.setdefault("conn_test_all_results", None)
+st.session_state.setdefault(TEST_ALL_RESULTS, None)
 
 st.title("Connections")
 st.caption(f"Workspace **{md(service.workspace_id)}**: the AI providers this app can use, "
            "with their API keys encrypted at rest.")
+show_finished_checks()  # before the cards read the statuses those checks recorded
 connections = service.list()
 deleted = service.list_deleted()
 no_create, no_restore = needs_role(service, "create"), needs_role(service, "restore")
@@ -50,6 +58,7 @@ if not connections:
         st.button("Add connection", key="conn_add_first", type="primary", icon=":material/add:",
                   disabled=no_create is not None, help=no_create,
                   on_click=open_dialog, args=("add",))
+    follow_checks()  # a check started before the last card went still ends with a toast
 
 # -- Toolbar: add, and test everything at once ---------------------------------------------
 else:
@@ -57,28 +66,16 @@ else:
         st.button("Add connection", key="conn_add", type="primary", icon=":material/add:",
                   disabled=no_create is not None, help=no_create,
                   on_click=open_dialog, args=("add",))
-        test_all = st.button("Test all", key="conn_test_all", icon=":material/network_check:")
-    if test_all:
-        bar = st.progress(0.0, text=f"Testing {len(connections)} connections…")
-        rows = []
-        for done, (connection, result) in enumerate(service.iter_test_all(), start=1):
-            rows.append({"Name": connection.name,
-                         "Provider": PROVIDERS[connection.type].display_name,
-                         "Result": "Connected" if result.success else "Failed",
-                         "Latency (ms)": result.latency_ms, "Message": result.message})
-            bar.progress(min(done / len(connections), 1.0),
-                         text=f"Tested {done} of {len(connections)}: {md(connection.name)}")
-        st.session_state["conn_test_all_results"] = rows
-        failed = sum(row["Result"] == "Failed" for row in rows)
-        notify(f"Tested {len(rows)} connections: {len(rows) - failed} connected, {failed} failed.",
-               icon=":material/error:" if failed else ":material/check_circle:")
-        st.rerun()
-    if st.session_state["conn_test_all_results"]:
+        st.button("Test all", key="conn_test_all", icon=":material/network_check:",
+                  disabled=test_all_running(), on_click=start_test_all,
+                  args=(service, len(connections)))
+    follow_checks()
+    if st.session_state[TEST_ALL_RESULTS]:
         with st.expander("Results of Test all", expanded=True, icon=":material/fact_check:"):
-            st.dataframe(pd.DataFrame(st.session_state["conn_test_all_results"]),
+            st.dataframe(pd.DataFrame(st.session_state[TEST_ALL_RESULTS]),
                          hide_index=True, key="conn_test_all_table")
             if st.button("Clear results", key="conn_test_all_clear"):
-                st.session_state["conn_test_all_results"] = None
+                st.session_state[TEST_ALL_RESULTS] = None
                 st.rerun()
 
     # -- Filters ---------------------------------------------------------------------------

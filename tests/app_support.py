@@ -19,6 +19,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection, ConnectionService
+from ui.checks import CHECKS, TEST_ALL
 from ui.format import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,3 +116,20 @@ def assert_clean(at: AppTest) -> None:
     """No uncaught exception, and nothing that looks like a traceback."""
     assert not at.exception, [e.value for e in at.exception]
     assert "Traceback" not in texts(at)
+
+
+def run_checks(at: AppTest, button: str, bound: float = 15) -> list[str]:
+    """Press ``button`` (a Test), wait at most ``bound`` s for the checks running off the
+    script thread, then run the page again, as the fragment watching them would.
+
+    :returns: the toasts of both runs (a fast check ends before the first is over).
+    """
+    at.button(key=button).click().run()
+    toasts = [plain(t.value) for t in at.toast]
+    state = at.session_state
+    jobs = [check.job for check in (state[CHECKS] if CHECKS in state else {}).values()]
+    if TEST_ALL in state and state[TEST_ALL] is not None:
+        jobs.append(state[TEST_ALL].job)
+    for job in jobs:
+        assert job.finished.wait(bound), "a check did not end"
+    return toasts + [plain(t.value) for t in at.run().toast]

@@ -19,6 +19,7 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     assert_clean,
     fixture_data_dir,
     open_app,
+    run_checks,
     service,
     texts,
 )
@@ -75,7 +76,7 @@ def test_actions_appear_newest_first_with_readable_details(data_dir: Path,
     work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
     service().update(work.id, work.version, name="Work (renamed)")
     at = open_app()
-    at.button(key=f"conn_test_{work.id}").click().run()
+    run_checks(at, f"conn_test_{work.id}")
 
     at.switch_page(ACTIVITY).run()
 

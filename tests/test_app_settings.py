@@ -71,7 +71,7 @@ def test_it_counts_connections_by_provider_and_by_status(data_dir: Path) -> None
 
     metrics = {m.label: m.value for m in at.metric}
     assert [metrics[name] for name in ("OpenAI", "Anthropic", "Ollama")] == ["1", "1", "1"]
-    assert [metrics[name] for name in ("Connected", "Error", "Unconfigured")] == ["0", "1", "2"]
+    assert [metrics[name] for name in ("Connected", "Error", "Not checked")] == ["0", "1", "2"]
 
 
 def test_it_links_to_the_other_screens(data_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from connections_core import PROVIDERS, Connection, ConnectionService, Provider
+from ui.checks import is_checking, start_check
 from ui.connection_dialogs import open_dialog
 from ui.format import md, relative_time
 from ui.members import needs_role
@@ -21,7 +22,7 @@ def connection_card(service: ConnectionService, connection: Connection) -> None:
                         help="The default connection of its provider" if star else None)
             status_badge(connection.status)
         st.caption(_where(provider, connection))
-        st.caption(_last_check(connection))
+        _check_line(connection)
         _actions(service, connection)
 
 
@@ -30,6 +31,29 @@ def _where(provider: Provider, connection: Connection) -> str:
     masked = [f"{field.label} {md(connection.config[field.name])}" for field in provider.fields
               if field.secret and field.name in connection.config]
     return " · ".join([provider.display_name, md(connection.base_url), *masked])
+
+
+def _check_line(connection: Connection) -> None:
+    """How the last check went, or that one is running; the models it found, on demand."""
+    if is_checking(connection.id):
+        st.caption(":material/progress_activity: Checking now…")
+        return
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.caption(_last_check(connection), width="content")
+        if connection.status == "connected" and connection.available_models:
+            _models(connection)
+
+
+def _models(connection: Connection) -> None:
+    """A popover listing the model ids the server offered (its own text: escaped), drawn
+    only while open: a server may offer thousands."""
+    count = len(connection.available_models)
+    models = st.popover(f"{count} model{'s' if count != 1 else ''}", type="tertiary",
+                        icon=":material/view_list:", key=f"conn_models_{connection.id}",
+                        on_change="rerun", help="The model ids the server offered")
+    if models.open:
+        with models:
+            st.markdown("\n".join(f"- {md(name)}" for name in connection.available_models))
 
 
 def _last_check(connection: Connection) -> str:
@@ -44,7 +68,7 @@ def _actions(service: ConnectionService, connection: Connection) -> None:
     """Test, for everyone who can see the card; the rest off, saying why, for a viewer."""
     id = connection.id
     with st.container(horizontal=True):
-        test = st.button("Test", key=f"conn_test_{id}", icon=":material/network_check:")
+        _test_button(service, connection)
         no_default = needs_role(service, "set_default")
         make_default = not connection.is_default and st.button(
             "Set as default", key=f"conn_default_{id}", icon=":material/star:",
@@ -57,16 +81,16 @@ def _actions(service: ConnectionService, connection: Connection) -> None:
         st.button("Delete", key=f"conn_delete_{id}", icon=":material/delete:",
                   disabled=no_delete is not None, help=no_delete,
                   on_click=open_dialog, args=("delete", connection))
-    if test:
-        with st.spinner(f"Testing {md(connection.name)}…"):
-            result = service.test(id)
-        if result.success:
-            notify(f"**{md(connection.name)}**: connected ({result.latency_ms} ms).")
-        else:
-            notify(f"**{md(connection.name)}**: {md(result.message)}", icon=":material/error:")
-        st.rerun()
     if make_default:
         service.set_default(id)
         notify(f"**{md(connection.name)}** is now the default "
                f"{PROVIDERS[connection.type].display_name} connection.", icon=":material/star:")
         st.rerun()
+
+
+def _test_button(service: ConnectionService, connection: Connection) -> None:
+    """Test: the check runs off the script thread, so other clicks can't lose it."""
+    checking = is_checking(connection.id)
+    st.button("Test", key=f"conn_test_{connection.id}", icon=":material/network_check:",
+              disabled=checking, help="Checking now…" if checking else None,
+              on_click=start_check, args=(service, connection))

@@ -10,10 +10,20 @@ The config fields are rendered from the provider registry.  A secret goes in a
 password input that starts empty: in the edit dialog, empty keeps the stored
 key.  Errors show under the field they are about, and the fields keep what was
 typed.
+
+Test remembers its result with a fingerprint of exactly what was tested (a
+keyed hash, with a key made for the session, so the API key typed is not kept
+beyond the widget that holds it).  The result shows while the form still holds
+that config, and Save passes a passed one to the core, which stores it as the
+connection's status; once a field changes, it no longer applies.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Callable
 
 import streamlit as st
@@ -39,6 +49,8 @@ TARGET = "conn_target"  # the id of the connection being edited or deleted
 TARGET_VERSION = "conn_target_version"  # its version when the edit began
 CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
 UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
+TESTED = "conn_form_tested"  # (fingerprint, TestResult) of the dialog's last Test, or None
+TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprints
 
 #: dialog -> the service operation its main button performs
 OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
@@ -57,6 +69,7 @@ def open_dialog(kind: str, connection: Connection | None = None) -> None:
     st.session_state[TARGET] = connection.id if connection else None
     st.session_state[TARGET_VERSION] = connection.version if connection else None
     st.session_state[CONFLICT] = None
+    st.session_state[TESTED] = None
 
 
 def close_dialog() -> None:
@@ -90,12 +103,12 @@ def add_dialog(service: ConnectionService) -> None:
         where = "Get an API key" if provider.secret_fields else f"Get {provider.display_name}"
         st.caption(f"{md(provider.description)} [{where}]({provider.key_url})")
         name, config, slots = _form(provider)
+        tested = _fingerprint(type, config)
         test, save = _buttons()
-        if test:
-            _test(lambda: service.test_draft(type, config), slots)
+        _test(lambda: service.test_draft(type, config), slots, tested, run=test)
         if save:
             try:
-                created = service.create(type, name, config)
+                created = service.create(type, name, config, checked=_passed(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -116,13 +129,15 @@ def edit_dialog(service: ConnectionService, id: str) -> None:
         if service.needs_key_again(id, config):
             st.warning("The base URL changed, so enter the API key again: a stored key is only "
                        "sent to the address it was saved for.", icon=":material/key:")
+        version = st.session_state[TARGET_VERSION]
+        tested = _fingerprint(connection.type, config, f"{id}@{version}")
         test, save = _buttons()
-        if test:
-            _test(lambda: service.test_draft(connection.type, config, existing_id=id), slots)
+        _test(lambda: service.test_draft(connection.type, config, existing_id=id), slots,
+              tested, run=test)
         if save:
             try:
-                updated = service.update(id, st.session_state[TARGET_VERSION], name=name,
-                                         config=config)
+                updated = service.update(id, version, name=name, config=config,
+                                         checked=_passed(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -192,14 +207,37 @@ def _buttons() -> tuple[bool, bool]:
     return test, save
 
 
-def _test(check: Callable[[], TestResult], slots: Slots) -> None:
-    try:
-        with st.spinner("Testing…"):
-            result = check()
-    except ValidationError as error:
-        _show_field_errors(error, slots)
-    else:
-        show_result(result)
+def _test(check: Callable[[], TestResult], slots: Slots, fingerprint: str, *,
+          run: bool) -> None:
+    """Run the check when Test was pressed (``run``) and remember its result; show the
+    result of the last Test for as long as the form holds the config it tested."""
+    if run:
+        st.session_state[TESTED] = None
+        try:
+            with st.spinner("Testing…"):
+                st.session_state[TESTED] = (fingerprint, check())
+        except ValidationError as error:
+            _show_field_errors(error, slots)
+    tested = st.session_state.get(TESTED)
+    if tested is not None and hmac.compare_digest(tested[0], fingerprint):
+        show_result(tested[1])
+
+
+def _passed(fingerprint: str) -> TestResult | None:
+    """The last Test's result, if it passed and was of exactly this config."""
+    tested = st.session_state.get(TESTED)
+    if tested is None or not hmac.compare_digest(tested[0], fingerprint):
+        return None
+    result: TestResult = tested[1]
+    return result if result.success else None
+
+
+def _fingerprint(type: str, config: dict[str, str], existing: str = "") -> str:
+    """A keyed hash of what a Test checks: the provider, the config as typed, and (when
+    editing) the connection and version whose stored key an empty key stands for."""
+    salt = st.session_state.setdefault(TESTED_SALT, secrets.token_bytes(32))
+    tested = json.dumps([type, existing, sorted(config.items())])
+    return hmac.new(salt, tested.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def _show_field_errors(error: ValidationError, slots: Slots) -> None:

@@ -10,16 +10,22 @@ import streamlit as st
 from connections_core import TestResult
 from ui.format import md
 
-#: status -> (label, colour, icon), in the order the filters offer them.
+#: status -> (label, colour, icon), in the order the filters offer them.  The labels are
+#: the one vocabulary for a check's outcome: cards, filters, Test all, toasts and Settings.
 STATUS_STYLES: Mapping[str, tuple[str, str, str]] = MappingProxyType({
     "connected": ("Connected", "green", ":material/check_circle:"),
     "error": ("Error", "red", ":material/error:"),
-    "unconfigured": ("Unconfigured", "gray", ":material/radio_button_unchecked:"),
+    "unconfigured": ("Not checked", "gray", ":material/radio_button_unchecked:"),
 })
 
 
 def status_label(status: str) -> str:
     return _style(status)[0]
+
+
+def result_status(result: TestResult) -> str:
+    """The status a check's result gives a connection: ``connected`` or ``error``."""
+    return "connected" if result.success else "error"
 
 
 def status_badge(status: str) -> None:
