@@ -1,0 +1,211 @@
+"""Checks on the Connections screen: they run off the script thread, a dialog's passed
+Test is saved with the connection, one status vocabulary, and the models a check found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from connections_core import Connection
+from tests.app_support import (  # noqa: F401  (fixtures)
+    add,
+    assert_clean,
+    field,
+    fixture_data_dir,
+    open_app,
+    plain,
+    rendered,
+    run_checks,
+    service,
+    texts,
+)
+from tests.fakes import API_KEY, FakeServer, unused_url
+from ui.checks import CHECKS
+from ui.widgets import STATUS_STYLES
+
+OTHER_KEY = "sk-fake-another-key-4321LMNO"
+
+
+@pytest.fixture
+def slow_server() -> Iterator[FakeServer]:
+    server = FakeServer()
+    server.delay = 1.5
+    yield server
+    server.close()
+
+
+def card(at: AppTest, connection: Connection) -> str:
+    block = at.get_by_key(f"conn_card_{connection.id}")
+    return "\n".join(plain(element.value)
+                     for kind in ("markdown", "caption") for element in getattr(block, kind))
+
+
+def open_add(at: AppTest) -> AppTest:
+    at.button(key="conn_add_first").click().run()
+    at.selectbox(key="conn_form_type").select("openai").run()
+    field(at, "Name").set_value("Work")
+    field(at, "API key").set_value(API_KEY)
+    return at
+
+
+# -- 1. a check that was started is shown, whatever is clicked meanwhile --------------------
+
+def test_testing_another_card_does_not_lose_a_running_check(
+        data_dir: Any, fake_server: FakeServer, slow_server: FakeServer) -> None:
+    """Pressing Test on B while A's slow check ran once dropped A's toast and status."""
+    slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
+    quick = add("openai", "Quick", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_app()
+
+    at.button(key=f"conn_test_{slow.id}").click().run()
+    assert "Checking now…" in card(at, slow)
+    assert at.button(key=f"conn_test_{slow.id}").disabled, "no second check of the same one"
+    toasts = run_checks(at, f"conn_test_{quick.id}")
+
+    assert any(t.startswith("**Slow**: connected (") for t in toasts)
+    assert any(t.startswith("**Quick**: connected (") for t in toasts)
+    for connection in (slow, quick):
+        assert ":green-badge[:material/check_circle: Connected]" in card(at, connection)
+        assert "Checked just now" in card(at, connection)
+    assert at.session_state[CHECKS] == {}
+    assert len(slow_server.requests_to("/v1/models")) == 1, "checked once"
+    assert_clean(at)
+
+
+def test_a_check_of_a_connection_deleted_meanwhile_still_ends_with_a_toast(
+        data_dir: Any, slow_server: FakeServer) -> None:
+    slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
+    at = open_app()
+    at.button(key=f"conn_test_{slow.id}").click().run()
+    service().delete(slow.id)
+
+    toasts = _finish(at)
+
+    assert any(t.startswith("**Slow**: ") for t in toasts)
+    assert_clean(at)
+
+
+def _finish(at: AppTest) -> list[str]:
+    for check in at.session_state[CHECKS].values():
+        assert check.job.finished.wait(15)
+    return [plain(t.value) for t in at.run().toast]
+
+
+# -- 5. a Test that passed in the dialog is the saved connection's status -------------------
+
+def test_a_passed_test_in_the_add_dialog_is_saved_as_connected(data_dir: Any,
+                                                               fake_server: FakeServer) -> None:
+    at = open_add(open_app())
+    field(at, "Base URL").set_value(fake_server.openai_url)
+    at.button(key="conn_form_test").click().run()
+    assert "Connected to OpenAI" in at.success[0].value
+
+    at.button(key="conn_form_save").click().run()
+
+    [saved] = service().list()
+    assert saved.status == "connected" and saved.last_checked_at is not None
+    text = card(at, saved)
+    assert ":green-badge[:material/check_circle: Connected]" in text
+    assert "Checked just now" in text and "3 models available" in text
+    assert len(fake_server.requests_to("/v1/models")) == 1, "Save did not check again"
+    assert API_KEY not in str(at.session_state.to_dict())
+    assert_clean(at)
+
+
+def test_a_key_changed_after_the_test_is_saved_as_not_checked(data_dir: Any,
+                                                              fake_server: FakeServer) -> None:
+    at = open_add(open_app())
+    field(at, "Base URL").set_value(fake_server.openai_url)
+    at.button(key="conn_form_test").click().run()
+    field(at, "API key").set_value(OTHER_KEY)
+    at.run()
+    assert not at.success, "the result of another key is no longer shown"
+
+    at.button(key="conn_form_save").click().run()
+
+    [saved] = service().list()
+    assert (saved.status, saved.last_result) == ("unconfigured", None)
+    assert "Not checked" in card(at, saved) and "Not checked yet." in card(at, saved)
+
+
+def test_a_passed_test_in_the_edit_dialog_is_saved_with_the_edit(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    work = add("openai", "Work", apiKey=OTHER_KEY, baseUrl=fake_server.openai_url)
+    at = open_app()
+    at.button(key=f"conn_edit_{work.id}").click().run()
+    field(at, "API key").set_value(API_KEY)
+    at.button(key="conn_form_test").click().run()
+    at.button(key="conn_form_save").click().run()
+
+    saved = service().get(work.id)
+    assert saved.status == "connected" and saved.version == work.version + 1
+    assert service().resolve_config("openai", work.id)["apiKey"] == API_KEY
+
+
+def test_a_failed_test_in_the_dialog_is_not_saved_as_the_status(data_dir: Any,
+                                                                fake_server: FakeServer) -> None:
+    at = open_add(open_app())
+    field(at, "API key").set_value(OTHER_KEY)
+    field(at, "Base URL").set_value(fake_server.openai_url)
+    at.button(key="conn_form_test").click().run()
+    at.button(key="conn_form_save").click().run()
+
+    [saved] = service().list()
+    assert saved.status == "unconfigured"
+
+
+# -- 9. one vocabulary -------------------------------------------------------------------------
+
+def test_test_all_uses_the_cards_status_words(data_dir: Any, fake_server: FakeServer) -> None:
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    gone = add("ollama", "Gone", baseUrl=unused_url())
+    at = open_app()
+
+    toasts = run_checks(at, "conn_test_all")
+
+    labels = {label for label, _, _ in STATUS_STYLES.values()}
+    table = at.dataframe[0].value
+    assert set(table["Status"]) == {"Connected", "Error"} <= labels
+    assert "Error" in card(at, gone) and "Connected" in card(at, work)
+    assert toasts == ["Tested 2 connections: 1 connected, 1 error."]
+    page = texts(at) + "\n".join(toasts) + table.to_string()
+    assert "Failed" not in page and "failed" not in page and "Unconfigured" not in page
+
+
+def test_a_connection_never_checked_is_labelled_not_checked(data_dir: Any) -> None:
+    add("ollama", "Local", baseUrl="http://localhost:11434")
+    at = open_app()
+    assert "Not checked" in [plain(b) for b in at.pills(key="conn_filter_status").options]
+    assert "Unconfigured" not in rendered(at)
+
+
+# -- 14. the models a check found -------------------------------------------------------------
+
+def test_a_card_lists_the_model_ids_the_server_offered(data_dir: Any,
+                                                        fake_server: FakeServer) -> None:
+    fake_server.openai_models = ["gpt-4o", "[click](https://evil.example)", "<b>bold</b>"]
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    service().test(work.id)
+    at = open_app()
+    models = f"conn_models_{work.id}"
+    assert "3 models" in rendered(at)
+    assert "gpt-4o" not in [m.value for m in at.markdown], "drawn only when opened"
+
+    at.session_state[models] = True
+    at.run()
+
+    [listing] = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert [plain(line).removeprefix("- ") for line in listing.splitlines()] == [
+        "gpt-4o", "[click](https://evil.example)", "<b>bold</b>"]
+    assert "](" not in listing and "<b>" not in listing, "server text is escaped"
+    assert_clean(at)
+
+
+def test_a_card_with_a_failed_check_offers_no_models(data_dir: Any) -> None:
+    gone = add("ollama", "Gone", baseUrl=unused_url())
+    service().test(gone.id)
+    at = open_app()
+    assert f"conn_models_{gone.id}" not in rendered(at)
