@@ -19,6 +19,7 @@ from ui.format import md, relative_time
 from ui.members import needs_role
 from ui.notices import notify
 from ui.service import current_service
+from ui.undo import AFTER_LAST, undo_bar, undo_place
 from ui.widgets import STATUS_STYLES, status_label
 
 PAGE_SIZE = 20
@@ -35,17 +36,9 @@ connections = service.list()
 deleted = service.list_deleted()
 no_create, no_restore = needs_role(service, "create"), needs_role(service, "restore")
 
-# -- Undo, right after a delete ------------------------------------------------------------
+# -- Undo, right after a delete: in the deleted card's place, else here ---------------------
 deleted_last = next((c for c in deleted if c.id == st.session_state.get(UNDO)), None)
-if deleted_last is not None:
-    with st.container(border=True, horizontal=True, vertical_alignment="center"):
-        st.markdown(f":material/delete: Deleted **{md(deleted_last.name)}**.")
-        if st.button("Undo", key="conn_undo_button", icon=":material/undo:",
-                     disabled=no_restore is not None, help=no_restore):
-            service.restore(deleted_last.id)
-            st.session_state[UNDO] = None
-            notify(f"Restored **{md(deleted_last.name)}**.", icon=":material/undo:")
-            st.rerun()
+undo_here, undo_at = st.container(), None
 
 # -- Empty state ---------------------------------------------------------------------------
 if not connections:
@@ -103,8 +96,16 @@ else:
         if shown:
             st.caption(f"Showing {first + 1}–{min(first + PAGE_SIZE, len(shown))} of "
                        f"{len(shown)} connections.")
+        undo_at = undo_place(deleted_last, shown[first:first + PAGE_SIZE])
         for connection in shown[first:first + PAGE_SIZE]:
+            if deleted_last is not None and connection.id == undo_at:
+                undo_bar(service, deleted_last)
             connection_card(service, connection)
+        if deleted_last is not None and undo_at == AFTER_LAST:
+            undo_bar(service, deleted_last)
+if deleted_last is not None and undo_at is None:
+    with undo_here:
+        undo_bar(service, deleted_last)
 
 # -- Recently deleted ----------------------------------------------------------------------
 if deleted:
