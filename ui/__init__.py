@@ -11,5 +11,8 @@
 ``widgets``              the status badge and a check's result
 ``connection_dialogs``   the add, edit and delete dialogs (forms from the provider registry)
 ``connection_card``      one connection as a card, with its actions
+``checks``               a card's Test and Test all, run off the script thread and shown on arrival
+``jobs``                 work read on a thread of its own, taken by the script thread when it runs
+``undo``                 Undo after a delete, in the deleted card's place
 ``ollama_state``         an Ollama server as last read, and a pull followed across reruns
 """
