@@ -52,14 +52,15 @@ base_url = connection.base_url
 server = (connection.id, base_url)  # an edited base URL is another server
 
 # -- What is on it -------------------------------------------------------------------------
-# One slot holds everything about the server.  While a server is read it says so:
-# left alone, the last server's table stayed on screen, faded, under the new name.
-body = st.empty()
+# While a server is read, its section says so: left alone, the last server's table
+# stayed on screen, faded, under the new name.  An st.empty() replaces the section at
+# once; a container in the same place keeps what is drawn again in place.
 snapshot = st.session_state.ollama_servers.get(server)
 unread: ConnectionsError | None = None
 if snapshot is None or refresh:
-    body.info(f"Loading the models from {md(connection.name)} ({md(base_url)})…",
-              icon=":material/hourglass_top:")
+    loading = st.empty()
+    loading.info(f"Reading the models on {md(base_url)} ({md(connection.name)})…",
+                 icon=":material/hourglass_top:")
     try:
         snapshot = read_server(service, connection)
     except ConnectionsError as error:
@@ -70,8 +71,11 @@ if snapshot is None or refresh:
             count = len(snapshot.models)
             st.toast(f"Read {count} model{'s' if count != 1 else ''} from {md(base_url)}.",
                      icon=":material/refresh:")
+    section = loading.container()
+else:
+    section = st.container()
 
-with body.container():
+with section:
     if snapshot is None:
         show_error(unread)
     else:
