@@ -16,7 +16,9 @@ Every request made to a provider goes through :func:`send` (or
   exhaust memory;
 * turns every ``requests`` and ``urllib3`` exception, and any URL they can't
   parse, into a :class:`ProviderError` whose message a person can act on and
-  which never contains a header value.
+  which never contains a header value;
+* lets another thread cancel an exchange at once (a :class:`Cancellation`),
+  even while the server is silent: the same watchdog shuts its connection.
 
 Text that a server sends reaches a message, a result or the data file only
 through :func:`connections_core.text.server_text` or ``well_formed``.
@@ -78,6 +80,41 @@ def new_session() -> requests.Session:
     return session
 
 
+class Cancellation:
+    """A switch that cancels the exchanges it is given to, from any thread.
+
+    Pass it to :func:`open_exchange`; :meth:`cancel` shuts the connection at
+    once (the server sees it closed), whether the request is being sent, the
+    headers awaited or the body read, and the reading thread gets a
+    :class:`ProviderError` of kind ``"cancelled"``.  Cancelled before the
+    request, it stops the request from being sent.
+    """
+
+    def __init__(self) -> None:
+        self._cancelled = False
+        self._watchdogs: list[_Watchdog] = []
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Shut the connection of every exchange under way; returns once it is shut."""
+        with self._lock:
+            self._cancelled = True
+            watchdogs, self._watchdogs = self._watchdogs, []
+        for watchdog in watchdogs:
+            watchdog.abort()
+
+    def _attach(self, watchdog: _Watchdog) -> None:
+        with self._lock:
+            if not self._cancelled:
+                self._watchdogs.append(watchdog)
+                return
+        watchdog.abort()
+
+
 class Exchange:
     """A response whose body is still to be read, and the deadline that bounds it.
 
@@ -118,7 +155,7 @@ class Exchange:
             raise self._failure(error) from None
         # A body without a length ends when the connection does, as when the
         # watchdog shut it: what arrived may be cut short.
-        if self._watchdog.expired:
+        if self._watchdog.expired or self._watchdog.aborted:
             raise self._failure(None)
 
     def arm(self, seconds: float) -> None:
@@ -144,6 +181,8 @@ class Exchange:
 
     def _failure(self, error: BaseException | None) -> ProviderError:
         where, status = origin(self.response.url), self.response.status_code
+        if self._watchdog.aborted:
+            return _cancelled(self.response.url, status)
         if self._silence is not None and (self._watchdog.expired or _timed_out(error)):
             return ProviderError(f"{where} stopped sending its answer: nothing arrived for "
                                  f"{self._silence:g} s.", kind="timeout", status_code=status)
@@ -165,6 +204,7 @@ def open_exchange(
     headers: Mapping[str, str] | None = None,
     json_body: Any = None,
     timeout: float = DEFAULT_TIMEOUT,
+    cancellation: Cancellation | None = None,
 ) -> Exchange:
     """Send a request and return the :class:`Exchange` with its body still unread.
 
@@ -172,7 +212,7 @@ def open_exchange(
     :func:`new_session` holds it, and the address check, from the first byte;
     with a session of your own whose adapters are not a :class:`GuardedAdapter`,
     the address is checked by resolving the host before sending, and the
-    deadline holds from the headers on.
+    deadline holds from the headers on (and so does ``cancellation``).
 
     :raises ValidationError: ``timeout`` is not a positive number of seconds.
     :raises ProviderError: the server can't be reached or is a refused address,
@@ -182,6 +222,11 @@ def open_exchange(
     owner = session or new_session()
     guarded = _is_guarded(owner, url)
     watchdog = _Watchdog(timeout)
+    if cancellation is not None:
+        cancellation._attach(watchdog)
+        if watchdog.aborted:  # cancelled before anything was sent
+            watchdog.close()
+            raise _cancelled(url, None)
     watching = _WATCHDOG.set(watchdog)
     try:
         if not guarded:
@@ -192,6 +237,8 @@ def open_exchange(
         raise
     except OSError as error:  # requests' own exceptions are OSErrors too
         watchdog.close()
+        if watchdog.aborted:
+            raise _cancelled(url, None) from None
         if watchdog.expired and not isinstance(error, requests.exceptions.ConnectTimeout):
             raise _no_answer(url, timeout) from None
         raise _translate(error, url, timeout) from None
@@ -199,6 +246,8 @@ def open_exchange(
         # urllib3's LocationParseError for a host it can't encode, or a
         # UnicodeEncodeError for a header http.client can't send.
         watchdog.close()
+        if watchdog.aborted:
+            raise _cancelled(url, None) from None
         raise _unsendable(url, error) from None
     finally:
         _WATCHDOG.reset(watching)
@@ -207,6 +256,9 @@ def open_exchange(
     if not guarded:
         _watch_connection(watchdog, response)
     exchange = Exchange(response, watchdog, timeout)
+    if watchdog.aborted:
+        exchange.close()
+        raise _cancelled(url, response.status_code)
     if watchdog.expired:  # the headers were cut short, so they may have seemed to end
         exchange.close()
         raise _no_answer(url, timeout)
@@ -279,6 +331,11 @@ def _check_timeout(timeout: float) -> None:
 
 def _no_answer(url: str, timeout: float) -> ProviderError:
     return ProviderError(f"{origin(url)} did not answer within {timeout:g} s.", kind="timeout")
+
+
+def _cancelled(url: str, status: int | None) -> ProviderError:
+    return ProviderError(f"The request to {origin(url)} was cancelled; its connection "
+                         "was closed.", kind="cancelled", status_code=status)
 
 
 def _unsendable(url: str, error: BaseException) -> ProviderError:
@@ -361,11 +418,13 @@ class _Watchdog:
     the socket from another one ends it at once.  The watchdog shuts duplicates
     of the connection's socket that it owns, so it never touches a descriptor
     that was closed and reused meanwhile.  Its deadline can be moved (a stream's
-    silence limit) or paused (while a stream's reader is away).
+    silence limit) or paused (while a stream's reader is away), and another
+    thread can shut the connection at once (:meth:`abort`).
     """
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self.aborted = False
         self._deadline: float | None = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._closed = False
@@ -383,7 +442,7 @@ class _Watchdog:
                 duplicate.close()
                 return
             self._sockets.append(duplicate)
-            if self.expired:
+            if self.expired or self.aborted:
                 _shut(duplicate)
 
     def arm(self, seconds: float) -> None:
@@ -395,6 +454,13 @@ class _Watchdog:
         with self._changed:
             self._deadline = None
             self._changed.notify()
+
+    def abort(self) -> None:
+        """Shut the connection now (the exchange was cancelled)."""
+        with self._changed:
+            self.aborted = True
+            for sock in self._sockets:
+                _shut(sock)
 
     def close(self) -> None:
         with self._changed:

@@ -15,8 +15,9 @@ dataclasses, and anything that is not what Ollama sends raises
     pulling 74701a8c35f6 0.5
     success None
 
-Stopping the iteration of :func:`pull_model` (``break``, or ``close()`` on the
-generator) closes the connection, which is how a pull is cancelled.
+Stopping the iteration of :func:`pull_model` (``break``, or ``close()``) closes
+the connection, which is how a pull is cancelled; another thread cancels it
+with :meth:`Pull.cancel`, at once, even while the server is silent.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .http import DEFAULT_TIMEOUT
 from .text import server_text, well_formed
 
 __all__ = [
-    "ModelDetails", "ModelInfo", "OllamaModel", "PullProgress", "RunningModel",
+    "ModelDetails", "ModelInfo", "OllamaModel", "Pull", "PullProgress", "RunningModel",
     "delete_model", "format_bytes", "list_models", "list_running", "pull_model",
     "show_model", "version",
 ]
@@ -119,6 +120,38 @@ class PullProgress:
         return min(max(self.completed / self.total, 0.0), 1.0)
 
 
+class Pull:
+    """A pull under way: iterate it for its :class:`PullProgress`.
+
+    It ends after the ``success`` line, or raises what went wrong.  The thread
+    that iterates stops it with :meth:`close` (or by leaving the loop); any
+    other thread with :meth:`cancel`.  Either closes the connection, which
+    makes Ollama stop the pull.
+    """
+
+    def __init__(self, steps: Iterator[PullProgress], cancel: Callable[[], None]) -> None:
+        self._steps = steps
+        self._cancel = cancel
+
+    def __iter__(self) -> Pull:
+        return self
+
+    def __next__(self) -> PullProgress:
+        return next(self._steps)
+
+    def close(self) -> None:
+        """Stop iterating (in the thread that iterates): the connection is closed."""
+        close = getattr(self._steps, "close", None)
+        if close is not None:
+            close()
+
+    def cancel(self) -> None:
+        """Close the connection now, from any thread, even while the server is silent
+        or the request is still being sent; returns once it is closed.  The
+        iteration then raises :class:`OllamaError` with ``kind="cancelled"``."""
+        self._cancel()
+
+
 class _ShapeError(Exception):
     """The JSON is not shaped as Ollama's; the message says which part."""
 
@@ -136,23 +169,27 @@ def list_models(base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
 
 
 def pull_model(base_url: str, name: str, *, timeout: float = DEFAULT_TIMEOUT,
-               session: requests.Session | None = None) -> Generator[PullProgress, None, None]:
-    """Pull ``name`` onto the server, yielding its progress as it arrives.
+               session: requests.Session | None = None) -> Pull:
+    """Pull ``name`` onto the server; the :class:`Pull` yields its progress as it arrives.
 
     The request is sent when iteration starts; the iteration ends after the
-    ``success`` line.  Closing the iterator early closes the connection,
-    which makes Ollama cancel the pull.  ``timeout`` bounds the wait for each
-    progress line, not the whole pull: Ollama is silent while it verifies a
-    downloaded layer, so pass a larger one for big models.
+    ``success`` line.  Closing the iterator early, or :meth:`Pull.cancel` from
+    another thread, closes the connection, which makes Ollama cancel the
+    pull.  ``timeout`` bounds the wait for each progress line, not the whole
+    pull: Ollama is silent while it verifies a downloaded layer, so pass a
+    larger one for big models.
 
     :raises ValidationError: ``name`` is not a model name (raised at once).
     :raises NotFoundError: the server answered 404 for this model.
-    :raises OllamaError: the server reported an error, e.g. an unknown model.
+    :raises OllamaError: the server reported an error, e.g. an unknown model,
+        or the pull was cancelled (``kind="cancelled"``).
     :raises ProviderError: the server can't be reached or went silent.
     """
     clean = _check_name(name)
     url = _url(base_url, "/api/pull")
-    return _pull_stream(url, clean, timeout=timeout, session=session)
+    cancellation = http.Cancellation()
+    return Pull(_pull_stream(url, clean, timeout=timeout, session=session,
+                             cancellation=cancellation), cancellation.cancel)
 
 
 def delete_model(base_url: str, name: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -326,32 +363,53 @@ def _server_message(raw: bytes) -> str:
 
 # -- the pull stream ---------------------------------------------------------------------
 
-def _pull_stream(url: str, name: str, *, timeout: float,
-                 session: requests.Session | None) -> Generator[PullProgress, None, None]:
-    with http.open_exchange("POST", url, session=session, json_body={"model": name},
-                            timeout=timeout) as exchange:
+def _pull_stream(url: str, name: str, *, timeout: float, session: requests.Session | None,
+                 cancellation: http.Cancellation) -> Generator[PullProgress, None, None]:
+    try:
+        exchange = http.open_exchange("POST", url, session=session, json_body={"model": name},
+                                      timeout=timeout, cancellation=cancellation)
+    except ProviderError as error:
+        if error.kind == "cancelled":
+            raise _pull_cancelled(url, name) from None
+        raise
+    with exchange:
         response = exchange.response
         if not 200 <= response.status_code < 300:
             raise _status_error(response, exchange.read(), name, pulling=True)
         last = ""
         try:
             for line in _lines(exchange, url, timeout):
+                if cancellation.cancelled:  # a line that came in the same chunk as the last
+                    break
                 if line.strip():
                     step = _parse_progress(line, url, name)
                     last = step.status
                     yield step
         except ProviderError as error:
-            if error.kind != "timeout":
+            if error.kind == "timeout":
+                raise _pull_silent(url, name, timeout, error.status_code) from None
+            if error.kind != "cancelled":
                 raise
-            raise ProviderError(
-                f'The Ollama server at {http.origin(url)} stopped sending progress for "{name}": '
-                f"no progress line for {timeout:g} s. It may be verifying a large layer: try "
-                "again with a longer limit.", kind="timeout", status_code=error.status_code,
-            ) from None
+        # Cancelled after "success", the model is there all the same.
+        if cancellation.cancelled and last != "success":
+            raise _pull_cancelled(url, name)
         if last != "success":
             raise OllamaError(f"The Ollama server at {http.origin(url)} ended the pull of "
                               f'"{name}" before it finished. Try the pull again.',
                               kind="invalid_response", status_code=response.status_code)
+
+
+def _pull_silent(url: str, name: str, timeout: float, status: int | None) -> ProviderError:
+    return ProviderError(
+        f'The Ollama server at {http.origin(url)} stopped sending progress for "{name}": '
+        f"no progress line for {timeout:g} s. It may be verifying a large layer: try "
+        "again with a longer limit.", kind="timeout", status_code=status)
+
+
+def _pull_cancelled(url: str, name: str) -> OllamaError:
+    return OllamaError(f'The pull of "{name}" was cancelled: the connection to the Ollama '
+                       f"server at {http.origin(url)} was closed, which stops the download.",
+                       kind="cancelled")
 
 
 def _lines(exchange: http.Exchange, url: str, silence: float) -> Iterator[bytes]:

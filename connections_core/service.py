@@ -665,20 +665,21 @@ class ConnectionService:
     # -- Ollama models ----------------------------------------------------------------------
 
     def pull_model(self, id: str, name: str, *, timeout: float = PULL_SILENCE_LIMIT
-                   ) -> Generator[ollama.PullProgress, None, None]:
+                   ) -> ollama.Pull:
         """Pull ``name`` onto the server of Ollama connection ``id``, yielding the same
         progress as :func:`connections_core.ollama.pull_model`.
 
         Access is checked and the name validated at once; the request is sent
         when iteration starts.  A pull that ends with success is recorded;
-        closing the iterator early cancels it.  ``timeout`` bounds the silence
-        between two progress lines, not the whole pull.
+        closing the iterator early, or ``cancel()`` from another thread,
+        cancels it.  ``timeout`` bounds the silence between two progress
+        lines, not the whole pull.
         """
         self._authorize("pull_model")
         timeout = _checked_timeout(timeout, "timeout")
         record = self._ollama_record(id)
-        steps = ollama.pull_model(record["config"]["baseUrl"], name, timeout=timeout)
-        return self._recorded_pull(record, name.strip(), steps)
+        pull = ollama.pull_model(record["config"]["baseUrl"], name, timeout=timeout)
+        return ollama.Pull(self._recorded_pull(record, name.strip(), pull), pull.cancel)
 
     def delete_model(self, id: str, name: str) -> None:
         """Delete ``name`` from the server of Ollama connection ``id``, and record it.

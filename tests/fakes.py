@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import select
 import socket
 import ssl
 import threading
@@ -157,7 +158,7 @@ class FakeServer:
         self.pull_events = list(DEFAULT_PULL_EVENTS)
         self.pull_chunks: list[bytes] | None = None  # raw body pieces, sent as they are
         self.pull_split = False  # send every line in two chunks, cut mid-JSON
-        self.pull_delay = 0.0  # seconds between events (or chunks)
+        self.pull_delay = 0.0  # seconds of silence between events (or chunks)
         self.pull_endless = False  # after the events, send progress until the client leaves
         self.delay = 0.0  # seconds before answering any request
         self.keep_alive = False  # keep connections open for the next request
@@ -298,7 +299,7 @@ class FakeServer:
         try:
             for index, piece in enumerate(self._pull_pieces()):
                 if index:
-                    self._pause(self.pull_delay)
+                    handler.pause_unless_hung_up(self.pull_delay, self._closing)
                 handler.write_chunk(piece)
             self._keep_streaming(handler)
             handler.end_chunked()
@@ -457,6 +458,15 @@ class _Handler(BaseHTTPRequestHandler):
     def end_chunked(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def pause_unless_hung_up(self, seconds: float, closing: threading.Event) -> None:
+        """Say nothing for ``seconds``, but raise ``ConnectionResetError`` as soon as the
+        client hangs up (a silent server learns of it only by looking)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not closing.is_set():
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                raise ConnectionResetError
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
 from tests.app_support import (  # noqa: F401  (fixtures)
+    CONNECTIONS,
     OLLAMA,
     add,
     assert_clean,
@@ -98,22 +99,42 @@ def test_choosing_a_model_shows_its_details(local: Connection) -> None:
     assert '"general.architecture": "llama"' in at.json[0].value
 
 
-def test_a_pull_shows_its_progress_and_cancel_stops_it(local: Connection,
-                                                      fake_server: FakeServer) -> None:
+def test_a_running_pull_shows_running_with_what_it_is_doing(local: Connection,
+                                                           fake_server: FakeServer) -> None:
+    """A running pull showed the completed check mark and "Pulling gemma2:2b:": leaving
+    ``with st.status(...)`` marks it complete on every refresh."""
     fake_server.pull_endless, fake_server.pull_delay = True, 0.01
     at = pull(open_app(OLLAMA), "phi3")
 
+    [status] = at.status
+    assert (status.state, plain(status.label)) == ("running", "Pulling phi3 · downloading 50%")
     [bar] = at.progress
     assert (bar.value, bar.text) == (50, "pulling 74701a8c35f6: 500 B of 1 KB")
-    assert at.status[0].label == "Pulling phi3: pulling 74701a8c35f6"
     assert "pulling manifest" in texts(at)
     assert at.button(key="ollama_pull_start").disabled
 
+
+def test_a_pull_that_succeeds_shows_complete(local: Connection) -> None:
+    at = pull(open_app(OLLAMA), "phi3")
+
+    [status] = at.status
+    assert (status.state, plain(status.label)) == ("complete", "Pulled phi3")
+
+
+def test_cancel_stops_the_pull_and_says_so_once_the_connection_is_closed(
+        local: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_events = [{"status": "pulling manifest"}, {"status": "success"}]
+    fake_server.pull_delay = 8.0  # silent, as Ollama is while it verifies a layer
+    at = pull(open_app(OLLAMA), "phi3")
+    assert plain(at.status[0].label) == "Pulling phi3 · pulling manifest"
+
     at.button(key="ollama_pull_cancel").click().run()
 
-    assert fake_server.stream_aborted.wait(5)
-    assert [t.value for t in at.toast] == ["Cancelled the pull of **phi3**."]
-    assert not at.progress and not at.button(key="ollama_pull_start").disabled
+    assert fake_server.stream_aborted.wait(4), "the server saw the connection closed"
+    assert [plain(t.value) for t in at.toast] == [
+        "Cancelled the pull of **phi3**: the connection was closed, so the server stopped it."]
+    assert not at.status and not at.button(key="ollama_pull_start").disabled
+    assert "phi3" not in [model["name"] for model in fake_server.ollama_models]
     assert_clean(at)
 
 
@@ -195,3 +216,55 @@ def test_a_new_base_url_is_read_as_another_server(local: Connection,
         assert models_table(at) == ["qwen2.5:0.5b"]
     finally:
         other.close()
+
+
+# -- across screens ------------------------------------------------------------------------
+
+def test_the_chosen_server_is_kept_on_another_screen_and_back(local: Connection) -> None:
+    """Streamlit drops a widget's value on a screen that doesn't draw it: the Ollama
+    screen came back on the first server."""
+    spare = FakeServer()
+    try:
+        spare.ollama_models = spare.ollama_models[1:]
+        other = add("ollama", "Spare", baseUrl=spare.url)
+        at = open_app(OLLAMA)
+        at.selectbox(key="ollama_connection").select(other.id).run()
+        assert models_table(at) == ["qwen2.5:0.5b"]
+
+        at.switch_page(CONNECTIONS).run()
+        at.switch_page(OLLAMA).run()
+
+        assert at.selectbox(key="ollama_connection").value == other.id
+        assert models_table(at) == ["qwen2.5:0.5b"]
+    finally:
+        spare.close()
+
+
+def test_a_pull_keeps_running_on_another_screen_and_shows_on_return(
+        local: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    at.switch_page(CONNECTIONS).run()
+    assert not at.status
+    at.switch_page(OLLAMA).run()
+
+    [status] = at.status
+    assert (status.state, plain(status.label)) == ("running", "Pulling phi3 · downloading 50%")
+    assert not fake_server.stream_aborted.is_set()
+    assert_clean(at)
+
+
+def test_a_pull_that_ends_on_another_screen_is_told_on_return(
+        local: Connection, fake_server: FakeServer) -> None:
+    """A pull that finished while the person looked elsewhere once lost its notice."""
+    fake_server.pull_delay = 0.3
+    at = pull(open_app(OLLAMA), "phi3")
+    at.switch_page(CONNECTIONS).run()
+    assert fake_server.stream_finished.wait(10)
+
+    at.switch_page(OLLAMA).run()
+
+    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert (at.status[0].state, plain(at.status[0].label)) == ("complete", "Pulled phi3")
+    assert "phi3" in models_table(at)

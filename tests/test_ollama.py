@@ -6,6 +6,7 @@ cancellation use the real server in ``fakes.py``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,7 @@ import pytest
 import requests
 import responses
 
-from connections_core import http, ollama
+from connections_core import ConnectionService, http, ollama
 from connections_core.errors import NotFoundError, OllamaError, ProviderError, ValidationError
 from connections_core.ollama import (
     ModelDetails,
@@ -317,6 +318,98 @@ def test_pull_times_out_when_the_stream_goes_silent(fake_server: FakeServer) -> 
     with pytest.raises(ProviderError, match="stopped sending") as caught:
         next(pull)
     assert caught.value.kind == "timeout"
+
+
+class Reader:
+    """Takes the next step of a pull on a thread of its own, as the screen does."""
+
+    def __init__(self, pull: ollama.Pull) -> None:
+        self.raised: BaseException | None = None
+        self._thread = threading.Thread(target=self._next, args=(pull,), daemon=True)
+        self._thread.start()
+
+    def _next(self, pull: ollama.Pull) -> None:
+        try:
+            next(pull)
+        except BaseException as error:  # whatever it is, the test looks at it
+            self.raised = error
+
+    def ended_within(self, seconds: float) -> bool:
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+
+@pytest.fixture
+def silent_pull(fake_server: FakeServer) -> FakeServer:
+    """A server that sends the first progress line, then says nothing for 8 s before
+    "success" (Ollama verifying a layer), and would then have the model."""
+    fake_server.pull_events = [{"status": "pulling manifest"}, {"status": "success"}]
+    fake_server.pull_delay = 8.0
+    return fake_server
+
+
+def test_cancel_closes_a_silent_pull_at_once(silent_pull: FakeServer) -> None:
+    """Cancel once waited for the next progress line: a server silent for 3 s
+    finished the pull, and the model appeared after Refresh."""
+    pull = pull_model(silent_pull.url, "phi3")
+    assert next(pull).status == "pulling manifest"
+    reader = Reader(pull)  # waiting in the silence
+
+    pull.cancel()
+
+    assert silent_pull.stream_aborted.wait(4), "the server saw the connection closed"
+    assert reader.ended_within(4)
+    assert isinstance(reader.raised, OllamaError) and reader.raised.kind == "cancelled"
+    assert 'The pull of "phi3" was cancelled' in str(reader.raised)
+    assert not silent_pull.stream_finished.is_set()
+    assert "phi3" not in [model["name"] for model in silent_pull.ollama_models]
+
+
+def test_a_pull_cancelled_before_it_starts_sends_nothing(fake_server: FakeServer) -> None:
+    pull = pull_model(fake_server.url, "phi3")
+    pull.cancel()
+
+    with pytest.raises(OllamaError, match="was cancelled") as caught:
+        next(pull)
+    assert caught.value.kind == "cancelled"
+    assert fake_server.requests_to("/api/pull") == []
+
+
+def test_cancel_closes_a_pull_still_waiting_for_its_answer(fake_server: FakeServer) -> None:
+    fake_server.delay = 8.0  # the request arrives; the answer's headers don't
+    pull = pull_model(fake_server.url, "phi3")
+    reader = Reader(pull)
+    assert fake_server.wait_for_requests(1)
+
+    pull.cancel()
+
+    assert reader.ended_within(4)
+    assert isinstance(reader.raised, OllamaError) and reader.raised.kind == "cancelled"
+
+
+def test_a_pull_cancelled_after_success_is_a_success(fake_server: FakeServer) -> None:
+    """The model is on the server once Ollama said "success": a late cancel can't undo it."""
+    pull = pull_model(fake_server.url, "phi3")
+    steps = [next(pull) for _ in range(len(fakes.DEFAULT_PULL_EVENTS))]
+    assert steps[-1].status == "success"
+
+    pull.cancel()
+
+    assert list(pull) == []
+
+
+def test_the_service_records_no_pull_that_was_cancelled(
+        service: ConnectionService, silent_pull: FakeServer) -> None:
+    local = service.create("ollama", "Local", {"baseUrl": silent_pull.url})
+    pull = service.pull_model(local.id, "phi3")  # the contract: id, name, timeout=
+    assert next(pull).status == "pulling manifest"
+    reader = Reader(pull)
+
+    pull.cancel()
+
+    assert silent_pull.stream_aborted.wait(4) and reader.ended_within(4)
+    assert isinstance(reader.raised, OllamaError) and reader.raised.kind == "cancelled"
+    assert "ollama.model_pulled" not in [entry.action for entry in service.audit()]
 
 
 def test_pull_of_a_model_the_server_can_not_find_is_not_found(

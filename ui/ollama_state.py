@@ -1,12 +1,13 @@
 """What the Ollama screen keeps between reruns: a server's models, and a pull in progress.
 
 A pull can't run inside one script run: any click on the page would interrupt
-it.  So :class:`PullJob`, kept in session state, reads the service's progress
-iterator (the service checks the role, and records a pull that succeeds) on a
-thread of its own, and a fragment that reruns twice a second takes what has
-arrived (:meth:`PullJob.advance`) and draws it, in the script thread.  Cancel
-makes the reading thread close the iterator, which closes the connection,
-which makes Ollama stop the pull.
+it.  So :class:`PullJob`, kept in session state (it outlives the screen while
+the person looks at another), reads the service's progress iterator (the
+service checks the role, and records a pull that succeeds) on a thread of its
+own, and a fragment that reruns twice a second takes what has arrived
+(:meth:`PullJob.advance`) and draws it, in the script thread.  Cancel closes
+the pull's connection at once, which makes Ollama stop the pull, and the job
+says "cancelled" only once the reading thread has seen it closed.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 import streamlit as st
 
-from connections_core import Connection, ConnectionsError, ConnectionService, ollama
+from connections_core import Connection, ConnectionsError, ConnectionService, ProviderError, ollama
 
 Outcome = Literal["running", "succeeded", "failed", "cancelled"]
-Steps = Generator[ollama.PullProgress, None, None]
+#: Seconds Cancel waits for the reading thread to see the connection closed.
+CANCEL_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,11 @@ class _Finished:
     """What the reading thread puts last when the stream ended with success."""
 
 
-Event = ollama.PullProgress | ConnectionsError | _Finished
+class _Cancelled:
+    """What the reading thread puts last when the stream ended because it was cancelled."""
+
+
+Event = ollama.PullProgress | ConnectionsError | _Finished | _Cancelled
 
 
 @dataclass
@@ -79,10 +85,14 @@ class PullJob:
     name: str
     phases: list[str] = field(default_factory=list)
     layer: ollama.PullProgress | None = None
+    latest: ollama.PullProgress | None = None
     outcome: Outcome = "running"
     error: str = ""
+    cancelling: bool = False
     _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pull: ollama.Pull | None = field(default=None, repr=False)
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, service: ConnectionService, connection: Connection, name: str) -> PullJob:
@@ -91,18 +101,32 @@ class PullJob:
         :raises ValidationError: ``name`` is not a model name (nothing is sent).
         :raises PermissionDeniedError: the signed-in person's role doesn't allow pulling.
         """
-        steps = service.pull_model(connection.id, name)
-        return cls(connection.id, connection.base_url, name.strip()).follow(steps)
+        pull = service.pull_model(connection.id, name)
+        return cls(connection.id, connection.base_url, name.strip()).follow(pull)
 
-    def follow(self, steps: Steps) -> PullJob:
-        """Read ``steps`` on a daemon thread; returns the job."""
-        threading.Thread(target=self._read, args=(steps,), daemon=True,
-                         name=f"ollama-pull-{self.name}").start()
+    def follow(self, steps: ollama.Pull | Iterator[ollama.PullProgress]) -> PullJob:
+        """Read ``steps`` on a daemon thread; returns the job.  An :class:`ollama.Pull`
+        is cancelled at once; another iterator at its next step."""
+        self._pull = steps if isinstance(steps, ollama.Pull) else None
+        self._reader = threading.Thread(target=self._read, args=(steps,), daemon=True,
+                                        name=f"ollama-pull-{self.name}")
+        self._reader.start()
         return self
 
     @property
     def running(self) -> bool:
         return self.outcome == "running"
+
+    @property
+    def doing(self) -> str:
+        """What the pull is doing, in a few words: "downloading 45%", "verifying sha256 digest"."""
+        if self.cancelling:
+            return "cancelling"
+        if self.latest is None:
+            return "starting"
+        if self.latest.fraction is not None:
+            return f"downloading {int(self.latest.fraction * 100)}%"
+        return self.latest.status
 
     def advance(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         """Take the progress that arrives within ``seconds`` (less if the pull ends)."""
@@ -114,31 +138,50 @@ class PullJob:
                 return
             self._take(event)
 
-    def cancel(self) -> None:
-        """Stop following; the reading thread closes the stream at its next line,
-        which makes Ollama stop the pull."""
-        self._stop.set()
-        self.outcome = "cancelled"
+    def cancel(self, wait: float = CANCEL_WAIT) -> None:
+        """Close the pull's connection (Ollama then stops the pull) and wait, at most
+        ``wait`` seconds, for the reading thread to see it closed.
 
-    def _read(self, steps: Steps) -> None:
+        The outcome becomes "cancelled" only then; a pull that ended first keeps
+        its own outcome, and one not yet confirmed stays running, ``cancelling``.
+        """
+        if not self.running:
+            return
+        self.cancelling = True
+        self._stop.set()
+        if self._pull is not None:
+            self._pull.cancel()
+        if self._reader is not None:
+            self._reader.join(wait)
+        self.advance(0)
+
+    def _read(self, steps: Iterator[ollama.PullProgress]) -> None:
         """The reading thread: no Streamlit calls here."""
         try:
             for step in steps:
-                if self._stop.is_set():
-                    return
                 self._events.put(step)
+                if self._stop.is_set():  # an iterator that can't be cancelled at once
+                    self._events.put(_Cancelled())
+                    return
             self._events.put(_Finished())
+        except ProviderError as error:
+            self._events.put(_Cancelled() if error.kind == "cancelled" else error)
         except ConnectionsError as error:
             self._events.put(error)
         finally:
-            steps.close()  # closing it closes the connection
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()  # closing it closes the connection
 
     def _take(self, event: Event) -> None:
         if isinstance(event, _Finished):
             self.outcome = "succeeded"
+        elif isinstance(event, _Cancelled):
+            self.outcome = "cancelled"
         elif isinstance(event, ConnectionsError):
             self.outcome, self.error = "failed", str(event)
         else:
+            self.latest = event
             if event.total:
                 self.layer = event
             if not self.phases or self.phases[-1] != event.status:
