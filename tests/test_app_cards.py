@@ -46,7 +46,7 @@ def card_texts(at: AppTest, connection: Connection) -> list[str]:
 
 
 def card_order(at: AppTest) -> list[str]:
-    """The names on the cards, top to bottom."""
+    """The ids of the connections on the cards, top to bottom."""
     return [b.key.removeprefix("conn_test_") for b in at.button
             if b.key and b.key.startswith("conn_test_") and b.key != "conn_test_all"]
 
