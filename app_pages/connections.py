@@ -13,14 +13,14 @@ from ui.checks import (
     start_test_all,
     test_all_running,
 )
-from ui.connection_card import connection_card
+from ui.connection_card import connection_card, in_card_order
 from ui.connection_dialogs import UNDO, open_dialog, show_open_dialog
+from ui.connection_filters import filter_bar
 from ui.format import md, relative_time
 from ui.members import needs_role
 from ui.notices import notify
 from ui.service import current_service
 from ui.undo import AFTER_LAST, undo_bar, undo_place
-from ui.widgets import STATUS_STYLES, status_label
 
 PAGE_SIZE = 20
 DELETED_SHOWN = 20
@@ -72,18 +72,7 @@ else:
                 st.rerun()
 
     # -- Filters ---------------------------------------------------------------------------
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        types = st.pills("Provider", list(PROVIDERS), selection_mode="multi",
-                         key="conn_filter_provider",
-                         format_func=lambda t: PROVIDERS[t].display_name)
-        statuses = st.pills("Status", list(STATUS_STYLES), selection_mode="multi",
-                            key="conn_filter_status", format_func=status_label)
-        search = st.text_input("Search by name", key="conn_search", type="search",
-                               placeholder="Search by name")
-    needle = search.strip().casefold()
-    shown = [c for c in connections
-             if (not types or c.type in types) and (not statuses or c.status in statuses)
-             and needle in c.name.casefold()]
+    shown = filter_bar(in_card_order(connections))
 
     # -- Cards, a page at a time -------------------------------------------------------------
     if not shown:

@@ -59,7 +59,7 @@ with st.container(horizontal=True):
         st.metric(provider.display_name, by_provider[type], border=True)
 by_status: Counter[str] = Counter(c.status for c in connections)
 with st.container(horizontal=True):
-    for status, (label, _, _) in STATUS_STYLES.items():
+    for status, (label, _) in STATUS_STYLES.items():
         st.metric(label, by_status[status], border=True)
 
 with st.container(horizontal=True):

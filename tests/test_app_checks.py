@@ -68,7 +68,7 @@ def test_testing_another_card_does_not_lose_a_running_check(
     assert any(t.startswith("**Slow**: connected (") for t in toasts)
     assert any(t.startswith("**Quick**: connected (") for t in toasts)
     for connection in (slow, quick):
-        assert ":green-badge[:material/check_circle: Connected]" in card(at, connection)
+        assert ":green-badge[Connected]" in card(at, connection)
         assert "Checked just now" in card(at, connection)
     assert at.session_state[CHECKS] == {}
     assert len(slow_server.requests_to("/v1/models")) == 1, "checked once"
@@ -108,7 +108,7 @@ def test_a_passed_test_in_the_add_dialog_is_saved_as_connected(data_dir: Any,
     [saved] = service().list()
     assert saved.status == "connected" and saved.last_checked_at is not None
     text = card(at, saved)
-    assert ":green-badge[:material/check_circle: Connected]" in text
+    assert ":green-badge[Connected]" in text
     assert "Checked just now" in text and "3 models available" in text
     assert len(fake_server.requests_to("/v1/models")) == 1, "Save did not check again"
     assert API_KEY not in str(at.session_state.to_dict())
@@ -166,7 +166,7 @@ def test_test_all_uses_the_cards_status_words(data_dir: Any, fake_server: FakeSe
 
     toasts = run_checks(at, "conn_test_all")
 
-    labels = {label for label, _, _ in STATUS_STYLES.values()}
+    labels = {label for label, _ in STATUS_STYLES.values()}
     table = at.dataframe[0].value
     assert set(table["Status"]) == {"Connected", "Error"} <= labels
     assert "Error" in card(at, gone) and "Connected" in card(at, work)

@@ -2,35 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from connections_core import PROVIDERS, Connection, ConnectionService, Provider
 from ui.checks import is_checking, start_check
 from ui.connection_dialogs import open_dialog
-from ui.format import md, relative_time
+from ui.format import code, md, relative_time
 from ui.members import needs_role
 from ui.notices import notify
+from ui.provider_icons import provider_icon
 from ui.widgets import status_badge
+
+
+def in_card_order(connections: Sequence[Connection]) -> list[Connection]:
+    """Each provider's default first (in the registry's order of providers), then the
+    rest as given (the service lists them newest first)."""
+    order = {type: index for index, type in enumerate(PROVIDERS)}
+    defaults = sorted((c for c in connections if c.is_default),
+                      key=lambda c: order.get(c.type, len(order)))
+    return defaults + [c for c in connections if not c.is_default]
 
 
 def connection_card(service: ConnectionService, connection: Connection) -> None:
     provider = PROVIDERS[connection.type]
     with st.container(border=True, key=f"conn_card_{connection.id}"):
-        with st.container(horizontal=True, vertical_alignment="center"):
-            star = " :material/star:" if connection.is_default else ""
-            st.markdown(f"**{md(connection.name)}**{star}", width="content",
-                        help="The default connection of its provider" if star else None)
-            status_badge(connection.status)
+        _header(provider, connection)
         st.caption(_where(provider, connection))
         _check_line(connection)
         _actions(service, connection)
 
 
+def _header(provider: Provider, connection: Connection) -> None:
+    """The provider's icon, the name, "Default" on its provider's default, and the status."""
+    with st.container(horizontal=True, vertical_alignment="center"):
+        provider_icon(provider)
+        st.markdown(f"**{md(connection.name)}**", width="content")
+        if connection.is_default:
+            st.badge("Default", color="blue")
+        status_badge(connection.status)
+
+
 def _where(provider: Provider, connection: Connection) -> str:
-    """The provider, the base URL and the masked key: ``OpenAI · https://… · API key ••••WXYZ``."""
+    """The provider, the base URL and the masked key: ``OpenAI · `https://…` · API key ••••WXYZ``.
+
+    The base URL is code, not a link: an API's root is an address to read, not a page.
+    """
     masked = [f"{field.label} {md(connection.config[field.name])}" for field in provider.fields
               if field.secret and field.name in connection.config]
-    return " · ".join([provider.display_name, md(connection.base_url), *masked])
+    return " · ".join([provider.display_name, code(connection.base_url), *masked])
 
 
 def _check_line(connection: Connection) -> None:
@@ -69,10 +90,7 @@ def _actions(service: ConnectionService, connection: Connection) -> None:
     id = connection.id
     with st.container(horizontal=True):
         _test_button(service, connection)
-        no_default = needs_role(service, "set_default")
-        make_default = not connection.is_default and st.button(
-            "Set as default", key=f"conn_default_{id}", icon=":material/star:",
-            disabled=no_default is not None, help=no_default)
+        make_default = _set_as_default_button(service, connection)
         no_edit = needs_role(service, "update")
         st.button("Edit", key=f"conn_edit_{id}", icon=":material/edit:",
                   disabled=no_edit is not None, help=no_edit,
@@ -94,3 +112,14 @@ def _test_button(service: ConnectionService, connection: Connection) -> None:
     st.button("Test", key=f"conn_test_{connection.id}", icon=":material/network_check:",
               disabled=checking, help="Checking now…" if checking else None,
               on_click=start_check, args=(service, connection))
+
+
+def _set_as_default_button(service: ConnectionService, connection: Connection) -> bool:
+    """Set as default, on every card so the buttons keep their places: off on the
+    default itself, and for someone whose role can't change it."""
+    why_not = needs_role(service, "set_default")
+    if connection.is_default:
+        why_not = (f"Already the default {PROVIDERS[connection.type].display_name} "
+                   "connection.")
+    return st.button("Set as default", key=f"conn_default_{connection.id}",
+                     icon=":material/star:", disabled=why_not is not None, help=why_not)

@@ -34,6 +34,7 @@ from connections_core import (
     ConfigField,
     ConflictError,
     Connection,
+    ConnectionsError,
     ConnectionService,
     Provider,
     TestResult,
@@ -42,6 +43,7 @@ from connections_core import (
 from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.notices import notify
+from ui.provider_icons import provider_icon
 from ui.widgets import show_result
 
 DIALOG = "conn_dialog"  # "add", "edit", "delete" or None
@@ -101,7 +103,9 @@ def add_dialog(service: ConnectionService) -> None:
                             format_func=lambda t: PROVIDERS[t].display_name)
         provider = PROVIDERS[type]
         where = "Get an API key" if provider.secret_fields else f"Get {provider.display_name}"
-        st.caption(f"{md(provider.description)} [{where}]({provider.key_url})")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            provider_icon(provider, size=24)
+            st.caption(f"{md(provider.description)} [{where}]({provider.key_url})")
         name, config, slots = _form(provider)
         tested = _fingerprint(type, config)
         test, save = _buttons()
@@ -116,8 +120,16 @@ def add_dialog(service: ConnectionService) -> None:
             _close()
 
 
-@st.dialog("Edit connection", width="medium", on_dismiss=close_dialog)
 def edit_dialog(service: ConnectionService, id: str) -> None:
+    """The edit dialog, titled with the provider of the connection it edits."""
+    try:
+        title = f"Edit {PROVIDERS[service.get(id).type].display_name} connection"
+    except ConnectionsError:
+        title = "Edit connection"  # and the dialog says what went wrong
+    st.dialog(title, width="medium", on_dismiss=close_dialog)(_edit)(service, id)
+
+
+def _edit(service: ConnectionService, id: str) -> None:
     with reported_errors():
         connection = service.get(id)
         provider = PROVIDERS[connection.type]
@@ -127,8 +139,7 @@ def edit_dialog(service: ConnectionService, id: str) -> None:
             st.caption("Leave the key empty to keep the stored one.")
         name, config, slots = _form(provider, connection)
         if service.needs_key_again(id, config):
-            st.warning("The base URL changed, so enter the API key again: a stored key is only "
-                       "sent to the address it was saved for.", icon=":material/key:")
+            _ask_for_the_key_again(provider, config, slots)
         version = st.session_state[TARGET_VERSION]
         tested = _fingerprint(connection.type, config, f"{id}@{version}")
         test, save = _buttons()
@@ -194,6 +205,16 @@ def _input(provider: Provider, field: ConfigField, existing: Connection | None) 
     value = existing.config.get(field.name, "") if existing else field.default or ""
     return st.text_input(field.label, value=str(value), key=key, placeholder=field.placeholder,
                          help=help)
+
+
+def _ask_for_the_key_again(provider: Provider, config: dict[str, str], slots: Slots) -> None:
+    """Under each key left empty, why it is needed now.  Save's refusal, if it comes,
+    takes the same place, so the reason shows once."""
+    for field in provider.secret_fields:
+        if not config.get(field):
+            slots[field].warning("The base URL changed, so enter the API key again: a stored "
+                                 "key is only sent to the address it was saved for.",
+                                 icon=":material/key:")
 
 
 def _buttons() -> tuple[bool, bool]:

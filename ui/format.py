@@ -23,6 +23,7 @@ _FOUND_AFTER_ESCAPES = re.compile("|".join([
     r"(?<=(?<!\S)[-<>~])(?=(?:->|-|>|=)(?!\S))",  # inside `` -> ``, which becomes an arrow
 ]), re.IGNORECASE)
 _LINE_BREAK = re.compile(r"\r\n?|\n")
+_BACKTICKS = re.compile("`+")
 _UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400), ("hour", 3600),
           ("minute", 60))
 
@@ -52,3 +53,25 @@ def md(text: object) -> str:
     """
     text = _FOUND_AFTER_ESCAPES.sub(WORD_JOINER, str(text))
     return _LINE_BREAK.sub(" ", _PUNCTUATION.sub(r"\\\1", text))
+
+
+def code(text: object) -> str:
+    """``text`` as an inline code span, on one line: shown exactly as written, in a
+    fixed-width font, and never a link (nothing in a code span is).  For what is an
+    address to read, not a page to visit: a base URL.
+
+    The span is fenced with more backticks than ``text`` has in a row, so no backtick
+    in it can end the span.
+    """
+    text = _LINE_BREAK.sub(" ", str(text))
+    if not text:
+        return ""
+    # Streamlit turns ``:material/`` into an icon's marker before it parses anything,
+    # code spans included; a word joiner keeps the text as written.
+    text = text.replace(":material/", f":{WORD_JOINER}material/")
+    fence = "`" * (max(map(len, _BACKTICKS.findall(text)), default=0) + 1)
+    # CommonMark drops one space at each end when both ends have one, and a backtick
+    # at either end would join the fence: a space on each side keeps both as written.
+    if text[0] == "`" or text[-1] == "`" or (text[0] == text[-1] == " " and text.strip()):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
