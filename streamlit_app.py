@@ -6,15 +6,19 @@ the sidebar, and the one place where an error on a screen becomes a short messag
 
 import streamlit as st
 
-from ui.auth import signed_in_email
+from ui.auth import PRODUCT, signed_in_email
+from ui.chrome import FAVICON, chrome, tab_title
 from ui.errors import reported_errors
 from ui.format import md
 from ui.notices import show_notices
 from ui.service import chosen_service, current_service, key_source, require_a_workspace
 from ui.sidebar import sidebar
 
-st.set_page_config(page_title="Connections", page_icon=":material/hub:", layout="wide")
+st.set_page_config(page_title=PRODUCT, page_icon=FAVICON, layout="wide")
 
+SETTINGS = st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:",
+                   help="Where the encryption key comes from, the data file, the workspace's "
+                        "members, and counts of connections.")
 PAGES = [
     st.Page("app_pages/connections.py", title="Connections", icon=":material/hub:", default=True,
             help="Your AI provider connections: add, test, edit and delete them, and choose "
@@ -23,9 +27,7 @@ PAGES = [
             help="The models on an Ollama server: list, inspect, pull and delete them."),
     st.Page("app_pages/activity.py", title="Activity", icon=":material/history:",
             help="Who changed, tested or was refused what in this workspace."),
-    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:",
-            help="Where the encryption key comes from, the data file, the workspace's "
-                 "members, and counts of connections."),
+    SETTINGS,
 ]
 
 # With sign-in on, only someone signed in gets past this line; the others get a page.
@@ -34,12 +36,16 @@ signed_in_email()
 with reported_errors():
     require_a_workspace()  # someone in no workspace at all: a page that says whom to ask
     page = st.navigation(PAGES)
+    st.set_page_config(page_title=tab_title(page.title))
     with st.sidebar:
         sidebar(chosen_service())
+        chrome()  # last in the sidebar: it takes no space there
     service = current_service()  # a workspace they may not open: a message, and theirs
-    if key_source() in ("file", "generated"):
-        st.sidebar.warning(f"Using a key generated for local use ({md(service.key_file)}). "
-                           "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",
-                           icon=":material/warning:")
+    # On the page, not in the sidebar: a phone shows the sidebar only when opened.
+    # Settings says it in full.
+    if key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path:
+        st.warning(f"Using a key generated for local use ({md(service.key_file)}). "
+                   "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",
+                   icon=":material/warning:")
     show_notices()
     page.run()

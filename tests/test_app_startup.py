@@ -70,7 +70,7 @@ def test_a_link_to_a_screen_runs_the_entry_point_on_a_fresh_server(data_dir: Pat
 def test_a_key_from_the_environment_needs_no_warning(data_dir: Path) -> None:
     at = open_app()
 
-    assert not at.sidebar.warning
+    assert not at.warning
 
 
 def test_without_a_key_the_generated_local_key_applies_with_a_warning(
@@ -78,10 +78,20 @@ def test_without_a_key_the_generated_local_key_applies_with_a_warning(
     monkeypatch.delenv("ENCRYPTION_KEY")
     at = open_app()
 
-    [warning] = at.sidebar.warning
+    [warning] = at.main.warning  # on the page: a phone shows the sidebar only when opened
     assert "Using a key generated for local use" in warning.value
+    assert not at.sidebar.warning
     assert (data_dir / "encryption.key").exists()
     assert_clean(at)
+
+
+def test_settings_says_it_once_about_the_generated_key(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    at = open_app(SETTINGS)
+
+    [warning] = [w for w in at.warning if "generated for local use" in w.value]
+    assert warning.value.startswith("The encryption key was generated for local use")
 
 
 def test_a_key_in_secrets_is_used_when_the_environment_has_none(

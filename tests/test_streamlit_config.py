@@ -1,4 +1,4 @@
-"""The options in ``.streamlit/config.toml``, against a real ``streamlit run``.
+"""The options in ``.streamlit/config.toml``, as written and against a real ``streamlit run``.
 
 The WebSocket at ``/_stcore/stream`` drives the app: whoever opens it can click
 every button.  Its handshake is sent here by hand, over a plain socket, with
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +20,11 @@ import pytest
 
 from connections_core import ConnectionService, generate_key
 from tests.fakes import FakeServer
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.test_browser import READY, ROOT, _free_port, streamlit_run
 
 ACCEPTED, REFUSED = 101, 403
+CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+WHITE = "#ffffff"
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -106,3 +109,31 @@ def test_tables_offer_no_csv_download(browser: Any, port: int) -> None:
     expect(toolbar.get_by_role("button", name="Search")).to_be_visible(timeout=20_000)
     expect(toolbar.get_by_role("button", name="Download as CSV")).to_have_count(0)
     page.close()
+
+
+# -- what the people using the dashboard see ----------------------------------------------------
+
+def test_no_streamlit_menu_toolbar_or_running_widget() -> None:
+    """ "viewer" still showed "Record screen", "Made with Streamlit" and "Running... Stop"."""
+    assert CONFIG["client"]["toolbarMode"] == "minimal"
+
+
+def test_the_top_bar_stays_for_the_sidebar_button_on_a_phone() -> None:
+    assert not CONFIG.get("ui", {}).get("hideTopBar", False)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_white_text_on_the_primary_colour_meets_wcag_aa(theme: str) -> None:
+    assert contrast(CONFIG["theme"][theme]["primaryColor"], WHITE) >= 4.5
+
+
+def contrast(one: str, other: str) -> float:
+    """WCAG 2's contrast ratio of two ``#rrggbb`` colours."""
+    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
