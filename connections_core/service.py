@@ -37,7 +37,18 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .models import MASK, STATUSES, AuditEntry, Connection, LastResult, Member, Role, Status
+from .models import (
+    MASK,
+    STATUSES,
+    AuditEntry,
+    Connection,
+    LastResult,
+    Member,
+    ResidualSecret,
+    Residue,
+    Role,
+    Status,
+)
 from .permissions import permission_warnings
 from .providers import (
     PROVIDERS,
@@ -64,6 +75,8 @@ ADMINS_VARIABLE = "CONNECTIONS_ADMINS"
 AUDIT_DAYS_VARIABLE = "CONNECTIONS_AUDIT_DAYS"
 DEFAULT_AUDIT_DAYS = 365
 LOCAL_ACTOR = "local"  # who trusted code is, in the audit trail
+CLI_ACTOR = "cli"  # who the command line is, in the audit trail
+TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
 #: Seconds a pull may be silent: Ollama says nothing while it verifies a
 #: downloaded layer, which takes minutes for a large model.
 PULL_SILENCE_LIMIT = 600.0
@@ -305,7 +318,7 @@ class ConnectionService:
         if since is not None and not isinstance(since, datetime):
             raise ValidationError({"since": "Since is a date and time."})
         who = None if actor is None else (
-            LOCAL_ACTOR if actor == LOCAL_ACTOR else access.checked_email(actor, "actor"))
+            actor if actor in TRUSTED_ACTORS else access.checked_email(actor, "actor"))
         oldest = self._clock() - timedelta(days=self.audit_days)
         if since is not None:
             oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=UTC))
@@ -684,6 +697,77 @@ class ConnectionService:
             raise ValidationError({"type": "Only Ollama connections have local models."})
         return record
 
+    # -- operations: the command line ------------------------------------------------------
+
+    #: Who trusted code is in the audit trail: ``"local"``, or ``"cli"`` for the command line.
+    trusted_actor: str = LOCAL_ACTOR
+
+    def for_workspace(self, workspace_id: str) -> ConnectionService:
+        """A service of another workspace, with the same store, key, actor and settings.
+
+        :raises ValidationError: ``workspace_id`` can't be a workspace id.
+        """
+        other = ConnectionService(self.store, self.keyring, workspace_id, actor=self.actor,
+                                  admins=self.admins, timeout=self.timeout, clock=self._clock,
+                                  audit_days=self.audit_days)
+        other.key_source, other.key_file = self.key_source, self.key_file
+        other.trusted_actor = self.trusted_actor
+        return other
+
+    def purge_deleted(self, before: datetime) -> builtins.list[Connection]:
+        """Permanently remove this workspace's connections deleted before ``before``;
+        each removal is recorded (``connection.purged``) in the same write.  Only
+        trusted code and instance admins may purge.
+
+        :returns: the connections removed, as they were.
+        """
+        self._authorize("purge_deleted")
+        if not isinstance(before, datetime):
+            raise ValidationError({"before": "Before is a date and time."})
+        cutoff = before if before.tzinfo else before.replace(tzinfo=UTC)
+        with self._transaction() as table:
+            gone = [doc for doc in table if self._is_mine(doc)
+                    and (_parse_time(doc.get("deleted_at")) or cutoff) < cutoff]
+            table.remove(doc_ids=[doc.doc_id for doc in gone])
+            for doc in gone:
+                self._audit("connection.purged", doc)
+        if gone:
+            log.info("Purged %d deleted connections in workspace %s", len(gone),
+                     self.workspace_id)
+        return [self._to_connection(doc) for doc in gone]
+
+    def residual_secrets(self) -> builtins.list[ResidualSecret]:
+        """The stored secrets, in every workspace (deleted connections too), that the
+        current key alone can't serve: what :meth:`rotate_keys` would still have to
+        re-encrypt, or can't.  Empty after a complete rotation.  Only trusted code
+        and instance admins may ask.
+        """
+        self._authorize("residual_secrets")
+        found: builtins.list[ResidualSecret] = []
+        all_bound = self._all_bound()
+        for row in self.store.snapshot(CONNECTIONS)[1]:
+            for field in _secret_fields(row):
+                reason = self._residue(row, field, all_bound)
+                if reason is not None:
+                    found.append(ResidualSecret(
+                        workspace_id=_text(row.get("workspace_id"), "?"),
+                        name=_text(row.get("name"), "(no name)"),
+                        id=_text(row.get("id"), "?"), field=field, reason=reason))
+        return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))
+
+    def _residue(self, record: Mapping[str, Any], field: str, all_bound: bool) -> Residue | None:
+        token = record["config"].get(field)
+        if not crypto.is_encrypted(token):
+            return "no_key"
+        bound = crypto.is_bound(token)
+        which = self.keyring.decrypting_key(
+            token, secret_context(record, field) if bound else None)
+        if which is None or (not bound and all_bound):
+            return "no_key"
+        if which > 0:
+            return "previous_key"
+        return None if bound else "unbound"
+
     # -- internals: records ---------------------------------------------------------------
 
     def _now(self) -> str:
@@ -1020,7 +1104,7 @@ class ConnectionService:
 
     @property
     def _actor_name(self) -> str:
-        return self.actor or LOCAL_ACTOR
+        return self.actor or self.trusted_actor
 
     def _audit(self, action: str, target: Mapping[str, Any] | None, target_name: str | None = None,
                **details: Any) -> None:
