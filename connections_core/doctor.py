@@ -248,7 +248,7 @@ def _default_problems(service: ConnectionService) -> list[str]:
     problems = []
     connections = service.list()
     for type in sorted({c.type for c in connections}):
-        defaults = [c.name for c in connections if c.type == type and c.is_default]
+        defaults = sorted(c.name for c in connections if c.type == type and c.is_default)
         if len(defaults) != 1:
             label = PROVIDERS[type].display_name if type in PROVIDERS else type
             problems.append(f"Workspace '{service.workspace_id}' has {len(defaults)} default "
