@@ -234,7 +234,7 @@ def _defaults(here: _Installation) -> Check:
     problems = []
     try:
         for workspace in here.service.accessible_workspaces():
-            problems += _default_problems(here.service.for_workspace(workspace))
+            problems += _default_problems(here.service.in_workspace(workspace))
     except ConnectionsError as error:
         return Check(name, "failed", str(error), "Restore the data file from a backup.")
     if not problems:

@@ -573,6 +573,7 @@ class ConnectionService:
                                   admins=self.admins, timeout=self.timeout, clock=self._clock,
                                   audit_days=self.audit_days)
         other.key_source, other.key_file = self.key_source, self.key_file
+        other.trusted_actor = self.trusted_actor
         return other
 
     def backup_records(self) -> builtins.list[Record]:
@@ -868,18 +869,6 @@ class ConnectionService:
 
     #: Who trusted code is in the audit trail: ``"local"``, or ``"cli"`` for the command line.
     trusted_actor: str = LOCAL_ACTOR
-
-    def for_workspace(self, workspace_id: str) -> ConnectionService:
-        """A service of another workspace, with the same store, key, actor and settings.
-
-        :raises ValidationError: ``workspace_id`` can't be a workspace id.
-        """
-        other = ConnectionService(self.store, self.keyring, workspace_id, actor=self.actor,
-                                  admins=self.admins, timeout=self.timeout, clock=self._clock,
-                                  audit_days=self.audit_days)
-        other.key_source, other.key_file = self.key_source, self.key_file
-        other.trusted_actor = self.trusted_actor
-        return other
 
     def purge_deleted(self, before: datetime) -> builtins.list[Connection]:
         """Permanently remove this workspace's connections deleted before ``before``;

@@ -27,6 +27,7 @@ from tests.fakes import API_KEY, FakeServer, unused_url
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor")
 SECRET_TAIL = API_KEY[-4:]
+PASSPHRASE = "correct horse battery staple"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def assert_one_line_error(ran: Ran, code: int, *words: str) -> None:
     lines = ran.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), ran.err
     for word in words:
-        assert word in lines[0]
+        assert word.lower() in lines[0].lower()
 
 
 @pytest.fixture
@@ -349,7 +350,8 @@ def test_doctor_on_a_damaged_store(site: Installation) -> None:
 
 # -- secrets never leak -------------------------------------------------------------------
 
-def test_no_command_prints_a_key_a_token_or_its_last_four(stocked: Installation) -> None:
+def test_no_command_prints_a_key_a_token_or_its_last_four(stocked: Installation,
+                                                          tmp_path: Path) -> None:
     stocked.data_file.chmod(0o600)
     tokens = [record["config"]["apiKey"] for record in
               json.loads(stocked.data_file.read_text())["connections"].values()
@@ -360,6 +362,11 @@ def test_no_command_prints_a_key_a_token_or_its_last_four(stocked: Installation)
         ["list"], ["list", "--all-workspaces", "--json"], ["list", "--deleted"],
         ["test"], ["test", "--json"], ["rotate-key", "--check"], ["doctor"],
         ["doctor", "--json"], ["purge", "--deleted-before", "0"])
+    backup, other = str(tmp_path / "b.json"), str(tmp_path / "other")
+    rans.append(stocked.run("export", backup, "--all-workspaces", "--passphrase-env", "P",
+                            P=PASSPHRASE))
+    rans.append(stocked.run("import", backup, "--data-dir", other, "--passphrase-env", "P",
+                            P=PASSPHRASE))
     rans.append(stocked.run("rotate-key", "--json", ENCRYPTION_KEY=new,
                             ENCRYPTION_KEY_PREVIOUS=stocked.key))
     tokens += [record["config"]["apiKey"] for record in
@@ -367,6 +374,82 @@ def test_no_command_prints_a_key_a_token_or_its_last_four(stocked: Installation)
                if "apiKey" in record["config"]]
     for ran in rans:
         text = ran.output.lower()
-        for secret in (stocked.key, new, API_KEY, SECRET_TAIL, "QQQQ", *tokens):
+        for secret in (stocked.key, new, API_KEY, SECRET_TAIL, "QQQQ", PASSPHRASE, *tokens):
             assert secret.lower() not in text
     assert stat.S_IMODE(stocked.data_file.stat().st_mode) == 0o600
+
+
+# -- export and import ------------------------------------------------------------------------
+
+def test_export_then_import_under_another_key_gives_the_same_credentials(
+        stocked: Installation, tmp_path: Path) -> None:
+    backup = tmp_path / "all.backup.json"
+    exported = stocked.run("export", str(backup), "--all-workspaces",
+                           "--passphrase-env", "BACKUP_PASSPHRASE", BACKUP_PASSPHRASE=PASSPHRASE)
+    assert exported.code == 0, exported
+    assert "Exported 5 connections" in exported.out
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stocked.key not in backup.read_text() and API_KEY not in backup.read_text()
+
+    damaged_copy = tmp_path / "damaged.backup.json"
+    damaged_copy.write_text(backup.read_text().replace('"Stale"', '"Stole"', 1))
+    other = Installation(tmp_path, tmp_path / "elsewhere" / "data", generate_key())
+    wrong, damaged, no_terminal = (finish(p) for p in [
+        other.start("import", str(backup), "--passphrase-env", "P", P="not the passphrase"),
+        other.start("import", str(damaged_copy), "--passphrase-env", "P", P=PASSPHRASE),
+        other.start("import", str(backup))])
+    assert_one_line_error(wrong, 2, "Wrong passphrase", "nothing was imported")
+    assert_one_line_error(damaged, 2, "edited", "nothing was imported")
+    assert_one_line_error(no_terminal, 2, "--passphrase-env")
+    assert not other.data.exists()  # nothing written, not even the folder
+
+    imported = other.run("import", str(backup), "--passphrase-env", "P", P=PASSPHRASE)
+    assert imported.code == 0, imported
+    assert imported.out.count("created   ") == 5 and "created 5, replaced 0" in imported.out
+    for workspace in ("default", "team-b"):
+        source, target = stocked.service(workspace), other.service(workspace)
+        for connection in source.list():
+            assert target.resolve_config(connection.type, connection.id) == \
+                source.resolve_config(connection.type, connection.id)
+    assert {c.name for c in other.service().list_deleted()} == {"Old"}
+    assert {e.actor for e in other.service().audit(action="connection.imported")} == {"cli"}
+
+
+def test_import_dry_run_and_each_conflict_mode(stocked: Installation, tmp_path: Path) -> None:
+    backup = tmp_path / "default.backup.json"
+    stocked.run("export", str(backup), "--passphrase-env", "P", P=PASSPHRASE)
+    main = next(c for c in stocked.service().list() if c.name == "Main")
+    stocked.service().update(main.id, main.version, name="Main renamed")
+    before = stocked.data_file.read_bytes()
+
+    def start(*flags: str) -> subprocess.Popen[str]:
+        return stocked.start("import", str(backup), "--passphrase-env", "P", *flags,
+                             P=PASSPHRASE)
+
+    def imported(*flags: str) -> Ran:
+        ran = finish(start(*flags))
+        assert ran.code == 0, ran
+        return ran
+
+    # Neither writes anything, so they may run at once.
+    dry, skipped = (finish(p) for p in [start("--on-conflict", "replace", "--dry-run"),
+                                        start()])
+    assert dry.code == 0 and skipped.code == 0, (dry, skipped)
+    assert "replaced 4" in dry.out and "Dry run: nothing was written." in dry.out
+    assert "skipped 4" in skipped.out and "created 0" in skipped.out
+    assert stocked.data_file.read_bytes() == before
+    replaced = imported("--on-conflict", "replace")
+    assert "replaced 4" in replaced.out
+    assert "Main" in {c.name for c in stocked.service().list()}
+    copied = imported("--on-conflict", "copy")
+    assert "copied 4" in copied.out
+    assert {c.name for c in stocked.service().list()} == {
+        "Main", "Stale", "GPU box", "Main (imported)", "Stale (imported)", "GPU box (imported)"}
+
+
+def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,
+                                                   tmp_path: Path) -> None:
+    ran = stocked.run("export", str(tmp_path / "x.json"), "--workspace", "nope",
+                      "--passphrase-env", "P", P=PASSPHRASE)
+    assert_one_line_error(ran, 2, "no workspace 'nope'")
+    assert not (tmp_path / "x.json").exists()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import click
 
 from ..errors import ConnectionsError
+from .backup import export_command, import_command
 from .common import OK, USAGE, Failure
 from .connections import list_command, purge_command, test_command
 from .doctor import doctor_command
@@ -43,7 +44,8 @@ def cli() -> None:
     """
 
 
-for command in (list_command, test_command, rotate_key_command, purge_command, doctor_command):
+for command in (list_command, test_command, rotate_key_command, export_command, import_command,
+                purge_command, doctor_command):
     cli.add_command(command)
 
 

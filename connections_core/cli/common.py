@@ -108,8 +108,8 @@ def chosen_workspaces(service: ConnectionService, workspace: str | None,
     if workspace is not None and all_workspaces:
         raise click.UsageError("Pass either --workspace or --all-workspaces, not both.")
     if not all_workspaces:
-        return [service.for_workspace(workspace) if workspace else service]
-    return [service.for_workspace(w) for w in service.accessible_workspaces()]
+        return [service.in_workspace(workspace) if workspace else service]
+    return [service.in_workspace(w) for w in service.accessible_workspaces()]
 
 
 # -- output -------------------------------------------------------------------------------

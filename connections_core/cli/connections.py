@@ -154,7 +154,7 @@ def purge_command(data_dir: Path | None, days: int, yes: bool) -> int:
     """
     service = open_service(data_dir)
     before = datetime.now(UTC) - timedelta(days=days)
-    workspaces = [service.for_workspace(w) for w in service.accessible_workspaces()]
+    workspaces = [service.in_workspace(w) for w in service.accessible_workspaces()]
     doomed = [(s, c) for s in workspaces for c in s.list_deleted()
               if c.deleted_at is not None and c.deleted_at < before]
     if not doomed:
