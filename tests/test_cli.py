@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import stat
 import subprocess
 import sys
@@ -208,6 +209,30 @@ def test_test_records_results_and_exits_1_when_one_fails(stocked: Installation) 
     assert statuses == {"Main": "connected", "Stale": "error", "GPU box": "connected"}
     [run] = service.audit(action="connections.tested_all")
     assert run.actor == "cli" and dict(run.details) == {"count": 3, "failed": 1}
+
+
+def test_a_terminal_gets_a_progress_bar(stocked: Installation) -> None:
+    """On a terminal the results are printed above a bar; piped, there is no bar."""
+    master, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "connections_core", "test"],
+                               cwd=stocked.home, env=stocked.env(TERM="xterm"),
+                               stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 1
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "Checking connections" in shown and "FAILED  default/Stale" in shown
+    piped = stocked.run("test")
+    assert "Checking connections" not in piped.output
 
 
 def test_test_of_an_empty_workspace_passes(site: Installation) -> None:
