@@ -139,9 +139,10 @@ def test_every_command_has_help_with_an_example(site: Installation) -> None:
 
 
 def test_usage_errors_exit_2_with_one_line(site: Installation, tmp_path: Path) -> None:
-    bad_flag, both, no_folder, bad_timeout = site.run_all(
+    bad_flag, both, no_folder, bad_timeout, no_command = site.run_all(
         ["list", "--bogus"], ["list", "--workspace", "a", "--all-workspaces"],
-        ["list", "--data-dir", str(tmp_path / "nowhere")], ["test", "--timeout", "0"])
+        ["list", "--data-dir", str(tmp_path / "nowhere")], ["test", "--timeout", "0"], [])
+    assert no_command.code == 2 and "Commands:" in no_command.out
     assert_one_line_error(bad_flag, 2, "--bogus", "connections list --help")
     assert_one_line_error(both, 2, "--all-workspaces")
     assert_one_line_error(no_folder, 2, "--data-dir")

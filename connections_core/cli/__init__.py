@@ -76,6 +76,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None,
                         prog_name="connections", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as error:  # no command: the help, as usage
+        click.echo(error.format_message())
+        return USAGE
     except click.UsageError as error:
         where = f"`{error.ctx.command_path} --help`" if error.ctx else "`connections --help`"
         return _fail(f"{error.format_message()} (see {where})", USAGE)
