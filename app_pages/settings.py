@@ -16,9 +16,9 @@ KEY_SOURCES = {
 }
 ROTATE = ("**To rotate the key:** set `ENCRYPTION_KEY_PREVIOUS` to the current key and "
           "`ENCRYPTION_KEY` to a new one (`openssl rand -hex 32`), restart the app, run "
-          "`python -c \"from connections_core import ConnectionService; "
-          "print(ConnectionService.from_env().rotate_keys())\"`, then unset "
-          "`ENCRYPTION_KEY_PREVIOUS` and restart again.")
+          "`python -m connections_core rotate-key` (it re-encrypts every key and checks "
+          "that none is left under the old one), then unset `ENCRYPTION_KEY_PREVIOUS` and "
+          "restart again.")
 
 service = current_service()
 connections = service.list()

@@ -27,7 +27,7 @@ _NEEDED: dict[str, Role] = {
                      "pull_model", "delete_model"), "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),
 }
-INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys"})
+INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets"})
 TRUSTED_ONLY = frozenset({"resolve_config"})
 
 EMAIL_MAX = 254

@@ -245,6 +245,20 @@ class KeyRing:
             f"(was {KEY_VARIABLE} changed? Set the old one as {PREVIOUS_KEY_VARIABLE})."
         )
 
+    def decrypting_key(self, token: str, context: Context | None = None) -> int | None:
+        """Which key decrypts ``token`` (as :meth:`decrypt` would take it): ``0`` for the
+        current key, ``1``... for the previous ones in order, None for none of them."""
+        for index, key in enumerate((self._current, *self._previous)):
+            try:
+                if context is None:
+                    decrypt(token, key)
+                else:
+                    decrypt_bound(token, key, context)
+            except DecryptionError:
+                continue
+            return index
+        return None
+
     def __repr__(self) -> str:
         return f"<KeyRing: current key, {len(self._previous)} previous>"
 

@@ -88,3 +88,20 @@ class AuditEntry:
     target_id: str | None
     target_name: str | None
     details: Mapping[str, Any]
+
+
+Residue = Literal["previous_key", "no_key", "unbound"]
+
+
+@dataclass(frozen=True)
+class ResidualSecret:
+    """A stored secret that the current key alone does not serve, and why: only a
+    previous key decrypts it (``previous_key``), no key does (``no_key``: damaged,
+    moved, or not a token at all), or it is an old token not bound to its record
+    (``unbound``).  Names where it is, never its value."""
+
+    workspace_id: str
+    name: str
+    id: str
+    field: str
+    reason: Residue

@@ -37,7 +37,18 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .models import MASK, STATUSES, AuditEntry, Connection, LastResult, Member, Role, Status
+from .models import (
+    MASK,
+    STATUSES,
+    AuditEntry,
+    Connection,
+    LastResult,
+    Member,
+    ResidualSecret,
+    Residue,
+    Role,
+    Status,
+)
 from .permissions import permission_warnings
 from .providers import (
     PROVIDERS,
@@ -64,6 +75,8 @@ ADMINS_VARIABLE = "CONNECTIONS_ADMINS"
 AUDIT_DAYS_VARIABLE = "CONNECTIONS_AUDIT_DAYS"
 DEFAULT_AUDIT_DAYS = 365
 LOCAL_ACTOR = "local"  # who trusted code is, in the audit trail
+CLI_ACTOR = "cli"  # who the command line is, in the audit trail
+TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
 #: Seconds a pull may be silent: Ollama says nothing while it verifies a
 #: downloaded layer, which takes minutes for a large model.
 PULL_SILENCE_LIMIT = 600.0
@@ -305,7 +318,7 @@ class ConnectionService:
         if since is not None and not isinstance(since, datetime):
             raise ValidationError({"since": "Since is a date and time."})
         who = None if actor is None else (
-            LOCAL_ACTOR if actor == LOCAL_ACTOR else access.checked_email(actor, "actor"))
+            actor if actor in TRUSTED_ACTORS else access.checked_email(actor, "actor"))
         oldest = self._clock() - timedelta(days=self.audit_days)
         if since is not None:
             oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=UTC))
@@ -570,6 +583,174 @@ class ConnectionService:
         log.info("Re-encrypted %d secrets with the current key", count)
         return count
 
+    # -- backups (connections_core.backup) --------------------------------------------------
+
+    def in_workspace(self, workspace_id: str) -> ConnectionService:
+        """This service (same store, keys, actor, clock and settings) bound to another
+        workspace."""
+        other = ConnectionService(self.store, self.keyring, workspace_id, actor=self.actor,
+                                  admins=self.admins, timeout=self.timeout, clock=self._clock,
+                                  audit_days=self.audit_days)
+        other.key_source, other.key_file = self.key_source, self.key_file
+        other.trusted_actor = self.trusted_actor
+        return other
+
+    def backup_records(self) -> builtins.list[Record]:
+        """Every connection of the workspace, deleted ones too, oldest first, as stored
+        but with its secrets decrypted and without hints: what a backup holds.
+
+        Like :meth:`resolve_config`, it is refused to every signed-in person.
+
+        :raises StoreCorruptError: a record is damaged (naming it).
+        :raises DecryptionError: a secret can't be decrypted (naming its record).
+        """
+        self._authorize("resolve_config")
+        _, rows = self.store.snapshot(CONNECTIONS)
+        mine = sorted((row for row in rows if self._is_mine(row)),
+                      key=lambda row: str(row.get("created_at")))
+        records = []
+        for row in mine:
+            self._refuse_damaged(row)
+            kept = {k: v for k, v in row.items() if k not in ("hints", "workspace_id")}
+            records.append({**kept, "config": self._decrypted(row)})
+        return records
+
+    def import_records(self, records: Iterable[Mapping[str, Any]],
+                       members: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Store connections read from a backup in this workspace, and add its members.
+
+        Each record is shaped as :meth:`backup_records` returns it (secrets in the
+        clear).  It is checked as :meth:`create` checks, its secrets are sealed to it
+        here, and it replaces the stored connection with its id or is added.  A
+        member is added only if absent; nobody's role changes.
+
+        The workspace keeps its defaults: a replaced connection keeps its place, and
+        an imported one that was its type's default becomes the default only when
+        the type has none afterwards; a type left with connections but no default
+        gets its oldest, as after :meth:`delete`.  Only trusted code and instance
+        admins may import.  All of it is one transaction with its audit entries
+        (``connection.imported``, ``member.imported``), or part of the caller's
+        store transaction.
+
+        :raises ValidationError: a record or member is invalid; nothing is written.
+        """
+        self._authorize("import_records")
+        checked = [self._imported(record) for record in records]
+        with self._transaction() as table:
+            wanted: dict[str, builtins.list[str]] = {}
+            for record in checked:
+                if self._store_imported(table, record):
+                    wanted.setdefault(record["type"], []).append(record["id"])
+                else:
+                    wanted.setdefault(record["type"], [])
+            for type, preferred in wanted.items():
+                self._settle_default(table, type, preferred)
+            self._add_members(members)
+
+    def _imported(self, record: Mapping[str, Any]) -> Record:
+        """A record to store from an imported one, secrets sealed; or ValidationError."""
+        errors: dict[str, str] = {}
+        provider = get_provider(record.get("type", ""))
+        name = _checked_name(record.get("name"), errors)
+        id = record.get("id")
+        if not isinstance(id, str) or not 1 <= len(id) <= _ID_MAX or name_problem(id, "An id"):
+            errors["id"] = f"An id is 1-{_ID_MAX} visible characters."
+        try:
+            clean = validate_config(provider, _checked_config(record.get("config")))
+        except ValidationError as error:
+            errors.update(error.field_errors)
+        if record.get("status") not in STATUSES:
+            errors["status"] = f"Status must be one of: {', '.join(STATUSES)}."
+        if errors:
+            raise ValidationError(errors)
+        models = record.get("available_models")
+        return {
+            "id": id, "workspace_id": self.workspace_id, "type": provider.type, "name": name,
+            **self._sealed(provider, clean, str(id)),
+            "is_default": record.get("is_default") is True and not record.get("deleted_at"),
+            "status": record["status"],
+            "last_checked_at": self._time_text(record.get("last_checked_at")),
+            "last_result": self._last_result_doc(record.get("last_result")),
+            "available_models": list(bounded_models(
+                [m for m in models if isinstance(m, str)] if isinstance(models, list) else [])),
+            "created_at": self._time_text(record.get("created_at")) or self._now(),
+            "updated_at": self._time_text(record.get("updated_at")) or self._now(),
+            "deleted_at": self._time_text(record.get("deleted_at")), "version": 1,
+        }
+
+    def _store_imported(self, table: Table, record: Record) -> bool:
+        """Add ``record``, or replace the stored one with its id; whether it asks to
+        be its type's default (a replaced one keeps the flag it had here instead)."""
+        wants_default = bool(record["is_default"])
+        current = table.get((Query().id == record["id"])
+                            & (Query().workspace_id == self.workspace_id))
+        record["is_default"] = False
+        if isinstance(current, Document):
+            kept = current.get("is_default") is True and not record["deleted_at"] \
+                and current.get("type") == record["type"]
+            record.update(is_default=kept, version=_version_of(current) + 1)
+            table.remove(doc_ids=[current.doc_id])
+            table.insert(Document(record, doc_id=current.doc_id))
+            wants_default = False
+            if current.get("type") != record["type"]:
+                self._promote_oldest_if_none(table, str(current.get("type")))
+        else:
+            table.insert(record)
+        self._audit("connection.imported", record, type=record["type"],
+                    replaced=isinstance(current, Document))
+        return wants_default
+
+    def _settle_default(self, table: Table, type: str, preferred: Iterable[str]) -> None:
+        """Give ``type`` a default if it has connections but none: the first of
+        ``preferred`` (ids) still undeleted, else the oldest."""
+        if self._default_doc(table, type) is not None:
+            return
+        for id in preferred:
+            doc = table.get(self._of_type(type) & (Query().id == id))
+            if isinstance(doc, Document):
+                table.update({"is_default": True}, doc_ids=[doc.doc_id])
+                return
+        self._promote_oldest(table, type)
+
+    def _promote_oldest_if_none(self, table: Table, type: str) -> None:
+        if self._default_doc(table, type) is None:
+            self._promote_oldest(table, type)
+
+    def _add_members(self, members: Iterable[Mapping[str, Any]]) -> None:
+        """Add each member who is absent (within the transaction under way)."""
+        table = self.store.table(MEMBERS)
+        docs = table.search(Query().workspace_id == self.workspace_id)
+        present = {doc.get("email") for doc in docs}
+        added = False
+        for member in members:
+            email, role = _member_input(member.get("email"), member.get("role"))
+            if email in present:
+                continue
+            table.insert({"workspace_id": self.workspace_id, "email": email, "role": role,
+                          "added_by": self._actor_name, "added_at": self._now()})
+            self._audit("member.imported", None, email, email=email, role=role)
+            present.add(email)
+            added = True
+        if added and not _has_admin(table.search(Query().workspace_id == self.workspace_id)):
+            raise ValidationError({"members": "A workspace with members keeps at least one "
+                                              "admin: the imported members have none."})
+
+    @staticmethod
+    def _time_text(value: Any) -> str | None:
+        """An imported time as stored (ISO 8601, UTC), or None when it is not one."""
+        when = _parse_time(value)
+        return None if when is None else when.astimezone(UTC).isoformat()
+
+    @staticmethod
+    def _last_result_doc(value: Any) -> Record | None:
+        """An imported last result as stored, or None when it is not a sound one."""
+        result = _last_result(value)
+        if result is None:
+            return None
+        return {"success": result.success, "message": shown(result.message, 2000),
+                "kind": shown(result.kind, 40), "latency_ms": result.latency_ms,
+                "status_code": result.status_code}
+
     # -- checking -----------------------------------------------------------------------
 
     def test(self, id: str) -> TestResult:
@@ -703,6 +884,65 @@ class ConnectionService:
         if record["type"] != "ollama" or record.get("deleted_at"):
             raise ValidationError({"type": "Only Ollama connections have local models."})
         return record
+
+    # -- operations: the command line ------------------------------------------------------
+
+    #: Who trusted code is in the audit trail: ``"local"``, or ``"cli"`` for the command line.
+    trusted_actor: str = LOCAL_ACTOR
+
+    def purge_deleted(self, before: datetime) -> builtins.list[Connection]:
+        """Permanently remove this workspace's connections deleted before ``before``;
+        each removal is recorded (``connection.purged``) in the same write.  Only
+        trusted code and instance admins may purge.
+
+        :returns: the connections removed, as they were.
+        """
+        self._authorize("purge_deleted")
+        if not isinstance(before, datetime):
+            raise ValidationError({"before": "Before is a date and time."})
+        cutoff = before if before.tzinfo else before.replace(tzinfo=UTC)
+        with self._transaction() as table:
+            gone = [doc for doc in table if self._is_mine(doc)
+                    and (_parse_time(doc.get("deleted_at")) or cutoff) < cutoff]
+            table.remove(doc_ids=[doc.doc_id for doc in gone])
+            for doc in gone:
+                self._audit("connection.purged", doc)
+        if gone:
+            log.info("Purged %d deleted connections in workspace %s", len(gone),
+                     self.workspace_id)
+        return [self._to_connection(doc) for doc in gone]
+
+    def residual_secrets(self) -> builtins.list[ResidualSecret]:
+        """The stored secrets, in every workspace (deleted connections too), that the
+        current key alone can't serve: what :meth:`rotate_keys` would still have to
+        re-encrypt, or can't.  Empty after a complete rotation.  Only trusted code
+        and instance admins may ask.
+        """
+        self._authorize("residual_secrets")
+        found: builtins.list[ResidualSecret] = []
+        all_bound = self._all_bound()
+        for row in self.store.snapshot(CONNECTIONS)[1]:
+            for field in _secret_fields(row):
+                reason = self._residue(row, field, all_bound)
+                if reason is not None:
+                    found.append(ResidualSecret(
+                        workspace_id=_text(row.get("workspace_id"), "?"),
+                        name=_text(row.get("name"), "(no name)"),
+                        id=_text(row.get("id"), "?"), field=field, reason=reason))
+        return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))
+
+    def _residue(self, record: Mapping[str, Any], field: str, all_bound: bool) -> Residue | None:
+        token = record["config"].get(field)
+        if not crypto.is_encrypted(token):
+            return "no_key"
+        bound = crypto.is_bound(token)
+        which = self.keyring.decrypting_key(
+            token, secret_context(record, field) if bound else None)
+        if which is None or (not bound and all_bound):
+            return "no_key"
+        if which > 0:
+            return "previous_key"
+        return None if bound else "unbound"
 
     # -- internals: records ---------------------------------------------------------------
 
@@ -1034,7 +1274,7 @@ class ConnectionService:
 
     @property
     def _actor_name(self) -> str:
-        return self.actor or LOCAL_ACTOR
+        return self.actor or self.trusted_actor
 
     def _audit(self, action: str, target: Mapping[str, Any] | None, target_name: str | None = None,
                **details: Any) -> None:
@@ -1391,3 +1631,4 @@ def _not_found(id: object) -> NotFoundError:
     # A long or odd id is cut short, not echoed back whole.
     return NotFoundError(f"No connection with id '{shown(id)}' in this workspace.",
                          id if isinstance(id, str) and len(id) <= _ID_MAX else None)
+

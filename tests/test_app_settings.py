@@ -50,7 +50,7 @@ def test_it_gives_the_one_line_rotation_instructions(data_dir: Path) -> None:
 
     assert ("set `ENCRYPTION_KEY_PREVIOUS` to the current key and `ENCRYPTION_KEY` to a new one"
             in texts(at))
-    assert "rotate_keys()" in texts(at)
+    assert "`python -m connections_core rotate-key`" in texts(at)
 
 
 def test_it_shows_the_data_file_and_its_size(data_dir: Path) -> None:

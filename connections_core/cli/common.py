@@ -1,0 +1,177 @@
+"""What every command shares: the options, opening the service, and output.
+
+Output goes through three doors only: :func:`echo` (a line), :func:`print_json`
+(the one document of ``--json``) and :func:`table`; errors are raised as
+:class:`Failure` and printed on one line by :func:`connections_core.cli.main`.
+Text from the data (names, messages) is never read as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from .. import crypto
+from ..service import (
+    CLI_ACTOR,
+    DATA_DIR_VARIABLE,
+    DEFAULT_DATA_DIR,
+    KEY_FILE,
+    ConnectionService,
+)
+
+OK, FOUND_A_PROBLEM, USAGE = 0, 1, 2
+#: A table wider than this is never cut when the output is not a terminal.
+PIPE_WIDTH = 200
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(Exception):
+    """A command can't go on: ``message`` (one line, saying what to do) and the exit code."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+# -- options ------------------------------------------------------------------------------
+
+def data_dir_option(command: F) -> F:
+    return click.option(
+        "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+        help=f"The data folder (overrides {DATA_DIR_VARIABLE}; default ./{DEFAULT_DATA_DIR}).",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document on stdout (see the README).")(command)
+
+
+def workspace_options(command: F) -> F:
+    command = click.option("--all-workspaces", is_flag=True,
+                           help="Every workspace.")(command)
+    return click.option("--workspace", "-w", metavar="W", default=None,
+                        help="This workspace (default: 'default').")(command)
+
+
+# -- the service ----------------------------------------------------------------------------
+
+def environment(data_dir: Path | None) -> tuple[dict[str, str], Path]:
+    """The environment with ``--data-dir`` applied, and the data folder it names."""
+    env = dict(os.environ)
+    if data_dir is not None:
+        env[DATA_DIR_VARIABLE] = str(data_dir)
+    return env, Path(env.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
+
+
+def open_service(data_dir: Path | None, workspace: str = "default", *,
+                 new_installation: bool = False) -> ConnectionService:
+    """The service of ``workspace``, its key read as :meth:`ConnectionService.from_env` does.
+
+    Only with ``new_installation`` (an import) may this make the data folder or
+    generate a key file: anywhere else a missing folder or key is a mistyped
+    ``--data-dir`` or a missing variable, and is refused.
+
+    :raises Failure: no data folder, or no key to read it with.
+    :raises ConnectionsError: the key is malformed or does not fit, the store can't be read.
+    """
+    env, folder = environment(data_dir)
+    if not new_installation:
+        if not folder.is_dir():
+            raise Failure(f"There is no data folder at {folder}. Pass --data-dir (or set "
+                          f"{DATA_DIR_VARIABLE}) to the folder that holds connections.json.")
+        if crypto.env_key(env) is None and not (folder / KEY_FILE).exists():
+            raise Failure(f"No key: {crypto.KEY_VARIABLE} is not set and there is no "
+                          f"{folder / KEY_FILE}. Set {crypto.KEY_VARIABLE} to the key the "
+                          "dashboard uses, or pass --data-dir for its data folder.")
+    service = ConnectionService.from_env(workspace, env)
+    service.trusted_actor = CLI_ACTOR
+    return service
+
+
+def chosen_workspaces(service: ConnectionService, workspace: str | None,
+                      all_workspaces: bool) -> list[ConnectionService]:
+    """The services that ``--workspace`` / ``--all-workspaces`` name."""
+    if workspace is not None and all_workspaces:
+        raise click.UsageError("Pass either --workspace or --all-workspaces, not both.")
+    if not all_workspaces:
+        return [service.in_workspace(workspace) if workspace else service]
+    return [service.in_workspace(w) for w in service.accessible_workspaces()]
+
+
+# -- output -------------------------------------------------------------------------------
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def echo(line: str = "", *, err: bool = False) -> None:
+    click.echo(line, err=err)
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table on stdout; cells are plain text, never markup."""
+    grid = Table(*columns, show_edge=False, header_style="bold", pad_edge=False)
+    for row in rows:
+        grid.add_row(*(Text(cell) for cell in row))
+    width = None if is_terminal() else PIPE_WIDTH
+    Console(width=width, highlight=False).print(grid)
+
+
+class Bar:
+    """A progress bar on a terminal; elsewhere nothing but the lines given to :meth:`echo`.
+
+    Use it as a context manager; :meth:`update` fits the ``progress(done, total)``
+    callbacks of the core.
+    """
+
+    def __init__(self, description: str, total: int | None = None, *,
+                 quiet: bool = False) -> None:
+        self._progress: Progress | None = None
+        if is_terminal() and not quiet:
+            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                      BarColumn(), MofNCompleteColumn(), transient=True,
+                                      console=Console(highlight=False))
+            self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> Bar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def echo(self, line: str) -> None:
+        """A line of output, printed above the bar."""
+        if self._progress is not None:
+            self._progress.console.print(Text(line), soft_wrap=True)
+        else:
+            echo(line)

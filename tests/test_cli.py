@@ -1,0 +1,481 @@
+"""The command line, run as a real subprocess against a real data folder.
+
+Every test builds its installation with the core in this process (a real
+TinyDB file, a real key), then runs ``python -m connections_core ...`` with
+only the environment a person would set, and reads its exit code and output.
+Independent commands run at once, to keep the file quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import stat
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from tests.fakes import API_KEY, FakeServer, unused_url
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor")
+SECRET_TAIL = API_KEY[-4:]
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Installation:
+    """A data folder, its key, and how to run the CLI on it."""
+
+    home: Path
+    data: Path
+    key: str
+
+    @property
+    def data_file(self) -> Path:
+        return self.data / "connections.json"
+
+    def service(self, workspace: str = "default", *, key: str | None = None,
+                clock: Any = None) -> ConnectionService:
+        extra = {} if clock is None else {"clock": clock}
+        return ConnectionService(TinyDBStore(self.data_file), KeyRing(key or self.key),
+                                 workspace, **extra)
+
+    def env(self, **changes: str | None) -> dict[str, str]:
+        env = {name: value for name, value in os.environ.items()
+               if not name.startswith(("ENCRYPTION_", "CONNECTIONS_"))}
+        env.update(PYTHONPATH=str(ROOT), HOME=str(self.home), NO_PROXY="127.0.0.1",
+                   CONNECTIONS_DATA_DIR=str(self.data), ENCRYPTION_KEY=self.key)
+        for name, value in changes.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def start(self, *args: str, **env: str | None) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "connections_core", *args],
+                                cwd=self.home, env=self.env(**env), text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def run(self, *args: str, stdin: str = "", **env: str | None) -> Ran:
+        return finish(self.start(*args, **env), stdin)
+
+    def run_all(self, *commands: Sequence[str]) -> list[Ran]:
+        """Several commands at once (each a list of arguments), results in order."""
+        started = [self.start(*args) for args in commands]
+        return [finish(process) for process in started]
+
+
+def finish(process: subprocess.Popen[str], stdin: str = "") -> Ran:
+    out, err = process.communicate(stdin, timeout=60)
+    return Ran(process.returncode, out, err)
+
+
+def assert_one_line_error(ran: Ran, code: int, *words: str) -> None:
+    assert ran.code == code, ran
+    assert "Traceback" not in ran.output
+    lines = ran.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), ran.err
+    for word in words:
+        assert word.lower() in lines[0].lower()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Installation:
+    """An installation with nothing in it yet (its data folder exists)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    return Installation(tmp_path, data, generate_key())
+
+
+@pytest.fixture
+def stocked(site: Installation, fake_server: FakeServer) -> Installation:
+    """Two workspaces: in ``default`` an OpenAI connection that works, one whose key
+    is refused and an Ollama one; in ``team-b`` one that works; one deleted."""
+    default = site.service()
+    default.create("openai", "Main", {"apiKey": API_KEY, "baseUrl": fake_server.openai_url})
+    default.create("openai", "Stale", {"apiKey": "sk-wrong-0000000000000000QQQQ",
+                                       "baseUrl": fake_server.openai_url})
+    default.create("ollama", "GPU box", {"baseUrl": fake_server.url})
+    gone = default.create("anthropic", "Old", {"apiKey": API_KEY,
+                                               "baseUrl": fake_server.anthropic_url})
+    default.delete(gone.id)
+    site.service("team-b").create("openai", "B main", {"apiKey": API_KEY,
+                                                       "baseUrl": fake_server.openai_url})
+    return site
+
+
+# -- every command ----------------------------------------------------------------------------
+
+def test_every_command_has_help_with_an_example(site: Installation) -> None:
+    for command, ran in zip(COMMANDS, site.run_all(*([c, "--help"] for c in COMMANDS)),
+                            strict=True):
+        assert ran.code == 0, (command, ran)
+        assert "Example" in ran.out and "--data-dir" in ran.out, command
+
+
+def test_usage_errors_exit_2_with_one_line(site: Installation, tmp_path: Path) -> None:
+    bad_flag, both, no_folder, bad_timeout, no_command = site.run_all(
+        ["list", "--bogus"], ["list", "--workspace", "a", "--all-workspaces"],
+        ["list", "--data-dir", str(tmp_path / "nowhere")], ["test", "--timeout", "0"], [])
+    assert no_command.code == 2 and "Commands:" in no_command.out
+    assert_one_line_error(bad_flag, 2, "--bogus", "connections list --help")
+    assert_one_line_error(both, 2, "--all-workspaces")
+    assert_one_line_error(no_folder, 2, "--data-dir")
+    assert_one_line_error(bad_timeout, 2, "--timeout")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_no_key_is_refused_and_none_is_generated(site: Installation) -> None:
+    ran = site.run("list", ENCRYPTION_KEY=None)
+    assert_one_line_error(ran, 2, "ENCRYPTION_KEY")
+    assert not (site.data / "encryption.key").exists()
+
+
+def test_a_wrong_or_malformed_key_exits_2_and_writes_nothing(stocked: Installation) -> None:
+    before = stocked.data_file.read_bytes()
+    started = [stocked.start("test", ENCRYPTION_KEY=generate_key()),
+               stocked.start("list", ENCRYPTION_KEY="not-a-key")]
+    wrong, malformed = (finish(process) for process in started)
+    assert_one_line_error(wrong, 2, "does not match")
+    assert_one_line_error(malformed, 2, "64 hexadecimal characters")
+    assert stocked.data_file.read_bytes() == before
+
+
+# -- list -------------------------------------------------------------------------------------
+
+def test_list_shows_a_table_and_json(stocked: Installation) -> None:
+    table, as_json, everywhere, deleted = stocked.run_all(
+        ["list"], ["list", "--json"], ["list", "--all-workspaces", "--json"],
+        ["list", "--deleted", "--json"])
+    assert table.code == 0, table
+    for word in ("Name", "Provider", "Default", "Status", "Last checked", "Base URL", "Key",
+                 "Main", "Stale", "GPU box", "OpenAI", "Ollama", "never", "••••"):
+        assert word in table.out
+    assert "B main" not in table.out and "Old" not in table.out
+    rows = {c["name"]: c for c in as_json.json()["connections"]}
+    assert set(rows) == {"Main", "Stale", "GPU box"}
+    assert rows["Main"]["is_default"] is True and rows["Stale"]["is_default"] is False
+    assert rows["Main"]["has_key"] is True and rows["GPU box"]["has_key"] is False
+    assert rows["Main"]["status"] == "unconfigured" and rows["Main"]["last_checked_at"] is None
+    assert rows["Main"]["workspace"] == "default" and rows["Main"]["type"] == "openai"
+    assert {c["name"] for c in everywhere.json()["connections"]} == {
+        "Main", "Stale", "GPU box", "B main"}
+    [old] = deleted.json()["connections"]
+    assert old["name"] == "Old" and old["deleted_at"] is not None
+
+
+# -- test -------------------------------------------------------------------------------------
+
+def test_test_records_results_and_exits_1_when_one_fails(stocked: Installation) -> None:
+    text, as_json = stocked.run_all(["test"], ["test", "--workspace", "team-b", "--json",
+                                               "--timeout", "5"])
+    assert text.code == 1, text
+    assert "ok      default/Main (OpenAI" in text.out
+    assert "FAILED  default/Stale (OpenAI" in text.out
+    assert "ok      default/GPU box (Ollama" in text.out
+    assert "2 of 3 connections work; 1 failed." in text.out
+    assert as_json.code == 0, as_json
+    document = as_json.json()
+    assert document["ok"] is True and document["count"] == 1 and document["failed"] == 0
+    [result] = document["results"]
+    assert result["name"] == "B main" and result["success"] is True and result["kind"] == "ok"
+    # Recorded as the dashboard's "Test all" records them, by the CLI.
+    service = stocked.service()
+    statuses = {c.name: c.status for c in service.list()}
+    assert statuses == {"Main": "connected", "Stale": "error", "GPU box": "connected"}
+    [run] = service.audit(action="connections.tested_all")
+    assert run.actor == "cli" and dict(run.details) == {"count": 3, "failed": 1}
+
+
+def test_a_terminal_gets_a_progress_bar(stocked: Installation) -> None:
+    """On a terminal the results are printed above a bar; piped, there is no bar."""
+    master, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "connections_core", "test"],
+                               cwd=stocked.home, env=stocked.env(TERM="xterm"),
+                               stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 1
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "Checking connections" in shown and "FAILED  default/Stale" in shown
+    piped = stocked.run("test")
+    assert "Checking connections" not in piped.output
+
+
+def test_test_of_an_empty_workspace_passes(site: Installation) -> None:
+    ran = site.run("test", "--json")
+    assert ran.code == 0 and ran.json() == {"ok": True, "count": 0, "failed": 0, "results": []}
+
+
+def test_an_unreachable_server_fails_the_check(site: Installation) -> None:
+    site.service().create("ollama", "Gone", {"baseUrl": unused_url()})
+    ran = site.run("test", "--json")
+    assert ran.code == 1
+    [result] = ran.json()["results"]
+    assert result["success"] is False and result["kind"] == "unreachable"
+
+
+# -- rotate-key -----------------------------------------------------------------------------
+
+def test_rotate_key_check_before_and_after_a_rotation(stocked: Installation) -> None:
+    old, new = stocked.key, generate_key()
+    rotating = {"ENCRYPTION_KEY": new, "ENCRYPTION_KEY_PREVIOUS": old}
+    before = stocked.run("rotate-key", "--check", "--json", **rotating)
+    assert before.code == 1, before
+    document = before.json()
+    assert document["residual"] == 4 and document["previous_key"] == 4
+    assert {(s["workspace"], s["name"], s["reason"]) for s in document["secrets"]} == {
+        ("default", "Main", "previous_key"), ("default", "Stale", "previous_key"),
+        ("default", "Old", "previous_key"), ("team-b", "B main", "previous_key")}
+    assert all(s["field"] == "apiKey" and s["id"] for s in document["secrets"])
+
+    rotated = stocked.run("rotate-key", **rotating)
+    assert rotated.code == 0, rotated
+    assert "Re-encrypted 4 secrets" in rotated.out and "Residual: 0" in rotated.out
+
+    after = stocked.run("rotate-key", "--check", "--json", ENCRYPTION_KEY=new)
+    assert after.code == 0, after
+    assert after.json() == {"ok": True, "rotated": None, "residual": 0, "previous_key": 0,
+                            "no_key": 0, "unbound": 0, "secrets": []}
+    service = stocked.service(key=new)
+    assert service.resolve_config("openai")["apiKey"] == API_KEY
+    [entry] = service.audit(action="keys.rotated")
+    assert entry.actor == "cli"
+
+
+def test_rotate_key_with_an_undecryptable_secret_changes_nothing(stocked: Installation
+                                                                 ) -> None:
+    data = json.loads(stocked.data_file.read_text())
+    stale = next(r for r in data["connections"].values() if r["name"] == "Stale")
+    stale["config"]["apiKey"] = "sk-planted-in-plain-text"
+    stocked.data_file.write_text(json.dumps(data))
+    before = stocked.data_file.read_bytes()
+    check, rotate = stocked.run_all(["rotate-key", "--check"], ["rotate-key"])
+    assert check.code == 1 and "default/Stale" in check.out and "no key decrypts" in check.out
+    assert rotate.code == 1 and "Nothing was re-encrypted" in rotate.err
+    assert "Traceback" not in rotate.output
+    assert stocked.data_file.read_bytes() == before
+
+
+# -- purge ------------------------------------------------------------------------------------
+
+def test_purge_removes_only_what_was_deleted_long_enough_ago(stocked: Installation) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    then = stocked.service(clock=lambda: long_ago)
+    ancient = then.create("openai", "Ancient", {"apiKey": API_KEY,
+                                                "baseUrl": "http://127.0.0.1:9/v1"})
+    then.delete(ancient.id)
+
+    refused = stocked.run("purge", "--deleted-before", "30")
+    assert_one_line_error(refused, 2, "--yes")
+    assert "Ancient" in refused.out
+    assert {c.name for c in stocked.service().list_deleted()} == {"Ancient", "Old"}
+
+    purged = stocked.run("purge", "--deleted-before", "30", "--yes")
+    assert purged.code == 0, purged
+    assert "Removed default/Ancient" in purged.out and "Old" not in purged.out
+    service = stocked.service()
+    assert [c.name for c in service.list_deleted()] == ["Old"]
+    [entry] = service.audit(action="connection.purged")
+    assert entry.actor == "cli" and entry.target_name == "Ancient"
+
+    nothing = stocked.run("purge", "--deleted-before", "30")
+    assert nothing.code == 0 and "nothing to remove" in nothing.out
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+def test_doctor_passes_a_healthy_installation(stocked: Installation) -> None:
+    secrets = stocked.home / ".streamlit" / "secrets.toml"
+    secrets.parent.mkdir()
+    secrets.write_text('[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\n'
+                       f'cookie_secret = "{"c" * 40}"\nclient_id = "id"\n'
+                       'client_secret = "s"\n'
+                       'server_metadata_url = "https://id.example.com/.well-known/x"\n')
+    text, as_json = stocked.run_all(["doctor"], ["doctor", "--json"])
+    assert text.code == 0, text
+    assert "FAIL" not in text.out
+    document = as_json.json()
+    assert document["ok"] is True
+    checks = {c["name"]: c for c in document["checks"]}
+    assert {name for name, c in checks.items() if c["status"] != "passed"} == set()
+    assert {"key", "store", "key_fits", "residual_secrets", "data_file_mode", "lock_file_mode",
+            "data_folder_mode", "lock", "defaults", "sign_in"} <= set(checks)
+
+
+def test_doctor_finds_a_readable_file_and_two_defaults(stocked: Installation) -> None:
+    data = json.loads(stocked.data_file.read_text())
+    for record in data["connections"].values():
+        if record["name"] == "Stale":
+            record["is_default"] = True
+    stocked.data_file.write_text(json.dumps(data))
+    stocked.data_file.chmod(0o644)
+    text, as_json = stocked.run_all(["doctor"], ["doctor", "--json"])
+    assert text.code == 1, text
+    assert f"chmod 600 {stocked.data_file}" in text.out
+    document = as_json.json()
+    assert document["ok"] is False
+    failed = {c["name"]: c for c in document["checks"] if c["status"] == "failed"}
+    assert set(failed) == {"data_file_mode", "defaults"}
+    assert "'default' has 2 default OpenAI connections (Main, Stale)" in \
+        failed["defaults"]["message"]
+    sign_in = next(c for c in document["checks"] if c["name"] == "sign_in")
+    assert sign_in["status"] == "warning" and "[auth]" in sign_in["fix"]
+
+
+def test_doctor_reports_a_wrong_key_and_generates_none(stocked: Installation) -> None:
+    wrong, missing = (stocked.run("doctor", "--json", ENCRYPTION_KEY=generate_key()),
+                      stocked.run("doctor", "--json", ENCRYPTION_KEY=None))
+    assert wrong.code == 1 and missing.code == 1
+    assert {c["name"]: c["status"] for c in wrong.json()["checks"]}["key_fits"] == "failed"
+    assert {c["name"]: c["status"] for c in missing.json()["checks"]}["key"] == "failed"
+    assert not (stocked.data / "encryption.key").exists()
+
+
+def test_doctor_on_a_damaged_store(site: Installation) -> None:
+    site.data_file.write_text("{not json")
+    ran = site.run("doctor", "--json")
+    assert ran.code == 1
+    store = next(c for c in ran.json()["checks"] if c["name"] == "store")
+    assert store["status"] == "failed" and "not valid JSON" in store["message"]
+
+
+# -- secrets never leak -------------------------------------------------------------------
+
+def test_no_command_prints_a_key_a_token_or_its_last_four(stocked: Installation,
+                                                          tmp_path: Path) -> None:
+    stocked.data_file.chmod(0o600)
+    tokens = [record["config"]["apiKey"] for record in
+              json.loads(stocked.data_file.read_text())["connections"].values()
+              if "apiKey" in record["config"]]
+    assert tokens
+    new = generate_key()
+    rans = stocked.run_all(
+        ["list"], ["list", "--all-workspaces", "--json"], ["list", "--deleted"],
+        ["test"], ["test", "--json"], ["rotate-key", "--check"], ["doctor"],
+        ["doctor", "--json"], ["purge", "--deleted-before", "0"])
+    backup, other = str(tmp_path / "b.json"), str(tmp_path / "other")
+    rans.append(stocked.run("export", backup, "--all-workspaces", "--passphrase-env", "P",
+                            P=PASSPHRASE))
+    rans.append(stocked.run("import", backup, "--data-dir", other, "--passphrase-env", "P",
+                            P=PASSPHRASE))
+    rans.append(stocked.run("rotate-key", "--json", ENCRYPTION_KEY=new,
+                            ENCRYPTION_KEY_PREVIOUS=stocked.key))
+    tokens += [record["config"]["apiKey"] for record in
+               json.loads(stocked.data_file.read_text())["connections"].values()
+               if "apiKey" in record["config"]]
+    for ran in rans:
+        text = ran.output.lower()
+        for secret in (stocked.key, new, API_KEY, SECRET_TAIL, "QQQQ", PASSPHRASE, *tokens):
+            assert secret.lower() not in text
+    assert stat.S_IMODE(stocked.data_file.stat().st_mode) == 0o600
+
+
+# -- export and import ------------------------------------------------------------------------
+
+def test_export_then_import_under_another_key_gives_the_same_credentials(
+        stocked: Installation, tmp_path: Path) -> None:
+    backup = tmp_path / "all.backup.json"
+    exported = stocked.run("export", str(backup), "--all-workspaces",
+                           "--passphrase-env", "BACKUP_PASSPHRASE", BACKUP_PASSPHRASE=PASSPHRASE)
+    assert exported.code == 0, exported
+    assert "Exported 5 connections" in exported.out
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stocked.key not in backup.read_text() and API_KEY not in backup.read_text()
+
+    damaged_copy = tmp_path / "damaged.backup.json"
+    damaged_copy.write_text(backup.read_text().replace('"Stale"', '"Stole"', 1))
+    other = Installation(tmp_path, tmp_path / "elsewhere" / "data", generate_key())
+    wrong, damaged, no_terminal = (finish(p) for p in [
+        other.start("import", str(backup), "--passphrase-env", "P", P="not the passphrase"),
+        other.start("import", str(damaged_copy), "--passphrase-env", "P", P=PASSPHRASE),
+        other.start("import", str(backup))])
+    assert_one_line_error(wrong, 2, "Wrong passphrase", "nothing was imported")
+    assert_one_line_error(damaged, 2, "edited", "nothing was imported")
+    assert_one_line_error(no_terminal, 2, "--passphrase-env")
+    assert not other.data.exists()  # nothing written, not even the folder
+
+    imported = other.run("import", str(backup), "--passphrase-env", "P", P=PASSPHRASE)
+    assert imported.code == 0, imported
+    assert imported.out.count("created   ") == 5 and "created 5, replaced 0" in imported.out
+    for workspace in ("default", "team-b"):
+        source, target = stocked.service(workspace), other.service(workspace)
+        for connection in source.list():
+            assert target.resolve_config(connection.type, connection.id) == \
+                source.resolve_config(connection.type, connection.id)
+    assert {c.name for c in other.service().list_deleted()} == {"Old"}
+    assert {e.actor for e in other.service().audit(action="connection.imported")} == {"cli"}
+
+
+def test_import_dry_run_and_each_conflict_mode(stocked: Installation, tmp_path: Path) -> None:
+    backup = tmp_path / "default.backup.json"
+    stocked.run("export", str(backup), "--passphrase-env", "P", P=PASSPHRASE)
+    main = next(c for c in stocked.service().list() if c.name == "Main")
+    stocked.service().update(main.id, main.version, name="Main renamed")
+    before = stocked.data_file.read_bytes()
+
+    def start(*flags: str) -> subprocess.Popen[str]:
+        return stocked.start("import", str(backup), "--passphrase-env", "P", *flags,
+                             P=PASSPHRASE)
+
+    def imported(*flags: str) -> Ran:
+        ran = finish(start(*flags))
+        assert ran.code == 0, ran
+        return ran
+
+    # Neither writes anything, so they may run at once.
+    dry, skipped = (finish(p) for p in [start("--on-conflict", "replace", "--dry-run"),
+                                        start()])
+    assert dry.code == 0 and skipped.code == 0, (dry, skipped)
+    assert "replaced 4" in dry.out and "Dry run: nothing was written." in dry.out
+    assert "skipped 4" in skipped.out and "created 0" in skipped.out
+    assert stocked.data_file.read_bytes() == before
+    replaced = imported("--on-conflict", "replace")
+    assert "replaced 4" in replaced.out
+    assert "Main" in {c.name for c in stocked.service().list()}
+    copied = imported("--on-conflict", "copy")
+    assert "copied 4" in copied.out
+    assert {c.name for c in stocked.service().list()} == {
+        "Main", "Stale", "GPU box", "Main (imported)", "Stale (imported)", "GPU box (imported)"}
+
+
+def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,
+                                                   tmp_path: Path) -> None:
+    ran = stocked.run("export", str(tmp_path / "x.json"), "--workspace", "nope",
+                      "--passphrase-env", "P", P=PASSPHRASE)
+    assert_one_line_error(ran, 2, "no workspace 'nope'")
+    assert not (tmp_path / "x.json").exists()
