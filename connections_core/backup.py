@@ -71,7 +71,7 @@ from .service import (
     _checked_workspace,
 )
 from .store import _exclusive_temporary, _fsync_directory
-from .text import shown
+from .text import name_problem, shown
 
 __all__ = [
     "Backup",
@@ -103,9 +103,9 @@ KEY_BYTES = 32
 SALT_BYTES = 16
 NONCE_BYTES = 12
 PASSPHRASE_MIN = 8
-#: A backup larger than this is refused unread (100,000 connections fit).
-MAX_BACKUP_BYTES = 256 * 2**20
-MAX_CONNECTIONS = 100_000
+#: A backup larger than this is refused unread (50,000 connections fit).
+MAX_BACKUP_BYTES = 64 * 2**20
+MAX_CONNECTIONS = 50_000
 _CHECK_TEXT = b"connections backup passphrase check"
 
 OnConflict = Literal["skip", "replace", "copy"]
@@ -478,7 +478,7 @@ def _connection(aes: AESGCM, workspace: str, item: Any, where: str) -> BackupCon
     if not isinstance(item, dict):
         raise _invalid(where, "it is not an object")
     id, kind, config, secrets = (item.get(k) for k in ("id", "type", "config", "secrets"))
-    if not isinstance(id, str) or not 1 <= len(id) <= NAME_MAX or not id.isprintable():
+    if not isinstance(id, str) or not 1 <= len(id) <= NAME_MAX or name_problem(id, "An id"):
         raise _invalid(where, f"its id is not 1-{NAME_MAX} visible characters")
     if not isinstance(kind, str) or kind not in PROVIDERS:
         raise _invalid(where, "its provider type is unknown")

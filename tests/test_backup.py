@@ -295,14 +295,21 @@ def test_a_secret_is_bound_to_its_place_even_under_a_new_seal(
     (lambda c: c.update(available_models=["m"] * 2001), "models"),
     (lambda c: c.update(created_at="yesterday"), "created_at"),
     (lambda c: c.update(id=""), "id"),
+    (lambda c: c.update(id="abc\u202edef"), "id"),
 ], ids=["control character", "too long", "odd type", "unknown type", "bad URL",
-        "unknown field", "bad status", "too many models", "bad time", "empty id"])
+        "unknown field", "bad status", "too many models", "bad time", "empty id",
+        "bidi id"])
 def test_a_hostile_entry_is_refused_naming_it(
         data: bytes, target: ConnectionService, edit: Callable[[dict[str, Any]], None],
         problem: str) -> None:
     hostile = resealed(data, lambda d: edit(first_connection(d, "GPU box")))
     with pytest.raises(BackupError, match=f"connection \\d of workspace 'default'.*{problem}"):
         read_backup(hostile, PASSPHRASE)
+
+
+def test_a_file_too_large_is_refused_unread() -> None:
+    with pytest.raises(BackupError, match="larger than a backup may be"):
+        read_backup(b" " * (64 * 2**20 + 1), PASSPHRASE)
 
 
 def test_members_without_an_admin_are_refused(data: bytes) -> None:
@@ -535,3 +542,28 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="Can't write the backup"):
         write_backup(folder / "backup.json", b"data")
     assert [p.name for p in folder.iterdir()] == ["backup.json"]
+
+
+# -- who may import, and the service's own checks ------------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_only_trusted_code_or_an_instance_admin_may_import(
+        backup: Backup, target: ConnectionService, dry_run: bool) -> None:
+    target.set_member("ana@example.com", "admin")
+    ana = ConnectionService(target.store, target.keyring, actor="ana@example.com")
+    with pytest.raises(PermissionDeniedError, match="instance admin"):
+        import_backup(ana, backup, dry_run=dry_run)
+    boss = ConnectionService(target.store, target.keyring, actor="boss@example.com",
+                             admins=["boss@example.com"])
+    assert import_backup(boss, backup).counts["created"] == 4
+
+
+def test_import_records_checks_each_record_as_create_does(target: ConnectionService) -> None:
+    target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
+    before = target.store.path.read_bytes()
+    record = {"id": "x1", "type": "openai", "name": "\u202eevil", "status": "connected",
+              "config": {"apiKey": "sk-1234567890abcdef"}}
+    with pytest.raises(ValidationError, match="bidirectional"):
+        target.import_records([record])
+    assert target.store.path.read_bytes() == before
