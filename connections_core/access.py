@@ -27,7 +27,8 @@ _NEEDED: dict[str, Role] = {
                      "pull_model", "delete_model"), "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),
 }
-INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets"})
+INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets",
+                                 "import_records"})
 TRUSTED_ONLY = frozenset({"resolve_config"})
 
 EMAIL_MAX = 254

@@ -186,6 +186,10 @@ def test_a_failed_test_shows_the_error_badge_and_the_message(data_dir: Any) -> N
     text = card(at, broken)
     assert ":red-badge[Error]" in text
     assert "Can't reach the server" in text
+    # What went wrong is read at the page's size, not in a small caption.
+    block = at.get_by_key(f"conn_card_{broken.id}")
+    assert [m for m in block.markdown if "Can't reach the server" in plain(m.value)]
+    assert not [c for c in block.caption if "Can't reach the server" in plain(c.value)]
 
 
 def test_set_as_default_moves_the_label_and_is_offered_only_on_others(

@@ -554,6 +554,8 @@ def test_only_trusted_code_or_an_instance_admin_may_import(
     ana = ConnectionService(target.store, target.keyring, actor="ana@example.com")
     with pytest.raises(PermissionDeniedError, match="instance admin"):
         import_backup(ana, backup, dry_run=dry_run)
+    with pytest.raises(PermissionDeniedError, match="instance admin"):
+        ana.import_records([], [])  # the service's own rule, not only import_backup's
     boss = ConnectionService(target.store, target.keyring, actor="boss@example.com",
                              admins=["boss@example.com"])
     assert import_backup(boss, backup).counts["created"] == 4

@@ -63,6 +63,10 @@ def _check_line(connection: Connection) -> None:
         st.caption(_last_check(connection), width="content")
         if connection.status == "connected" and connection.available_models:
             _models(connection)
+    last = connection.last_result
+    if last is not None and not last.success:
+        # What went wrong, and what to do, at the page's text size: not a caption.
+        st.markdown(f":red[{md(last.message)}]")
 
 
 def _models(connection: Connection) -> None:
@@ -81,8 +85,8 @@ def _last_check(connection: Connection) -> str:
     last = connection.last_result
     if last is None:
         return "Not checked yet."
-    return (f"Checked {relative_time(connection.last_checked_at)} · {last.latency_ms} ms · "
-            f"{md(last.message)}")
+    checked = f"Checked {relative_time(connection.last_checked_at)} · {last.latency_ms} ms"
+    return f"{checked} · {md(last.message)}" if last.success else checked
 
 
 def _actions(service: ConnectionService, connection: Connection) -> None:
