@@ -212,6 +212,6 @@ def test_a_pull_shows_progress_by_itself_until_it_is_done(page: object, app: str
     _ready(p)
     p.get_by_role("textbox", name="Model to pull").fill("phi3")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Pull", exact=True).click()  # type: ignore[attr-defined]
-    expect(p.get_by_text(re.compile("Pulling phi3"))).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
-    expect(p.get_by_text("Pulled phi3")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.get_by_text(re.compile("Pulling phi3")).first).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
+    expect(p.get_by_text("Pulled phi3", exact=True)).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
     expect(p.get_by_role("gridcell", name="phi3", exact=True, include_hidden=True)).to_be_attached()  # type: ignore[attr-defined]
