@@ -7,6 +7,7 @@ the sidebar, and the one place where an error on a screen becomes a short messag
 import streamlit as st
 
 from ui.auth import PRODUCT, signed_in_email
+from ui.background import announce_background_work
 from ui.chrome import FAVICON, chrome, tab_title
 from ui.errors import reported_errors
 from ui.format import md
@@ -40,6 +41,9 @@ with reported_errors():
     with st.sidebar:
         sidebar(chosen_service())
         chrome()  # last in the sidebar: it takes no space there
+        # Checks and pulls that end while the person is on another screen are told here.
+        announce_background_work(page.url_path, checks_page=PAGES[0].url_path,
+                                 pull_page=PAGES[1].url_path)
     service = current_service()  # a workspace they may not open: a message, and theirs
     # On the page, not in the sidebar: a phone shows the sidebar only when opened.
     # Settings says it in full.

@@ -209,3 +209,21 @@ def test_a_card_with_a_failed_check_offers_no_models(data_dir: Any) -> None:
     service().test(gone.id)
     at = open_app()
     assert f"conn_models_{gone.id}" not in rendered(at)
+
+
+def test_a_check_that_ends_on_another_screen_is_told_there(
+        data_dir: Any, slow_server: FakeServer) -> None:
+    """Moving to another screen mid-check: its toast appears on that screen."""
+    slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
+    at = open_app()
+    at.button(key=f"conn_test_{slow.id}").click().run()
+    job = at.session_state[CHECKS][slow.id].job
+
+    at.switch_page("app_pages/activity.py").run()
+    assert job.finished.wait(15), "the check did not end"
+    at.run()  # what the watcher in the sidebar does when it sees the check ended
+
+    assert any(plain(t.value).startswith("**Slow**: connected (") for t in at.toast)
+    assert at.session_state[CHECKS] == {}
+    assert service().get(slow.id).status == "connected"
+    assert_clean(at)

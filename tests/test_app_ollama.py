@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -268,3 +269,22 @@ def test_a_pull_that_ends_on_another_screen_is_told_on_return(
     assert [t.value for t in at.toast] == ["Pulled **phi3**."]
     assert (at.status[0].state, plain(at.status[0].label)) == ("complete", "Pulled phi3")
     assert "phi3" in models_table(at)
+
+
+def test_a_pull_that_ends_on_another_screen_is_told_there(
+        local: Connection, fake_server: FakeServer) -> None:
+    """The person need not come back to the Ollama screen to hear that the pull ended."""
+    fake_server.pull_delay = 0.3
+    at = pull(open_app(OLLAMA), "phi3")
+    at.switch_page(CONNECTIONS).run()
+    job = at.session_state.ollama_pull
+    deadline = time.monotonic() + 15
+    while job.running and time.monotonic() < deadline:
+        job.advance(0.2)  # what the watcher in the sidebar does, twice a second
+    assert job.outcome == "succeeded"
+
+    at.run()
+
+    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert at.session_state.ollama_pull is None
+    assert_clean(at)

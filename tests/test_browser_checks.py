@@ -87,6 +87,28 @@ def test_a_slow_check_is_shown_after_testing_another_card(
     assert len(slow_server.requests_to("/v1/models")) == 1
 
 
+def test_a_check_that_ends_on_another_screen_is_told_there(
+        page: object, app: str, env: dict[str, str],
+        servers: tuple[FakeServer, FakeServer]) -> None:
+    from playwright.sync_api import expect
+
+    _, slow_server = servers
+    slow = connections(env).create("openai", "Slow C", {"apiKey": API_KEY,
+                                                        "baseUrl": slow_server.openai_url})
+    p = page
+    p.goto(app)  # type: ignore[attr-defined]
+    p.wait_for_selector(READY, timeout=30_000)  # type: ignore[attr-defined]
+    card(p, slow).get_by_role("button", name="Test", exact=True).click()  # type: ignore[attr-defined]
+    expect(card(p, slow)).to_contain_text("Checking now")
+
+    p.get_by_role("link", name="Activity").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Activity")).to_be_visible()  # type: ignore[attr-defined]
+
+    toasts = p.locator("[data-testid='stToast']")  # type: ignore[attr-defined]
+    expect(toasts.filter(has_text="Slow C: connected")).to_be_visible(timeout=20_000)
+    expect(p.get_by_role("heading", name="Activity")).to_be_visible()  # type: ignore[attr-defined]
+
+
 def test_undo_after_deleting_a_card_low_on_the_page_is_in_view(
         page: object, app: str, env: dict[str, str], tmp_path: Path) -> None:
     from playwright.sync_api import expect

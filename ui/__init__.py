@@ -14,5 +14,10 @@
 ``checks``               a card's Test and Test all, run off the script thread and shown on arrival
 ``jobs``                 work read on a thread of its own, taken by the script thread when it runs
 ``undo``                 Undo after a delete, in the deleted card's place
+``background``           checks and pulls that end on another screen, told where the person is
+``connection_filters``   the Connections screen's filters, applied as you type, cleared at once
+``provider_icons``       each provider's mark, drawn as SVG, with its name as the text alternative
+``chrome``               the tab's title and icon, destructive buttons, the sidebar on phones
 ``ollama_state``         an Ollama server as last read, and a pull followed across reruns
+``ollama_sections``      the Ollama screen's sections, in one slot a new server replaces
 """

@@ -92,6 +92,18 @@ def test_all_running() -> bool:
     return st.session_state.get(TEST_ALL) is not None
 
 
+def checks_running() -> bool:
+    """Whether a card's Test or Test all runs (or ended and is not yet told)."""
+    return bool(_checks()) or test_all_running()
+
+
+def checks_ended() -> bool:
+    """Whether a check or Test all has ended and is not yet told."""
+    test_all: TestAll | None = st.session_state.get(TEST_ALL)
+    return (any(check.job.finished.is_set() for check in _checks().values())
+            or (test_all is not None and test_all.job.finished.is_set()))
+
+
 def show_finished_checks() -> None:
     """A toast for each check that ended since the last run, and Test all's table.
 
@@ -117,8 +129,7 @@ def show_finished_checks() -> None:
 def follow_checks() -> None:
     """While checks run, a fragment that shows Test all's progress and reruns the page
     when one ends; it polls only then."""
-    busy = bool(_checks()) or test_all_running()
-    st.fragment(_progress, run_every=REFRESH_SECONDS if busy else None)()
+    st.fragment(_progress, run_every=REFRESH_SECONDS if checks_running() else None)()
 
 
 def _progress() -> None:
@@ -129,8 +140,7 @@ def _progress() -> None:
             done = len(test_all.rows)
             st.progress(min(done / max(test_all.total, 1), 1.0),
                         text=f"Testing {test_all.total} connections: {done} done…")
-        ended = [c for c in _checks().values() if c.job.finished.is_set()]
-        if ended or (test_all is not None and test_all.job.finished.is_set()):
+        if checks_ended():
             st.rerun()
 
 
