@@ -31,7 +31,7 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .models import ROLES, STATUSES, AuditEntry, Connection, LastResult, Member
+from .models import ROLES, STATUS_LABELS, STATUSES, AuditEntry, Connection, LastResult, Member
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .service import ConnectionService
 from .store import TinyDBStore
@@ -40,6 +40,7 @@ __all__ = [
     "PROVIDERS",
     "ROLES",
     "STATUSES",
+    "STATUS_LABELS",
     "AuditEntry",
     "ConfigField",
     "ConflictError",

@@ -9,6 +9,10 @@ from typing import Any, Literal
 
 Status = Literal["unconfigured", "connected", "error"]
 STATUSES: tuple[Status, ...] = ("unconfigured", "connected", "error")
+#: What each status is called wherever a person reads it: the dashboard's cards,
+#: filters, Test all and toasts, and the command line.  One vocabulary.
+STATUS_LABELS: Mapping[Status, str] = {"connected": "Connected", "error": "Error",
+                                       "unconfigured": "Not checked"}
 
 MASK = "••••"
 

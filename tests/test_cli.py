@@ -174,7 +174,8 @@ def test_list_shows_a_table_and_json(stocked: Installation) -> None:
         ["list", "--deleted", "--json"])
     assert table.code == 0, table
     for word in ("Name", "Provider", "Default", "Status", "Last checked", "Base URL", "Key",
-                 "Main", "Stale", "GPU box", "OpenAI", "Ollama", "never", "••••"):
+                 "Main", "Stale", "GPU box", "OpenAI", "Ollama", "never", "••••",
+                 "Not checked"):
         assert word in table.out
     assert "B main" not in table.out and "Old" not in table.out
     rows = {c["name"]: c for c in as_json.json()["connections"]}
@@ -195,10 +196,10 @@ def test_test_records_results_and_exits_1_when_one_fails(stocked: Installation) 
     text, as_json = stocked.run_all(["test"], ["test", "--workspace", "team-b", "--json",
                                                "--timeout", "5"])
     assert text.code == 1, text
-    assert "ok      default/Main (OpenAI" in text.out
-    assert "FAILED  default/Stale (OpenAI" in text.out
-    assert "ok      default/GPU box (Ollama" in text.out
-    assert "2 of 3 connections work; 1 failed." in text.out
+    assert "Connected  default/Main (OpenAI" in text.out
+    assert "Error      default/Stale (OpenAI" in text.out
+    assert "Connected  default/GPU box (Ollama" in text.out
+    assert "Tested 3 connections: 2 connected, 1 error." in text.out
     assert as_json.code == 0, as_json
     document = as_json.json()
     assert document["ok"] is True and document["count"] == 1 and document["failed"] == 0
@@ -231,7 +232,7 @@ def test_a_terminal_gets_a_progress_bar(stocked: Installation) -> None:
     os.close(master)
     assert process.wait(timeout=60) == 1
     shown = b"".join(chunks).decode("utf-8", "replace")
-    assert "Checking connections" in shown and "FAILED  default/Stale" in shown
+    assert "Checking connections" in shown and "Error      default/Stale" in shown
     piped = stocked.run("test")
     assert "Checking connections" not in piped.output
 
@@ -479,3 +480,17 @@ def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,
                       "--passphrase-env", "P", P=PASSPHRASE)
     assert_one_line_error(ran, 2, "no workspace 'nope'")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_name_edited_into_the_file_cannot_drive_the_terminal(site: Installation) -> None:
+    """The data file is not trusted: an escape sequence in a name is printed as text."""
+    site.service().create("ollama", "Local", {"baseUrl": "http://127.0.0.1:9"})
+    site.data_file.write_text(site.data_file.read_text().replace(
+        '"Local"', '"Local\\u001b]0;pwned\\u0007\\u001b[2J"'))
+
+    table, error = site.run_all(["list"], ["list", "--workspace", "\x1b[2J"])
+
+    assert table.code == 0, table
+    assert "Local" in table.out
+    assert "\x1b" not in table.output and "\x07" not in table.output
+    assert error.code == 2 and "\x1b" not in error.output

@@ -7,15 +7,14 @@ from types import MappingProxyType
 
 import streamlit as st
 
-from connections_core import TestResult
+from connections_core import STATUS_LABELS, TestResult
 from ui.format import md
 
-#: status -> (label, colour), in the order the filters offer them.  The labels are
-#: the one vocabulary for a check's outcome: cards, filters, Test all, toasts and Settings.
+#: status -> (label, colour), in the order the filters offer them.  The labels are the
+#: core's, the one vocabulary for a check's outcome (the command line uses them too).
 STATUS_STYLES: Mapping[str, tuple[str, str]] = MappingProxyType({
-    "connected": ("Connected", "green"),
-    "error": ("Error", "red"),
-    "unconfigured": ("Not checked", "gray"),
+    status: (STATUS_LABELS[status], colour)
+    for status, colour in (("connected", "green"), ("error", "red"), ("unconfigured", "gray"))
 })
 
 

@@ -18,7 +18,7 @@ import click
 
 from ..errors import ConnectionsError
 from .backup import export_command, import_command
-from .common import OK, USAGE, Failure
+from .common import OK, USAGE, Failure, printable
 from .connections import list_command, purge_command, test_command
 from .doctor import doctor_command
 from .keys import rotate_key_command
@@ -100,6 +100,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {' '.join(message.split())}", err=True)
+    click.echo(f"error: {' '.join(printable(message).split())}", err=True)
     return code
 

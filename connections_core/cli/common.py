@@ -118,8 +118,15 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (an escape sequence's ESC among them) as spaces:
+    names and messages come from the data file and from servers, and a terminal obeys
+    what it is sent."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
-    click.echo(line, err=err)
+    click.echo(printable(line), err=err)
 
 
 def print_json(document: Any) -> None:
@@ -130,7 +137,7 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A table on stdout; cells are plain text, never markup."""
     grid = Table(*columns, show_edge=False, header_style="bold", pad_edge=False)
     for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))
+        grid.add_row(*(Text(printable(cell)) for cell in row))
     width = None if is_terminal() else PIPE_WIDTH
     Console(width=width, highlight=False).print(grid)
 
@@ -172,6 +179,6 @@ class Bar:
     def echo(self, line: str) -> None:
         """A line of output, printed above the bar."""
         if self._progress is not None:
-            self._progress.console.print(Text(line), soft_wrap=True)
+            self._progress.console.print(Text(printable(line)), soft_wrap=True)
         else:
             echo(line)

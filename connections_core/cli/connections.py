@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..models import MASK, Connection
+from ..models import MASK, STATUS_LABELS, Connection
 from ..providers import PROVIDERS, TestResult
 from ..service import ConnectionService
 from .common import (
@@ -60,7 +60,8 @@ def list_command(data_dir: Path | None, workspace: str | None, all_workspaces: b
 
 def _row(connection: Connection, deleted: bool) -> list[str]:
     row = [connection.workspace_id, connection.name, _provider(connection.type),
-           "yes" if connection.is_default else "", connection.status,
+           "yes" if connection.is_default else "",
+           STATUS_LABELS.get(connection.status, connection.status),
            _time(connection.last_checked_at) or "never", connection.base_url,
            MASK if _has_key(connection) else ""]
     return row + ([_time(connection.deleted_at) or ""] if deleted else [])
@@ -121,14 +122,15 @@ def test_command(data_dir: Path | None, workspace: str | None, all_workspaces: b
     elif not results:
         echo(f"No connections in {_where(services, all_workspaces)}.")
     else:
-        echo(f"{len(results) - failed} of {len(results)} connections work"
-             f"{f'; {failed} failed' if failed else ''}.")
+        # The words of the dashboard's Test all.
+        echo(f"Tested {len(results)} connections: {len(results) - failed} "
+             f"{STATUS_LABELS['connected'].lower()}, {failed} {STATUS_LABELS['error'].lower()}.")
     return FOUND_A_PROBLEM if failed else OK
 
 
 def _result_line(connection: Connection, result: TestResult) -> str:
-    verdict = "ok    " if result.success else "FAILED"
-    return (f"{verdict}  {connection.workspace_id}/{connection.name} "
+    verdict = STATUS_LABELS["connected" if result.success else "error"]
+    return (f"{verdict:<9}  {connection.workspace_id}/{connection.name} "
             f"({_provider(connection.type)}, {result.latency_ms} ms): {result.message}")
 
 
