@@ -44,7 +44,7 @@ if (st.session_state.get("ollama_connection") not in servers
 with st.container(horizontal=True, vertical_alignment="bottom"):
     chosen = st.selectbox("Ollama connection", list(servers), key="ollama_connection",
                           format_func=lambda id: f"{servers[id].name} ({servers[id].base_url})"
-                          + (" ★" if servers[id].is_default else ""))
+                          + (" · Default" if servers[id].is_default else ""))
     refresh = st.button("Refresh", key="ollama_refresh", icon=":material/refresh:")
 st.session_state.ollama_chosen = chosen
 connection: Connection = servers[chosen]

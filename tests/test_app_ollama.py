@@ -288,3 +288,11 @@ def test_a_pull_that_ends_on_another_screen_is_told_there(
     assert [t.value for t in at.toast] == ["Pulled **phi3**."]
     assert at.session_state.ollama_pull is None
     assert_clean(at)
+
+
+def test_the_server_picker_labels_the_default_as_the_cards_do(local: Connection) -> None:
+    add("ollama", "Spare", baseUrl="http://127.0.0.1:9")
+    at = open_app(OLLAMA)
+    options = at.selectbox(key="ollama_connection").options
+    assert f"{local.name} ({local.base_url}) · Default" in options
+    assert "Spare (http://127.0.0.1:9)" in options
