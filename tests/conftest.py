@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
-from tests.fakes import fake_server  # noqa: F401  (a fixture, shared by every test module)
+from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
 from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
 
 OPENAI_KEY = "sk-test-0123456789abcdefWXYZ"

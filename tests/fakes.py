@@ -479,6 +479,17 @@ def fake_server() -> Iterator[FakeServer]:
         server.close()
 
 
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeServer]:
+    """A :class:`FakeServer` shared by a module's tests: the one a module's app (a
+    ``streamlit run`` started once per module) has its connections point at."""
+    server = FakeServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 class TrickleServer:
     """A bare TCP server on 127.0.0.1 that answers every request with ``head`` at
     once, then one ``drip`` every ``interval`` seconds until the client hangs up

@@ -83,13 +83,6 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Iterator[str]:
     """The app on a free loopback port, over a fresh data folder with one Ollama connection."""
     data = tmp_path_factory.mktemp("data")

@@ -71,13 +71,6 @@ def identity_provider(browser: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The data folder and key, in the environment's form."""
     return {"CONNECTIONS_DATA_DIR": str(tmp_path_factory.mktemp("data")),

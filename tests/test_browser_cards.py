@@ -26,13 +26,6 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory,
          provider: FakeServer) -> Iterator[tuple[str, dict[str, Connection]]]:
     """The app over an OpenAI connection that passed its check and an Ollama one."""

@@ -35,13 +35,6 @@ SCREENS = {"": "Connections", "ollama_models": "Ollama models", "activity": "Act
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Iterator[str]:
     """The app with no key set, over a data folder with an Ollama and an OpenAI connection."""
     env = {**os.environ, "CONNECTIONS_DATA_DIR": str(tmp_path_factory.mktemp("data"))}

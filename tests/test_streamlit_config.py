@@ -30,13 +30,6 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeServer]:
-    server = FakeServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> dict[str, str]:
     """A data folder with an Ollama connection (its screen has tables), and a key."""
     env = {**os.environ, "CONNECTIONS_DATA_DIR": str(tmp_path_factory.mktemp("data")),
