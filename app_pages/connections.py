@@ -9,7 +9,6 @@ from connections_core import PROVIDERS
 from ui.checks import (
     TEST_ALL_RESULTS,
     follow_checks,
-    show_finished_checks,
     start_test_all,
     test_all_running,
 )
@@ -31,7 +30,6 @@ st.session_state.setdefault(TEST_ALL_RESULTS, None)
 st.title("Connections")
 st.caption(f"Workspace **{md(service.workspace_id)}**: the AI providers this app can use, "
            "with their API keys encrypted at rest.")
-show_finished_checks()  # before the cards read the statuses those checks recorded
 connections = service.list()
 deleted = service.list_deleted()
 no_create, no_restore = needs_role(service, "create"), needs_role(service, "restore")

@@ -8,7 +8,6 @@ from ui.format import md
 from ui.members import needs_role
 from ui.notices import notify
 from ui.ollama_sections import (
-    announce_finished_pull,
     show_details,
     show_models,
     show_pull,
@@ -27,7 +26,6 @@ st.session_state.setdefault("ollama_chosen", None)
 
 st.title("Ollama models")
 no_pull, no_delete = needs_role(service, "pull_model"), needs_role(service, "delete_model")
-announce_finished_pull()
 
 # -- Which server --------------------------------------------------------------------------
 servers = {c.id: c for c in sorted(service.list("ollama"), key=lambda c: not c.is_default)}

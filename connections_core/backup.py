@@ -174,13 +174,8 @@ class ImportEntry:
     action: Action
 
 
-@dataclass(frozen=True)
-class MemberEntry:
-    """A member an import added (or would add) to a workspace."""
-
-    workspace: str
-    email: str
-    role: str
+#: A member an import added (or would add) to a workspace: the backup's own record.
+MemberEntry = BackupMember
 
 
 @dataclass(frozen=True)
@@ -669,8 +664,7 @@ def _plan_members(service: ConnectionService, backup: Backup, plan: _Plan) -> No
     present = {(row.get("workspace_id"), row.get("email")) for row in rows}
     for member in backup.members:
         if (member.workspace, member.email) not in present:
-            plan.members.setdefault(member.workspace, []).append(
-                MemberEntry(member.workspace, member.email, member.role))
+            plan.members.setdefault(member.workspace, []).append(member)
             plan.records.setdefault(member.workspace, [])
 
 

@@ -7,9 +7,10 @@ result whatever the page does, and the page shows it when it arrives.
 - A button's callback starts the job (:func:`start_check`, :func:`start_test_all`).
 - While one runs, :func:`follow_checks` draws Test all's progress in a fragment
   that reruns a few times a second, and reruns the whole page when a job ends.
-- At the top of every run of the screen, :func:`show_finished_checks` takes the
-  jobs that ended: a toast for each, Test all's table, and the cards below read
-  the statuses the core just recorded.
+- At the top of every run, on any screen (the entry point calls it, through
+  :mod:`ui.background`), :func:`show_finished_checks` takes the jobs that ended:
+  a toast for each, Test all's table, and the cards then read the statuses the
+  core just recorded.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def checks_ended() -> bool:
 def show_finished_checks() -> None:
     """A toast for each check that ended since the last run, and Test all's table.
 
-    Call it at the top of the screen, before the cards, which then show the
-    statuses the core recorded.  A job is dropped only after its toast is sent,
+    Called before any screen runs, so the cards show the statuses the core
+    recorded.  A job is dropped only after its toast is sent,
     so an interrupted run shows it on the next one rather than never.
     """
     checks = _checks()
