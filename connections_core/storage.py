@@ -1,0 +1,179 @@
+"""The storage seam: what the records layer needs from a store, and nothing more.
+
+Two stores implement it: :class:`~connections_core.store.TinyDBStore` (one JSON
+file, the embedded default) and :class:`~connections_core.postgres.PostgresStore`
+(a PostgreSQL database, for several replicas).  Nothing above this seam knows
+which one it runs on.
+
+A store keeps four kinds of record, all plain ``dict`` values as JSON holds them:
+
+* **connections**, identified by ``(workspace_id, id)``; the store keeps them
+  as given (a record someone damaged by hand is still returned, so that it can
+  be shown as damaged and deleted);
+* **members**, identified by ``(workspace_id, email)``;
+* **the key check**: one record (or none) proving which key the data was
+  written with;
+* **audit entries**, appended, read newest first.
+
+Reads outside a transaction are consistent per call.  Every change happens
+inside :meth:`Store.transaction`: all of it, with the audit entries recorded
+in it, is committed together or not at all, and transactions are serialised
+(a transaction sees everything committed before it began, and nothing
+committed by another one while it runs), so a read-check-write inside one
+can't lose another process's write.  Records passed in and returned are
+copies: changing one changes nothing until it is written back.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Record", "Revision", "Store", "Transaction"]
+
+Record = dict[str, Any]
+#: Identifies one version of a store's connections: equal revisions mean equal
+#: data.  ``None`` means "unknown" and is never equal to anything.
+Revision = Hashable | None
+
+
+class Transaction(ABC):
+    """The changes of one :meth:`Store.transaction`, and the reads they depend on.
+
+    ``workspace_id=None`` on a read means every workspace.
+    """
+
+    # -- connections -------------------------------------------------------------------------
+
+    @abstractmethod
+    def connection(self, workspace_id: str, id: str) -> Record | None:
+        """The connection with that id in that workspace (deleted ones too), or None."""
+
+    @abstractmethod
+    def connections(self, workspace_id: str | None, *, type: str | None = None,
+                    active: bool = False) -> list[Record]:
+        """The connections of a workspace (of one ``type``; only undeleted ones when
+        ``active``), in no particular order."""
+
+    @abstractmethod
+    def default_connection(self, workspace_id: str, type: str) -> Record | None:
+        """The undeleted connection whose ``is_default`` is ``True``, or None."""
+
+    @abstractmethod
+    def insert_connection(self, record: Mapping[str, Any]) -> None:
+        """Add a connection (its ``(workspace_id, id)`` is not taken)."""
+
+    @abstractmethod
+    def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
+        """Set the top-level fields in ``changes`` on a stored connection."""
+
+    @abstractmethod
+    def replace_connection(self, record: Mapping[str, Any]) -> None:
+        """Put ``record`` in place of the stored connection with its ``(workspace_id, id)``
+        (fields it lacks are gone)."""
+
+    @abstractmethod
+    def remove_connections(self, workspace_id: str, ids: Iterable[str]) -> None:
+        """Remove connections for good (purge)."""
+
+    # -- members -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def members(self, workspace_id: str) -> list[Record]:
+        """The members of a workspace, in no particular order."""
+
+    @abstractmethod
+    def put_member(self, record: Mapping[str, Any]) -> None:
+        """Add a member, or replace the one with its ``(workspace_id, email)``."""
+
+    @abstractmethod
+    def remove_member(self, workspace_id: str, email: str) -> None:
+        """Remove a member (nothing happens if absent)."""
+
+    # -- the key check -----------------------------------------------------------------------
+
+    @abstractmethod
+    def key_check(self) -> Record | None:
+        """The key check, or None before the first write."""
+
+    @abstractmethod
+    def set_key_check(self, record: Mapping[str, Any]) -> None:
+        """Replace the key check."""
+
+    # -- the audit trail ---------------------------------------------------------------------
+
+    @abstractmethod
+    def record(self, entry: Mapping[str, Any]) -> None:
+        """Append an audit entry, committed with this transaction's changes."""
+
+
+class Store(ABC):
+    """Where connections, members, the key check and the audit trail live."""
+
+    #: A short name for messages and ``doctor``: ``"tinydb"`` or ``"postgresql"``.
+    kind: str
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the data is, for messages: "the data file /srv/data/connections.json",
+        "the PostgreSQL database connections on db.internal:5432" (never a password)."""
+
+    @abstractmethod
+    def transaction(self, *, audit_cutoff: datetime | None = None
+                    ) -> AbstractContextManager[Transaction]:
+        """A serialised read-modify-write, committed when the block ends without an
+        exception (and rolled back, with its audit entries, when it raises).
+
+        Nested ``transaction()`` blocks in one thread join the outermost one.
+        Audit entries older than ``audit_cutoff`` may be dropped meanwhile.
+
+        :raises StoreError: the store can't be reached, locked, read or written.
+        """
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def revision(self) -> Revision:
+        """The current revision of the connections (cheap): a caller that built
+        something from :meth:`connections` at this revision may keep it."""
+
+    @abstractmethod
+    def connections(self, workspace_id: str | None = None) -> tuple[Revision, list[Record]]:
+        """``(revision, records)``: the connections of one workspace (every workspace
+        when None), deleted ones too, read together.  Treat them as read-only."""
+
+    @abstractmethod
+    def members(self, workspace_id: str | None = None) -> list[Record]:
+        """The members of one workspace (every workspace when None)."""
+
+    @abstractmethod
+    def key_check(self) -> Record | None:
+        """The key check, or None when none was written yet."""
+
+    @abstractmethod
+    def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
+        """The committed audit entries of one workspace (every workspace when None),
+        newest first, read lazily: stopping early costs nothing more."""
+
+    # -- about the store -------------------------------------------------------------------
+
+    def size_bytes(self) -> int | None:
+        """How much room the data takes, when the store can say (None otherwise)."""
+        return None
+
+    def file_warnings(self) -> list[str]:
+        """Sentences about files others on this machine could read (none by default)."""
+        return []
+
+    def close(self) -> None:
+        """Release what the store holds (connections to a server); idempotent."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
