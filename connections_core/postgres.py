@@ -344,6 +344,9 @@ class PostgresStore(Store):
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=False, timeout=POOL_TIMEOUT,
             kwargs={**self._connect_options, "autocommit": True},
+            # A pooled connection the server dropped (a restart, a fail-over) is
+            # replaced when it is next taken, not reported as an error.
+            check=ConnectionPool.check_connection,
             configure=_configure, name=f"connections {self._address.database}")
         self._pool.open(wait=False)
         self._closed = False

@@ -108,12 +108,12 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def admin(self, sql: str, database: str = "postgres") -> None:
+    def admin(self, sql: str, params: tuple[object, ...] = ()) -> None:
         """Run one statement as the superuser, outside a transaction."""
         import psycopg
 
-        with psycopg.connect(self.admin_dsn(database), autocommit=True) as connection:
-            connection.execute(sql.encode())
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as connection:
+            connection.execute(sql.encode(), params)
 
     # -- the server ------------------------------------------------------------------------
 
