@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tinydb import TinyDB
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
-from connections_core.service import secret_context
+from connections_core.records import secret_context
 
 SERVER = """
 import sys

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, encrypt, generate_key
-from connections_core.service import KEY_CHECK_PLAINTEXT
+from connections_core.records import KEY_CHECK_PLAINTEXT
 
 API_KEY = "sk-bench-0123456789abcdef"
 BASE_URL = "https://api.openai.com/v1"

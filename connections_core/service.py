@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -30,7 +29,6 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
-    StoreCorruptError,
     StoreError,
     ValidationError,
 )
@@ -39,16 +37,13 @@ from .models import (
     STATUSES,
     AuditEntry,
     Connection,
-    LastResult,
     Member,
     ResidualSecret,
-    Residue,
     Role,
     Status,
 )
 from .permissions import permission_warnings
 from .providers import (
-    PROVIDERS,
     Provider,
     TestResult,
     bounded_models,
@@ -56,7 +51,21 @@ from .providers import (
     test_connection,
     validate_config,
 )
-from .storage import Revision, Store, Transaction
+from .records import (
+    ID_MAX,
+    Records,
+    checked_fields,
+    damage_of,
+    holds_secrets,
+    last_result,
+    not_found,
+    parse_time,
+    secret_context,
+    secret_fields,
+    text_or,
+    version_of,
+)
+from .storage import Store, Transaction
 from .store import TinyDBStore
 from .text import name_problem, shown
 
@@ -80,12 +89,8 @@ TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
 #: downloaded layer, which takes minutes for a large model.
 PULL_SILENCE_LIMIT = 600.0
 
-KEY_CHECK_PLAINTEXT = "connections key check v1"
-#: What a bound key check is bound to: nothing a record's context could equal.
-KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_check"})
 NAME_MAX = 100
 MAX_CHECKS_AT_ONCE = 32
-_ID_MAX = 100  # longer "ids" are not echoed back in errors
 _CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
 
 Record = dict[str, Any]
@@ -117,8 +122,6 @@ class ConnectionService:
     #: local key), ``generated`` (made just now) or ``given`` (passed in).
     key_source: str = "given"
     key_file: Path | None = None
-    #: Whether a store without a key check held a bound token, at a file signature.
-    _bound_seen: tuple[Revision, bool] | None = None
 
     def __init__(self, store: Store, keyring: crypto.KeyRing,
                  workspace_id: str = "default", *, actor: str | None = None,
@@ -133,8 +136,9 @@ class ConnectionService:
         self.timeout = _checked_timeout(timeout, "timeout")
         self.audit_days = _checked_audit_days(audit_days, "audit_days")
         self._clock = clock
-        self._cache: tuple[Revision, builtins.list[Connection]] | None = None
-        self._check_key(self.store.key_check())
+        self._records = Records(store, keyring, self.workspace_id, clock=clock,
+                                audit_days=self.audit_days, actor_name=lambda: self._actor_name)
+        self._records.check_key(self.store.key_check())
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -188,7 +192,7 @@ class ConnectionService:
         source = "environment"
         if keyring is None:
             source = "file" if key_file.exists() else "generated"
-            if source == "generated" and _holds_secrets(store):
+            if source == "generated" and holds_secrets(store):
                 raise EncryptionKeyError(
                     f"{store.path} holds encrypted API keys, but {crypto.KEY_VARIABLE} is not "
                     f"set and there is no {key_file}. Set {crypto.KEY_VARIABLE} to the key "
@@ -272,7 +276,7 @@ class ConnectionService:
         """
         self._authorize("set_member")
         clean, new_role = _member_input(email, role)
-        with self._transaction() as tx:
+        with self._records.transaction() as tx:
             docs = tx.members(self.workspace_id)
             current = self._member_doc(docs, clean)
             if current is not None and current["role"] == new_role:
@@ -284,11 +288,11 @@ class ConnectionService:
             if current is None:
                 doc: Record = {"workspace_id": self.workspace_id, "email": clean,
                                "role": new_role, "added_by": self._actor_name,
-                               "added_at": self._now()}
+                               "added_at": self._records.now()}
             else:
                 doc = {**current, "role": new_role}
             tx.put_member(doc)
-            self._audit(tx, "member.set", None, clean, email=clean, role=new_role)
+            self._records.audit(tx, "member.set", None, clean, email=clean, role=new_role)
         return _to_member(doc)
 
     def remove_member(self, email: str) -> None:
@@ -299,7 +303,7 @@ class ConnectionService:
         """
         self._authorize("remove_member")
         clean = access.checked_email(email)
-        with self._transaction() as tx:
+        with self._records.transaction() as tx:
             docs = tx.members(self.workspace_id)
             current = self._member_doc(docs, clean)
             if current is None:
@@ -310,7 +314,7 @@ class ConnectionService:
                 raise ValidationError({"email": "This is the workspace's last admin: make "
                                                 "someone else admin first."})
             tx.remove_member(self.workspace_id, clean)
-            self._audit(tx, "member.removed", None, clean, email=clean)
+            self._records.audit(tx, "member.removed", None, clean, email=clean)
 
     # -- the audit trail --------------------------------------------------------------------
 
@@ -352,27 +356,27 @@ class ConnectionService:
     def list(self, type: str | None = None) -> builtins.list[Connection]:
         """The workspace's connections, newest first, without deleted ones."""
         self._authorize("list")
-        return self._active(type)
+        return self._records.active(type)
 
     def list_deleted(self) -> builtins.list[Connection]:
         """The workspace's deleted connections, most recently deleted first."""
         self._authorize("list_deleted")
-        deleted = [c for c in self._workspace() if c.deleted_at is not None]
+        deleted = [c for c in self._records.workspace() if c.deleted_at is not None]
         return sorted(deleted, key=lambda c: c.deleted_at or c.created_at, reverse=True)
 
     def get(self, id: str) -> Connection:
         """One connection (deleted ones too). :raises NotFoundError:"""
         self._authorize("get")
-        for connection in self._workspace():
+        for connection in self._records.workspace():
             if connection.id == id:
                 return connection
-        raise _not_found(id)
+        raise not_found(id)
 
     def get_default(self, type: str) -> Connection | None:
         """The default connection of a provider type, or None when it has none."""
         self._authorize("get_default")
         get_provider(type)
-        return next((c for c in self._active(type) if c.is_default), None)
+        return next((c for c in self._records.active(type) if c.is_default), None)
 
     def resolve_config(self, type: str, id: str | None = None) -> dict[str, str]:
         """The decrypted config of connection ``id``, or of the type's default.
@@ -393,10 +397,10 @@ class ConnectionService:
                     f"There is no {provider.display_name} connection in workspace "
                     f"'{self.workspace_id}'. Add one first.")
             id = default.id
-        record = self._record(id)
+        record = self._records.record(id)
         if record["type"] != type or record.get("deleted_at"):
-            raise _not_found(id)
-        return self._decrypted(record)
+            raise not_found(id)
+        return self._records.decrypted(record)
 
     # -- changing -----------------------------------------------------------------------
 
@@ -426,24 +430,25 @@ class ConnectionService:
             errors.update(error.field_errors)
         if errors:
             raise ValidationError(errors)
-        now = self._now()
+        now = self._records.now()
         id = str(uuid.uuid4())  # first: the secrets are bound to it
         record: Record = {
             "id": id, "workspace_id": self.workspace_id, "type": type,
-            "name": clean_name, **self._sealed(provider, clean, id), "is_default": False,
+            "name": clean_name, **self._records.seal(provider, clean, id), "is_default": False,
             "status": initial_status or "unconfigured", "last_checked_at": None,
             "last_result": None, "available_models": [], "created_at": now,
             "updated_at": now, "deleted_at": None, "version": 1,
         }
         if checked is not None:
-            record.update(_checked_fields(checked, now))
-        with self._transaction() as tx:
+            record.update(checked_fields(checked, now))
+        with self._records.transaction() as tx:
             record["is_default"] = tx.default_connection(self.workspace_id, type) is None
             tx.insert_connection(record)
-            self._audit(tx, "connection.created", record, type=type, **_check_details(checked))
+            self._records.audit(tx, "connection.created", record, type=type,
+                                **_check_details(checked))
         log.info("Created %s connection %s in workspace %s", type, record["id"],
                  self.workspace_id)
-        return self._to_connection(record)
+        return self._records.to_connection(record)
 
     def update(self, id: str, version: int, name: str | None = None,
                config: Mapping[str, Any] | None = None, *,
@@ -467,8 +472,8 @@ class ConnectionService:
         version = _checked_version(version)
         if config is not None:
             config = _checked_config(config)
-        with self._transaction() as tx:
-            doc = self._active_doc(tx, id)
+        with self._records.transaction() as tx:
+            doc = self._records.active_doc(tx, id)
             if doc["version"] != version:
                 raise ConflictError(
                     f"'{doc['name']}' was changed by someone else (version {doc['version']}, "
@@ -493,21 +498,22 @@ class ConnectionService:
             if errors:
                 raise ValidationError(errors)
             if not changes and checked is None:
-                return self._to_connection(doc)
+                return self._records.to_connection(doc)
             if "config" in changes:
                 changes.update(status="unconfigured", last_checked_at=None, last_result=None,
                                available_models=[])
             if changes:
-                changes.update(version=doc["version"] + 1, updated_at=self._now())
+                changes.update(version=doc["version"] + 1, updated_at=self._records.now())
             if checked is not None:
-                changes.update(_checked_fields(checked, self._now()))
+                changes.update(checked_fields(checked, self._records.now()))
             tx.update_connection(self.workspace_id, id, changes)
             if fields:
-                self._audit(tx, "connection.updated", {**doc, **changes}, fields=fields,
+                self._records.audit(tx, "connection.updated", {**doc, **changes}, fields=fields,
                             **_check_details(checked))
             else:
-                self._audit(tx, "connection.tested", {**doc, **changes}, **_check_details(checked))
-        return self._to_connection({**doc, **changes})
+                self._records.audit(tx, "connection.tested", {**doc, **changes},
+                                    **_check_details(checked))
+        return self._records.to_connection({**doc, **changes})
 
     def delete(self, id: str) -> Connection:
         """Soft-delete a connection; :meth:`restore` brings it back.
@@ -516,45 +522,45 @@ class ConnectionService:
         type becomes the default.
         """
         self._authorize("delete")
-        with self._transaction() as tx:
-            doc = self._active_doc(tx, id, damaged=True)
-            changes = {"deleted_at": self._now(), "is_default": False,
-                       "version": _version_of(doc) + 1}
+        with self._records.transaction() as tx:
+            doc = self._records.active_doc(tx, id, damaged=True)
+            changes = {"deleted_at": self._records.now(), "is_default": False,
+                       "version": version_of(doc) + 1}
             tx.update_connection(self.workspace_id, id, changes)
             if doc.get("is_default") is True:
-                self._promote_oldest(tx, str(doc.get("type")))
-            self._audit(tx, "connection.deleted", doc)
+                self._records.promote_oldest(tx, str(doc.get("type")))
+            self._records.audit(tx, "connection.deleted", doc)
         log.info("Deleted connection %s in workspace %s", id, self.workspace_id)
-        return self._to_connection({**doc, **changes})
+        return self._records.to_connection({**doc, **changes})
 
     def restore(self, id: str) -> Connection:
         """Bring back a deleted connection (the default of its type if it has none)."""
         self._authorize("restore")
-        with self._transaction() as tx:
-            doc = self._doc(tx, id)
+        with self._records.transaction() as tx:
+            doc = self._records.doc(tx, id)
             if doc.get("deleted_at") is None:
-                return self._to_connection(doc)
+                return self._records.to_connection(doc)
             changes = {"deleted_at": None, "version": doc["version"] + 1,
                        "is_default": tx.default_connection(self.workspace_id,
                                                            doc["type"]) is None,
-                       "updated_at": self._now()}
+                       "updated_at": self._records.now()}
             tx.update_connection(self.workspace_id, id, changes)
-            self._audit(tx, "connection.restored", doc)
-        return self._to_connection({**doc, **changes})
+            self._records.audit(tx, "connection.restored", doc)
+        return self._records.to_connection({**doc, **changes})
 
     def set_default(self, id: str) -> Connection:
         """Make a connection the default of its type; other types are untouched."""
         self._authorize("set_default")
-        with self._transaction() as tx:
-            doc = self._active_doc(tx, id)
+        with self._records.transaction() as tx:
+            doc = self._records.active_doc(tx, id)
             if doc["is_default"]:
-                return self._to_connection(doc)
+                return self._records.to_connection(doc)
             current = tx.default_connection(self.workspace_id, doc["type"])
             if current is not None:
                 tx.update_connection(self.workspace_id, current["id"], {"is_default": False})
             tx.update_connection(self.workspace_id, id, {"is_default": True})
-            self._audit(tx, "connection.default_set", doc)
-        return self._to_connection({**doc, "is_default": True})
+            self._records.audit(tx, "connection.default_set", doc)
+        return self._records.to_connection({**doc, "is_default": True})
 
     def rotate_keys(self) -> int:
         """Re-encrypt every stored secret, in every workspace (deleted connections
@@ -573,9 +579,10 @@ class ConnectionService:
 
         def reseal(doc: Record) -> None:
             nonlocal count
-            secret = _secret_fields(doc)
+            secret = secret_fields(doc)
             try:
-                opened = {field: self._open(doc, field, accept_unbound) for field in secret}
+                opened = {field: self._records.open_secret(doc, field, accept_unbound)
+                          for field in secret}
             except DecryptionError as error:
                 raise DecryptionError(
                     f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing was "
@@ -585,20 +592,20 @@ class ConnectionService:
                 for field, value in opened.items()}}
             count += len(opened)
 
-        with self._transaction() as tx:
-            accept_unbound = not self._all_bound()
+        with self._records.transaction() as tx:
+            accept_unbound = not self._records.all_bound()
             # An error in the middle leaves the transaction unfinished: it is then
             # rolled back, and nothing was re-encrypted.
             resealed = []
             for doc in tx.connections(None):
-                if not _secret_fields(doc) or not isinstance(doc.get("workspace_id"), str) \
+                if not secret_fields(doc) or not isinstance(doc.get("workspace_id"), str) \
                         or not isinstance(doc.get("id"), str):
                     continue  # nothing to re-encrypt, or nothing could address it
                 reseal(doc)
                 resealed.append((doc["workspace_id"], doc["id"], {"config": doc["config"]}))
             tx.update_connections(resealed)
-            self._write_key_check(tx, bound=True)
-            self._audit(tx, "keys.rotated", None, count=count)
+            self._records.write_key_check(tx, bound=True)
+            self._records.audit(tx, "keys.rotated", None, count=count)
         log.info("Re-encrypted %d secrets with the current key", count)
         return count
 
@@ -625,13 +632,13 @@ class ConnectionService:
         """
         self._authorize("resolve_config")
         _, rows = self.store.connections(self.workspace_id)
-        mine = sorted((row for row in rows if self._is_mine(row)),
+        mine = sorted((row for row in rows if self._records.is_mine(row)),
                       key=lambda row: str(row.get("created_at")))
         records = []
         for row in mine:
-            self._refuse_damaged(row)
+            self._records.refuse_damaged(row)
             kept = {k: v for k, v in row.items() if k not in ("hints", "workspace_id")}
-            records.append({**kept, "config": self._decrypted(row)})
+            records.append({**kept, "config": self._records.decrypted(row)})
         return records
 
     def import_records(self, records: Iterable[Mapping[str, Any]],
@@ -655,7 +662,7 @@ class ConnectionService:
         """
         self._authorize("import_records")
         checked = [self._imported(record) for record in records]
-        with self._transaction() as tx:
+        with self._records.transaction() as tx:
             wanted: dict[str, builtins.list[str]] = {}
             for record in checked:
                 if self._store_imported(tx, record):
@@ -672,8 +679,8 @@ class ConnectionService:
         provider = get_provider(record.get("type", ""))
         name = _checked_name(record.get("name"), errors)
         id = record.get("id")
-        if not isinstance(id, str) or not 1 <= len(id) <= _ID_MAX or name_problem(id, "An id"):
-            errors["id"] = f"An id is 1-{_ID_MAX} visible characters."
+        if not isinstance(id, str) or not 1 <= len(id) <= ID_MAX or name_problem(id, "An id"):
+            errors["id"] = f"An id is 1-{ID_MAX} visible characters."
         try:
             clean = validate_config(provider, _checked_config(record.get("config")))
         except ValidationError as error:
@@ -685,15 +692,15 @@ class ConnectionService:
         models = record.get("available_models")
         return {
             "id": id, "workspace_id": self.workspace_id, "type": provider.type, "name": name,
-            **self._sealed(provider, clean, str(id)),
+            **self._records.seal(provider, clean, str(id)),
             "is_default": record.get("is_default") is True and not record.get("deleted_at"),
             "status": record["status"],
             "last_checked_at": self._time_text(record.get("last_checked_at")),
             "last_result": self._last_result_doc(record.get("last_result")),
             "available_models": list(bounded_models(
                 [m for m in models if isinstance(m, str)] if isinstance(models, list) else [])),
-            "created_at": self._time_text(record.get("created_at")) or self._now(),
-            "updated_at": self._time_text(record.get("updated_at")) or self._now(),
+            "created_at": self._time_text(record.get("created_at")) or self._records.now(),
+            "updated_at": self._time_text(record.get("updated_at")) or self._records.now(),
             "deleted_at": self._time_text(record.get("deleted_at")), "version": 1,
         }
 
@@ -706,14 +713,14 @@ class ConnectionService:
         if current is not None:
             kept = current.get("is_default") is True and not record["deleted_at"] \
                 and current.get("type") == record["type"]
-            record.update(is_default=kept, version=_version_of(current) + 1)
+            record.update(is_default=kept, version=version_of(current) + 1)
             tx.replace_connection(record)
             wants_default = False
             if current.get("type") != record["type"]:
-                self._promote_oldest_if_none(tx, str(current.get("type")))
+                self._records.promote_oldest_if_none(tx, str(current.get("type")))
         else:
             tx.insert_connection(record)
-        self._audit(tx, "connection.imported", record, type=record["type"],
+        self._records.audit(tx, "connection.imported", record, type=record["type"],
                     replaced=current is not None)
         return wants_default
 
@@ -727,11 +734,8 @@ class ConnectionService:
             if id in active:
                 tx.update_connection(self.workspace_id, id, {"is_default": True})
                 return
-        self._promote_oldest(tx, type)
+        self._records.promote_oldest(tx, type)
 
-    def _promote_oldest_if_none(self, tx: Transaction, type: str) -> None:
-        if tx.default_connection(self.workspace_id, type) is None:
-            self._promote_oldest(tx, type)
 
     def _add_members(self, tx: Transaction, members: Iterable[Mapping[str, Any]]) -> None:
         """Add each member who is absent (within the transaction under way)."""
@@ -742,8 +746,8 @@ class ConnectionService:
             if email in present:
                 continue
             tx.put_member({"workspace_id": self.workspace_id, "email": email, "role": role,
-                           "added_by": self._actor_name, "added_at": self._now()})
-            self._audit(tx, "member.imported", None, email, email=email, role=role)
+                           "added_by": self._actor_name, "added_at": self._records.now()})
+            self._records.audit(tx, "member.imported", None, email, email=email, role=role)
             present.add(email)
             added = True
         if added and not _has_admin(tx.members(self.workspace_id)):
@@ -753,13 +757,13 @@ class ConnectionService:
     @staticmethod
     def _time_text(value: Any) -> str | None:
         """An imported time as stored (ISO 8601, UTC), or None when it is not one."""
-        when = _parse_time(value)
+        when = parse_time(value)
         return None if when is None else when.astimezone(UTC).isoformat()
 
     @staticmethod
     def _last_result_doc(value: Any) -> Record | None:
         """An imported last result as stored, or None when it is not a sound one."""
-        result = _last_result(value)
+        result = last_result(value)
         if result is None:
             return None
         return {"success": result.success, "message": shown(result.message, 2000),
@@ -776,11 +780,11 @@ class ConnectionService:
         describes a config that no longer exists.
         """
         self._authorize("test")
-        record = self._record(id, damaged=True)
+        record = self._records.record(id, damaged=True)
         if record.get("deleted_at"):
-            raise _not_found(id)
+            raise not_found(id)
         result = self._check(record)
-        self._record_results([(record, result)], each="connection.tested")
+        self._records.record_results([(record, result)], each="connection.tested")
         return result
 
     def test_draft(self, type: str, config: Mapping[str, Any], *,
@@ -796,7 +800,7 @@ class ConnectionService:
         self._authorize("test_draft")
         config = _checked_config(config)
         if existing_id is not None:
-            record = self._record(existing_id)
+            record = self._records.record(existing_id)
             if record["type"] != type:
                 raise ValidationError({"type": "A draft is tested with the stored key of a "
                                                "connection of the same provider only."})
@@ -807,7 +811,7 @@ class ConnectionService:
             provider = get_provider(record["type"])
             kept = _kept_secrets(provider, record["config"], config)
             config = {**_without_display_values(provider, config),
-                      **{f: self._open(record, f) for f in kept}}
+                      **{f: self._records.open_secret(record, f) for f in kept}}
         return test_connection(type, config, self.timeout)
 
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
@@ -815,7 +819,7 @@ class ConnectionService:
         the base URL changes while a stored secret would be kept."""
         self._authorize("needs_key_again")
         config = _checked_config(config)
-        record = self._record(id)
+        record = self._records.record(id)
         provider = get_provider(record["type"])
         stored = record["config"]
         return bool(_kept_secrets(provider, stored, config)) and \
@@ -828,13 +832,13 @@ class ConnectionService:
         The run is recorded in the audit trail once, when it ends (or is stopped).
         """
         self._authorize("iter_test_all")
-        return self._iter_test_all(self._active_records())
+        return self._iter_test_all(self._records.active_records())
 
     def test_all(self) -> dict[str, TestResult]:
         """Check every connection of the workspace concurrently: ``{id: result}``."""
         self._authorize("test_all")
         return {connection.id: result
-                for connection, result in self._iter_test_all(self._active_records())}
+                for connection, result in self._iter_test_all(self._records.active_records())}
 
     def refresh_ollama_models(self, id: str) -> builtins.list[ollama.OllamaModel]:
         """List an Ollama connection's models and store their names on it.
@@ -850,12 +854,12 @@ class ConnectionService:
         except ProviderError as error:
             failed = TestResult(False, str(error), error.kind,  # type: ignore[arg-type]
                                 _ms_since(started), status_code=error.status_code)
-            self._record_results([(record, failed)], each="connection.tested")
+            self._records.record_results([(record, failed)], each="connection.tested")
             raise
         names = tuple(bounded_models([m.name for m in models]))
         found = TestResult(True, f"{len(models)} models on the server.", "ok",
                            _ms_since(started), names, 200)
-        self._record_results([(record, found)], each="connection.tested")
+        self._records.record_results([(record, found)], each="connection.tested")
         return models
 
     # -- Ollama models ----------------------------------------------------------------------
@@ -885,17 +889,17 @@ class ConnectionService:
         self._authorize("delete_model")
         record = self._ollama_record(id)
         ollama.delete_model(record["config"]["baseUrl"], name, timeout=self.timeout)
-        with self._transaction() as tx:
-            self._audit(tx, "ollama.model_deleted", record, model=name.strip())
+        with self._records.transaction() as tx:
+            self._records.audit(tx, "ollama.model_deleted", record, model=name.strip())
 
     def _recorded_pull(self, record: Record, name: str, steps: Iterator[ollama.PullProgress]
                        ) -> Generator[ollama.PullProgress, None, None]:
         yield from steps  # raises unless the server said "success"
-        with self._transaction() as tx:
-            self._audit(tx, "ollama.model_pulled", record, model=name)
+        with self._records.transaction() as tx:
+            self._records.audit(tx, "ollama.model_pulled", record, model=name)
 
     def _ollama_record(self, id: str) -> Record:
-        record = self._record(id)
+        record = self._records.record(id)
         if record["type"] != "ollama" or record.get("deleted_at"):
             raise ValidationError({"type": "Only Ollama connections have local models."})
         return record
@@ -916,16 +920,16 @@ class ConnectionService:
         if not isinstance(before, datetime):
             raise ValidationError({"before": "Before is a date and time."})
         cutoff = before if before.tzinfo else before.replace(tzinfo=UTC)
-        with self._transaction() as tx:
-            gone = [doc for doc in tx.connections(self.workspace_id) if self._is_mine(doc)
-                    and (_parse_time(doc.get("deleted_at")) or cutoff) < cutoff]
+        with self._records.transaction() as tx:
+            gone = [doc for doc in tx.connections(self.workspace_id) if self._records.is_mine(doc)
+                    and (parse_time(doc.get("deleted_at")) or cutoff) < cutoff]
             tx.remove_connections(self.workspace_id, [doc["id"] for doc in gone])
             for doc in gone:
-                self._audit(tx, "connection.purged", doc)
+                self._records.audit(tx, "connection.purged", doc)
         if gone:
             log.info("Purged %d deleted connections in workspace %s", len(gone),
                      self.workspace_id)
-        return [self._to_connection(doc) for doc in gone]
+        return [self._records.to_connection(doc) for doc in gone]
 
     def residual_secrets(self) -> builtins.list[ResidualSecret]:
         """The stored secrets, in every workspace (deleted connections too), that the
@@ -935,141 +939,20 @@ class ConnectionService:
         """
         self._authorize("residual_secrets")
         found: builtins.list[ResidualSecret] = []
-        all_bound = self._all_bound()
+        all_bound = self._records.all_bound()
         for row in self.store.connections()[1]:
-            for field in _secret_fields(row):
-                reason = self._residue(row, field, all_bound)
+            for field in secret_fields(row):
+                reason = self._records.residue(row, field, all_bound)
                 if reason is not None:
                     found.append(ResidualSecret(
-                        workspace_id=_text(row.get("workspace_id"), "?"),
-                        name=_text(row.get("name"), "(no name)"),
-                        id=_text(row.get("id"), "?"), field=field, reason=reason))
+                        workspace_id=text_or(row.get("workspace_id"), "?"),
+                        name=text_or(row.get("name"), "(no name)"),
+                        id=text_or(row.get("id"), "?"), field=field, reason=reason))
         return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))
 
-    def _residue(self, record: Mapping[str, Any], field: str, all_bound: bool) -> Residue | None:
-        token = record["config"].get(field)
-        if not crypto.is_encrypted(token):
-            return "no_key"
-        bound = crypto.is_bound(token)
-        which = self.keyring.decrypting_key(
-            token, secret_context(record, field) if bound else None)
-        if which is None or (not bound and all_bound):
-            return "no_key"
-        if which > 0:
-            return "previous_key"
-        return None if bound else "unbound"
 
     # -- internals: records ---------------------------------------------------------------
 
-    def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat()
-
-    def _workspace(self) -> builtins.list[Connection]:
-        """This workspace's connections, newest first, rebuilt only when the file changed."""
-        cache = self._cache
-        if cache is not None and cache[0] is not None and cache[0] == self.store.revision():
-            return cache[1]
-        revision, rows = self.store.connections(self.workspace_id)
-        if cache is None or cache[0] != revision or revision is None:
-            # Only this workspace's: the file's parsed copy is shared by every
-            # workspace, and what each service builds from it stays small.
-            mine = [row for row in rows if self._is_mine(row)]
-            mine.sort(key=lambda r: str(r.get("created_at")), reverse=True)
-            cache = self._cache = (revision, [self._to_connection(row) for row in mine])
-        return cache[1]
-
-    def _active(self, type: str | None = None) -> builtins.list[Connection]:
-        return [c for c in self._workspace() if c.deleted_at is None
-                and (type is None or c.type == type)]
-
-    def _is_mine(self, row: Mapping[str, Any]) -> bool:
-        """Whether a stored row is a record of this workspace (one without a
-        text id belongs nowhere: nothing could address it)."""
-        return row.get("workspace_id") == self.workspace_id and isinstance(row.get("id"), str)
-
-    def _record(self, id: str, *, damaged: bool = False) -> Record:
-        """The raw stored record of this workspace with that id (a copy).
-
-        :raises StoreCorruptError: the record is damaged (unless ``damaged``).
-        """
-        _, rows = self.store.connections(self.workspace_id)
-        for row in rows:
-            if row.get("id") == id and self._is_mine(row):
-                if not damaged:
-                    self._refuse_damaged(row)
-                return dict(row)
-        raise _not_found(id)
-
-    def _active_records(self) -> builtins.list[Record]:
-        """Copies of this workspace's undeleted records, read in one snapshot."""
-        _, rows = self.store.connections(self.workspace_id)
-        return [dict(row) for row in rows if self._is_mine(row) and not row.get("deleted_at")]
-
-    def _refuse_damaged(self, record: Mapping[str, Any]) -> None:
-        damage = _damage(record)
-        if damage is not None:
-            raise StoreCorruptError(self._damage_message(record, damage), self.store.location)
-
-    def _damage_message(self, record: Mapping[str, Any], damage: str) -> str:
-        return (f"The connection '{shown(record.get('name'))}' ({shown(record.get('id'))}) is "
-                f"damaged in {self.store.location}: {damage}. Delete it and add it "
-                "again, or restore the data from a backup.")
-
-    def _doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
-        """The stored record with that id in this workspace.
-
-        :raises StoreCorruptError: it is damaged (unless ``damaged``: deleting a
-            damaged record is how a person gets rid of it).
-        """
-        doc = tx.connection(self.workspace_id, id)
-        if doc is None:
-            raise _not_found(id)
-        if not damaged:
-            self._refuse_damaged(doc)
-        return doc
-
-    def _active_doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
-        doc = self._doc(tx, id, damaged=damaged)
-        if doc.get("deleted_at"):
-            raise _not_found(id)
-        return doc
-
-    def _promote_oldest(self, tx: Transaction, type: str) -> None:
-        remaining = tx.connections(self.workspace_id, type=type, active=True)
-        if remaining:
-            oldest = min(remaining, key=lambda d: str(d.get("created_at")))
-            tx.update_connection(self.workspace_id, oldest["id"], {"is_default": True})
-
-    def _record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
-                        each: str | None = None,
-                        summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
-        """Store check results on records that were not edited meanwhile.
-
-        ``each`` is the audit action recorded for every result stored;
-        ``summary`` the details of one ``connections.tested_all`` entry.
-
-        :returns: the records as they are stored now, by id (deleted ones are missing).
-        """
-        now = self._now()
-        checked = {record["id"]: (record.get("version"), result) for record, result in results}
-        stored: dict[str, Record] = {}
-        with self._transaction() as tx:
-            updates = []
-            for doc in tx.connections(self.workspace_id, ids=checked):
-                id = doc["id"]
-                stored[id] = doc
-                version, result = checked[id]
-                if doc.get("version") != version:
-                    continue
-                changes = _checked_fields(result, now)
-                updates.append((self.workspace_id, id, changes))
-                doc.update(changes)
-                if each is not None:
-                    self._audit(tx, each, doc, kind=result.kind, latency_ms=result.latency_ms)
-            tx.update_connections(updates)
-            if summary is not None:
-                self._audit(tx, "connections.tested_all", None, **summary)
-        return stored
 
     def _iter_test_all(self, records: builtins.list[Record]
                        ) -> Iterator[tuple[Connection, TestResult]]:
@@ -1089,30 +972,20 @@ class ConnectionService:
                 # One write for every result that is in, however many that is; the
                 # last one also records the run.
                 summary = None if pending else {"count": count, "failed": failed}
-                stored = self._record_results(finished, summary=summary)
+                stored = self._records.record_results(finished, summary=summary)
                 for record, result in finished:
-                    yield self._to_connection(stored.get(record["id"], record)), result
+                    yield self._records.to_connection(stored.get(record["id"], record)), result
         finally:
             # A caller that stops early (a screen interrupted by a click) should
             # not wait for checks it will never see: drop those not started.
             pool.shutdown(wait=False, cancel_futures=True)
             if count < len(records):
-                with self._transaction() as tx:
-                    self._audit(tx, "connections.tested_all", None, count=count, failed=failed)
+                with self._records.transaction() as tx:
+                    self._records.audit(tx, "connections.tested_all", None, count=count,
+                                        failed=failed)
 
     # -- internals: secrets -----------------------------------------------------------------
 
-    def _sealed(self, provider: Provider, clean: Mapping[str, str], id: str) -> Record:
-        """``config`` with secrets encrypted and bound to record ``id`` (and the base URL
-        in ``clean``), and ``hints`` (their last four characters)."""
-        config = dict(clean)
-        hints = {}
-        record = {"workspace_id": self.workspace_id, "id": id, "config": clean}
-        for field in provider.secret_fields:
-            if field in config:
-                hints[field] = config[field][-4:]
-                config[field] = self.keyring.encrypt(config[field], secret_context(record, field))
-        return {"config": config, "hints": hints}
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
                         config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:
@@ -1133,85 +1006,25 @@ class ConnectionService:
         changed = sorted(k for k in set(clean) | set(stored)
                          if k not in secrets and clean.get(k) != stored.get(k))
         changed += sorted(f for f in given_secrets if f in clean
-                          and not self._same_secret(doc, f, clean[f]))
+                          and not self._records.same_secret(doc, f, clean[f]))
         if not changed:
             return {}, []
         # A kept token stays bound: the record and its base URL are the same.
-        sealed = self._sealed(provider, clean, doc["id"])
+        sealed = self._records.seal(provider, clean, doc["id"])
         sealed["config"].update({f: stored[f] for f in kept})
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
         return sealed, changed
 
-    def _same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
-        if field not in doc["config"]:
-            return False
-        try:
-            return self._open(doc, field) == value
-        except DecryptionError:
-            return False
-
-    def _open(self, record: Mapping[str, Any], field: str,
-              accept_unbound: bool | None = None) -> str:
-        """The secret ``field`` of ``record``, decrypted.
-
-        A bound token decrypts only in the record, field and base URL it was made
-        for.  An unbound (``v1``) token is accepted only while the store still
-        holds old secrets (``accept_unbound``, by default: until keys are rotated).
-
-        :raises DecryptionError: naming the record, when the value is not a token,
-            is an unbound token that is no longer accepted, or does not decrypt.
-        """
-        token = record["config"].get(field)
-        name, id = record.get("name"), record.get("id")
-        if not crypto.is_encrypted(token):
-            raise DecryptionError(
-                f"The API key of '{name}' is not stored as an encrypted token (it is plain "
-                "text, or a damaged token), so it is not used. Enter the API key again.", id)
-        bound = crypto.is_bound(token)
-        if accept_unbound is None:
-            accept_unbound = not self._all_bound()
-        if not bound and not accept_unbound:
-            raise DecryptionError(
-                f"The API key of '{name}' is an old token not bound to its connection, "
-                "which this data file no longer accepts (all its keys are bound), so it is "
-                "not used (was the data file edited?). Enter the API key again.", id)
-        try:
-            return self.keyring.decrypt(token, secret_context(record, field) if bound else None)
-        except DecryptionError:
-            raise DecryptionError(
-                f"The API key of '{name}' can't be decrypted with the current key, or was "
-                f"not saved for this connection and base URL (was {crypto.KEY_VARIABLE} "
-                f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
-                "file edited? Enter the API key again).", id) from None
-
-    def _decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
-        secret = _secret_fields(record)
-        return {field: self._open(record, field) if field in secret else value
-                for field, value in record["config"].items()}
-
-    def _all_bound(self) -> bool:
-        """Whether every secret in the store is bound, so an unbound one in a record
-        can only have been planted there.  The key check says so; a store without
-        one (an old store, or a key check deleted from the file) is bound if it
-        holds any bound token."""
-        check = self.store.key_check()
-        if check is not None:
-            return check.get("bound") is True or crypto.is_bound(check["key_check"])
-        revision = self.store.revision()
-        seen = self._bound_seen
-        if seen is None or seen[0] != revision or revision is None:
-            found = any(crypto.is_bound(token) for _, _, token in _secret_tokens(self.store))
-            seen = self._bound_seen = (revision, found)
-        return seen[1]
 
     def _check(self, record: Record) -> TestResult:
         """Check one record; whatever happens becomes its result (never an exception,
         so that one bad connection can't stop a run over all of them)."""
-        damage = _damage(record)
+        damage = damage_of(record)
         if damage is not None:
-            return TestResult(False, self._damage_message(record, damage), "invalid_response", 0)
+            return TestResult(False, self._records.damage_message(record, damage),
+                              "invalid_response", 0)
         try:
-            config = self._decrypted(record)
+            config = self._records.decrypted(record)
         except DecryptionError as error:
             return TestResult(False, str(error), "auth", 0)
         try:
@@ -1227,52 +1040,9 @@ class ConnectionService:
             return TestResult(False, "The check failed unexpectedly; the server's log has the "
                                      "details.", "invalid_response", 0)
 
-    def _to_connection(self, record: Mapping[str, Any]) -> Connection:
-        damage = _damage(record)
-        config: dict[str, Any] = {}
-        hints = _mapping(record.get("hints"))
-        secret = _secret_fields(record)
-        for field, value in _mapping(record.get("config")).items():
-            if field in secret:
-                # A secret stored in plain text is shown masked too, with no hint.
-                config[field] = MASK + (_text(hints.get(field), "")[-4:]
-                                        if crypto.is_encrypted(value) else "")
-                config[f"has_{field}"] = True
-            else:
-                config[field] = value
-        status = record.get("status")
-        last = _last_result(record.get("last_result"))
-        if damage is not None:
-            status = "error"
-            last = LastResult(False, self._damage_message(record, damage), "invalid_response", 0)
-        models = record.get("available_models")
-        version = record.get("version")
-        return Connection(
-            id=str(record["id"]), workspace_id=str(record["workspace_id"]),
-            type=str(record.get("type")), name=_text(record.get("name"), "(no name)"),
-            config=MappingProxyType(config), is_default=record.get("is_default") is True,
-            status=status if status in STATUSES else "error",
-            last_checked_at=_parse_time(record.get("last_checked_at")), last_result=last,
-            available_models=tuple(m for m in models if isinstance(m, str))
-            if isinstance(models, list) else (),
-            created_at=_parse_time(record.get("created_at")) or self._clock(),
-            updated_at=_parse_time(record.get("updated_at")) or self._clock(),
-            deleted_at=_parse_time(record.get("deleted_at")),
-            version=version if type(version) is int else 0,
-        )
 
     # -- internals: the key check -----------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Transaction]:
-        """A store transaction that first proves the key still fits the data."""
-        cutoff = self._clock() - timedelta(days=self.audit_days)
-        with self.store.transaction(audit_cutoff=cutoff) as tx:
-            check = tx.key_check()
-            self._check_key(check)
-            if check is None:
-                self._write_key_check(tx)
-            yield tx
 
     # -- internals: access and the audit trail ----------------------------------------------
 
@@ -1280,14 +1050,6 @@ class ConnectionService:
     def _actor_name(self) -> str:
         return self.actor or self.trusted_actor
 
-    def _audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
-               target_name: str | None = None, **details: Any) -> None:
-        """Add an entry to the transaction under way (never a secret: only names)."""
-        tx.record({
-            "at": self._now(), "workspace_id": self.workspace_id, "actor": self._actor_name,
-            "action": action, "target_id": target.get("id") if target else None,
-            "target_name": target.get("name") if target else target_name, "details": details,
-        })
 
     def _authorize(self, operation: str) -> None:
         """Refuse ``operation`` unless the actor may perform it; a refusal is recorded."""
@@ -1297,8 +1059,8 @@ class ConnectionService:
         if access.allows(role, operation, instance_admin=admin):
             return
         try:
-            with self._transaction() as tx:
-                self._audit(tx, "access.denied", None, operation=operation)
+            with self._records.transaction() as tx:
+                self._records.audit(tx, "access.denied", None, operation=operation)
         except (StoreError, EncryptionKeyError) as error:
             log.warning("Could not record a refused %s: %s", operation, error)
         raise PermissionDeniedError(self._refusal(operation, role), operation)
@@ -1320,49 +1082,6 @@ class ConnectionService:
     def _member_doc(self, docs: Iterable[Any], email: str) -> Any:
         return next((d for d in docs if d.get("workspace_id") == self.workspace_id
                      and d.get("email") == email), None)
-
-    def _check_key(self, key_check: Record | None) -> None:
-        """Refuse a key ring that can't decrypt this store's data, before any write."""
-        check = None if key_check is None else key_check.get("key_check")
-        if key_check is not None:
-            if not isinstance(check, str) or not crypto.is_encrypted(check):
-                raise EncryptionKeyError(
-                    f"The key check in {self.store.location} is damaged (it is not an encrypted "
-                    "token), so the key can't be verified. Restore the file from a backup.")
-            context = KEY_CHECK_CONTEXT if crypto.is_bound(check) else None
-            token, expected = check, KEY_CHECK_PLAINTEXT
-        else:
-            first = next(_secret_tokens(self.store), None)
-            if first is None:
-                return
-            record, field, token = first
-            context = secret_context(record, field) if crypto.is_bound(token) else None
-            expected = None
-        try:
-            plaintext = self.keyring.decrypt(token, context)
-            fits = expected is None or plaintext == expected
-        except DecryptionError:
-            fits = False
-        if not fits:
-            raise EncryptionKeyError(
-                f"{crypto.KEY_VARIABLE} does not match the key this data was written with "
-                f"({self.store.location}). Set the key it was written with; to change keys, set "
-                f"the old one as {crypto.PREVIOUS_KEY_VARIABLE}, the new one as "
-                f"{crypto.KEY_VARIABLE}, and rotate.")
-
-    def _write_key_check(self, tx: Transaction, bound: bool | None = None) -> None:
-        """Write the key check; a bound one (``v2``) also says that the store refuses
-        unbound secrets from now on.  By default it is bound unless the store holds
-        only old unbound secrets (a store written before tokens were bound)."""
-        if bound is None:
-            tokens = [token for _, _, token in _secret_tokens(self.store)]
-            bound = not tokens or any(crypto.is_bound(token) for token in tokens)
-        if bound:
-            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
-                                                                KEY_CHECK_CONTEXT),
-                              "bound": True})
-        else:
-            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
 
 
 def open_database(url: str) -> Store:
@@ -1426,63 +1145,9 @@ def _new_key_file(path: Path) -> str:
             f"{crypto.KEY_VARIABLE}. {crypto.MAKE_A_KEY}") from None
 
 
-def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:
-    """What the secret ``field`` of ``record`` is bound to: its workspace, record id,
-    field name and base URL (as stored, normalised)."""
-    config = record.get("config")
-    base_url = config.get("baseUrl") if isinstance(config, Mapping) else None
-    return {"workspace": _str_or_none(record.get("workspace_id")),
-            "id": _str_or_none(record.get("id")), "field": field,
-            "baseUrl": _str_or_none(base_url)}
-
-
-def _secret_fields(record: Mapping[str, Any]) -> builtins.list[str]:
-    """The fields of ``record`` that hold secrets: those its provider declares
-    secret, and any holding a token."""
-    config = record.get("config")
-    if not isinstance(config, Mapping):
-        return []
-    try:
-        declared = set(get_provider(record.get("type", "")).secret_fields)
-    except ValidationError:
-        declared = set()
-    return [field for field, value in config.items()
-            if field in declared or crypto.is_encrypted(value)]
-
-
-def _secret_tokens(store: Store) -> Iterator[tuple[Record, str, str]]:
-    """``(record, field, token)`` for every token stored in a record."""
-    for row in store.connections()[1]:
-        config = row.get("config")
-        for field, value in (config.items() if isinstance(config, dict) else ()):
-            if crypto.is_encrypted(value):
-                yield row, field, value
-
-
-def _holds_secrets(store: Store) -> bool:
-    return store.key_check() is not None or next(_secret_tokens(store), None) is not None
-
-
-def _checked_fields(result: TestResult, now: str) -> Record:
-    """The fields a check's result sets on a record: its status, when, what was found,
-    and, when it succeeded, the models the server offered (already bounded)."""
-    fields: Record = {
-        "status": "connected" if result.success else "error", "last_checked_at": now,
-        "last_result": {"success": result.success, "message": result.message,
-                        "kind": result.kind, "latency_ms": result.latency_ms,
-                        "status_code": result.status_code}}
-    if result.success:
-        fields["available_models"] = list(result.models)
-    return fields
-
-
 def _check_details(result: TestResult | None) -> Record:
     """An audit entry's details about a check saved with a change: its kind and latency."""
     return {} if result is None else {"kind": result.kind, "latency_ms": result.latency_ms}
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _checked_workspace(workspace_id: Any) -> str:
@@ -1568,7 +1233,7 @@ def _has_admin(docs: Iterable[Mapping[str, Any]], without: str | None = None) ->
 def _to_member(doc: Mapping[str, Any]) -> Member:
     return Member(email=doc["email"], role=access.checked_role(doc["role"]),
                   added_by=str(doc.get("added_by", "")),
-                  added_at=_parse_time(doc.get("added_at")) or datetime.min.replace(
+                  added_at=parse_time(doc.get("added_at")) or datetime.min.replace(
                       tzinfo=UTC))
 
 
@@ -1592,66 +1257,7 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _damage(record: Mapping[str, Any]) -> str | None:
-    """What makes a stored connection record unusable (someone edited the file by
-    hand, or an old bug wrote it), or None when it is sound."""
-    kind = record.get("type")
-    if not (isinstance(kind, str) and kind in PROVIDERS):
-        return "its provider type is unknown"
-    if not isinstance(record.get("name"), str):
-        return "its name is not text"
-    if type(record.get("version")) is not int:
-        return "its version is not a whole number"
-    config = record.get("config")
-    if not isinstance(config, dict):
-        return "its config is not a mapping of fields"
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
-        return "its config holds a value that is not text"
-    return None
-
-
-def _version_of(doc: Mapping[str, Any]) -> int:
-    version = doc.get("version")
-    return version if type(version) is int else 0
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any, otherwise: str) -> str:
-    return value if isinstance(value, str) else otherwise
-
-
-def _last_result(value: Any) -> LastResult | None:
-    if not isinstance(value, dict):
-        return None
-    try:
-        result = LastResult(**value)
-    except TypeError:
-        return None
-    sound = (isinstance(result.success, bool) and isinstance(result.message, str)
-             and isinstance(result.kind, str) and type(result.latency_ms) is int
-             and (result.status_code is None or type(result.status_code) is int))
-    return result if sound else None
-
-
 def _ms_since(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
-
-def _not_found(id: object) -> NotFoundError:
-    # A long or odd id is cut short, not echoed back whole.
-    return NotFoundError(f"No connection with id '{shown(id)}' in this workspace.",
-                         id if isinstance(id, str) and len(id) <= _ID_MAX else None)
 

@@ -26,7 +26,7 @@ from connections_core import (
     crypto,
 )
 from connections_core.models import MASK
-from connections_core.service import KEY_CHECK_PLAINTEXT
+from connections_core.records import KEY_CHECK_PLAINTEXT
 from connections_core.store import AtomicJSONStorage
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 

@@ -1,0 +1,507 @@
+"""The records below the operations: connections as the store keeps them.
+
+:class:`Records` is what :class:`~connections_core.service.ConnectionService`
+stands on.  The service decides who may do what and what a valid change is;
+the records turn a change into writes on a :class:`~connections_core.storage.Store`,
+whichever store it is:
+
+* every write happens in :meth:`Records.transaction`, which first proves that
+  the key fits the data (so a wrong key is refused before anything is written)
+  and commits the change and its audit entries together;
+* secrets are sealed to their record (AES-256-GCM, bound to the workspace, id,
+  field and base URL) before they reach the store, and opened only here;
+* a record someone damaged by hand is read as damaged, never as a crash;
+* the workspace's connections are rebuilt only when the store's revision moved.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from . import crypto
+from .errors import (
+    DecryptionError,
+    EncryptionKeyError,
+    NotFoundError,
+    StoreCorruptError,
+    ValidationError,
+)
+from .models import MASK, STATUSES, Connection, LastResult, Residue
+from .providers import PROVIDERS, Provider, TestResult, get_provider
+from .storage import Record, Revision, Store, Transaction
+from .text import shown
+
+__all__ = ["KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "Records", "secret_context"]
+
+KEY_CHECK_PLAINTEXT = "connections key check v1"
+#: What a bound key check is bound to: nothing a record's context could equal.
+KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_check"})
+
+ID_MAX = 100  # longer "ids" are not echoed back in errors
+
+Clock = Callable[[], datetime]
+
+
+class Records:
+    """The connections, key check and audit trail of one workspace, on a store.
+
+    :param store: where records live (shared by every workspace).
+    :param keyring: seals new secrets; opens them with the current or a previous key.
+    :param workspace_id: the workspace whose records these are (already checked).
+    :param clock: returns the current time.
+    :param audit_days: audit entries older than this many days may be dropped.
+    :param actor_name: returns who is acting, for the audit trail.
+    """
+
+    def __init__(self, store: Store, keyring: crypto.KeyRing, workspace_id: str, *,
+                 clock: Clock, audit_days: int, actor_name: Callable[[], str]) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.workspace_id = workspace_id
+        self.audit_days = audit_days
+        self.actor_name = actor_name
+        self._clock = clock
+        self._cache: tuple[Revision, builtins.list[Connection]] | None = None
+        #: Whether a store without a key check held a bound token, at a revision.
+        self._bound_seen: tuple[Revision, bool] | None = None
+
+    # -- the store's transactions and the audit trail ------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A store transaction that first proves the key still fits the data."""
+        cutoff = self._clock() - timedelta(days=self.audit_days)
+        with self.store.transaction(audit_cutoff=cutoff) as tx:
+            check = tx.key_check()
+            self.check_key(check)
+            if check is None:
+                self.write_key_check(tx)
+            yield tx
+
+    def audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
+               target_name: str | None = None, **details: Any) -> None:
+        """Add an entry to the transaction under way (never a secret: only names)."""
+        tx.record({
+            "at": self.now(), "workspace_id": self.workspace_id, "actor": self.actor_name(),
+            "action": action, "target_id": target.get("id") if target else None,
+            "target_name": target.get("name") if target else target_name, "details": details,
+        })
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat()
+
+    def workspace(self) -> builtins.list[Connection]:
+        """This workspace's connections, newest first, rebuilt only when the file changed."""
+        cache = self._cache
+        if cache is not None and cache[0] is not None and cache[0] == self.store.revision():
+            return cache[1]
+        revision, rows = self.store.connections(self.workspace_id)
+        if cache is None or cache[0] != revision or revision is None:
+            # Only this workspace's: the file's parsed copy is shared by every
+            # workspace, and what each service builds from it stays small.
+            mine = [row for row in rows if self.is_mine(row)]
+            mine.sort(key=lambda r: str(r.get("created_at")), reverse=True)
+            cache = self._cache = (revision, [self.to_connection(row) for row in mine])
+        return cache[1]
+
+    def active(self, type: str | None = None) -> builtins.list[Connection]:
+        return [c for c in self.workspace() if c.deleted_at is None
+                and (type is None or c.type == type)]
+
+    def is_mine(self, row: Mapping[str, Any]) -> bool:
+        """Whether a stored row is a record of this workspace (one without a
+        text id belongs nowhere: nothing could address it)."""
+        return row.get("workspace_id") == self.workspace_id and isinstance(row.get("id"), str)
+
+    def record(self, id: str, *, damaged: bool = False) -> Record:
+        """The raw stored record of this workspace with that id (a copy).
+
+        :raises StoreCorruptError: the record is damaged (unless ``damaged``).
+        """
+        _, rows = self.store.connections(self.workspace_id)
+        for row in rows:
+            if row.get("id") == id and self.is_mine(row):
+                if not damaged:
+                    self.refuse_damaged(row)
+                return dict(row)
+        raise not_found(id)
+
+    def active_records(self) -> builtins.list[Record]:
+        """Copies of this workspace's undeleted records, read in one snapshot."""
+        _, rows = self.store.connections(self.workspace_id)
+        return [dict(row) for row in rows if self.is_mine(row) and not row.get("deleted_at")]
+
+    def doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
+        """The stored record with that id in this workspace.
+
+        :raises StoreCorruptError: it is damaged (unless ``damaged``: deleting a
+            damaged record is how a person gets rid of it).
+        """
+        doc = tx.connection(self.workspace_id, id)
+        if doc is None:
+            raise not_found(id)
+        if not damaged:
+            self.refuse_damaged(doc)
+        return doc
+
+    def active_doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
+        doc = self.doc(tx, id, damaged=damaged)
+        if doc.get("deleted_at"):
+            raise not_found(id)
+        return doc
+
+    def to_connection(self, record: Mapping[str, Any]) -> Connection:
+        damage = damage_of(record)
+        config: dict[str, Any] = {}
+        hints = _mapping(record.get("hints"))
+        secret = secret_fields(record)
+        for field, value in _mapping(record.get("config")).items():
+            if field in secret:
+                # A secret stored in plain text is shown masked too, with no hint.
+                config[field] = MASK + (text_or(hints.get(field), "")[-4:]
+                                        if crypto.is_encrypted(value) else "")
+                config[f"has_{field}"] = True
+            else:
+                config[field] = value
+        status = record.get("status")
+        last = last_result(record.get("last_result"))
+        if damage is not None:
+            status = "error"
+            last = LastResult(False, self.damage_message(record, damage), "invalid_response", 0)
+        models = record.get("available_models")
+        version = record.get("version")
+        return Connection(
+            id=str(record["id"]), workspace_id=str(record["workspace_id"]),
+            type=str(record.get("type")), name=text_or(record.get("name"), "(no name)"),
+            config=MappingProxyType(config), is_default=record.get("is_default") is True,
+            status=status if status in STATUSES else "error",
+            last_checked_at=parse_time(record.get("last_checked_at")), last_result=last,
+            available_models=tuple(m for m in models if isinstance(m, str))
+            if isinstance(models, list) else (),
+            created_at=parse_time(record.get("created_at")) or self._clock(),
+            updated_at=parse_time(record.get("updated_at")) or self._clock(),
+            deleted_at=parse_time(record.get("deleted_at")),
+            version=version if type(version) is int else 0,
+        )
+
+    # -- damaged records -----------------------------------------------------------------------
+
+    def refuse_damaged(self, record: Mapping[str, Any]) -> None:
+        damage = damage_of(record)
+        if damage is not None:
+            raise StoreCorruptError(self.damage_message(record, damage), self.store.location)
+
+    def damage_message(self, record: Mapping[str, Any], damage: str) -> str:
+        return (f"The connection '{shown(record.get('name'))}' ({shown(record.get('id'))}) is "
+                f"damaged in {self.store.location}: {damage}. Delete it and add it "
+                "again, or restore the data from a backup.")
+
+    # -- changing ------------------------------------------------------------------------------
+
+    def promote_oldest(self, tx: Transaction, type: str) -> None:
+        remaining = tx.connections(self.workspace_id, type=type, active=True)
+        if remaining:
+            oldest = min(remaining, key=lambda d: str(d.get("created_at")))
+            tx.update_connection(self.workspace_id, oldest["id"], {"is_default": True})
+
+    def promote_oldest_if_none(self, tx: Transaction, type: str) -> None:
+        if tx.default_connection(self.workspace_id, type) is None:
+            self.promote_oldest(tx, type)
+
+    def record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
+                        each: str | None = None,
+                        summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
+        """Store check results on records that were not edited meanwhile.
+
+        ``each`` is the audit action recorded for every result stored;
+        ``summary`` the details of one ``connections.tested_all`` entry.
+
+        :returns: the records as they are stored now, by id (deleted ones are missing).
+        """
+        now = self.now()
+        checked = {record["id"]: (record.get("version"), result) for record, result in results}
+        stored: dict[str, Record] = {}
+        with self.transaction() as tx:
+            updates = []
+            for doc in tx.connections(self.workspace_id, ids=checked):
+                id = doc["id"]
+                stored[id] = doc
+                version, result = checked[id]
+                if doc.get("version") != version:
+                    continue
+                changes = checked_fields(result, now)
+                updates.append((self.workspace_id, id, changes))
+                doc.update(changes)
+                if each is not None:
+                    self.audit(tx, each, doc, kind=result.kind, latency_ms=result.latency_ms)
+            tx.update_connections(updates)
+            if summary is not None:
+                self.audit(tx, "connections.tested_all", None, **summary)
+        return stored
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def seal(self, provider: Provider, clean: Mapping[str, str], id: str) -> Record:
+        """``config`` with secrets encrypted and bound to record ``id`` (and the base URL
+        in ``clean``), and ``hints`` (their last four characters)."""
+        config = dict(clean)
+        hints = {}
+        record = {"workspace_id": self.workspace_id, "id": id, "config": clean}
+        for field in provider.secret_fields:
+            if field in config:
+                hints[field] = config[field][-4:]
+                config[field] = self.keyring.encrypt(config[field], secret_context(record, field))
+        return {"config": config, "hints": hints}
+
+    def open_secret(self, record: Mapping[str, Any], field: str,
+              accept_unbound: bool | None = None) -> str:
+        """The secret ``field`` of ``record``, decrypted.
+
+        A bound token decrypts only in the record, field and base URL it was made
+        for.  An unbound (``v1``) token is accepted only while the store still
+        holds old secrets (``accept_unbound``, by default: until keys are rotated).
+
+        :raises DecryptionError: naming the record, when the value is not a token,
+            is an unbound token that is no longer accepted, or does not decrypt.
+        """
+        token = record["config"].get(field)
+        name, id = record.get("name"), record.get("id")
+        if not crypto.is_encrypted(token):
+            raise DecryptionError(
+                f"The API key of '{name}' is not stored as an encrypted token (it is plain "
+                "text, or a damaged token), so it is not used. Enter the API key again.", id)
+        bound = crypto.is_bound(token)
+        if accept_unbound is None:
+            accept_unbound = not self.all_bound()
+        if not bound and not accept_unbound:
+            raise DecryptionError(
+                f"The API key of '{name}' is an old token not bound to its connection, "
+                "which this data file no longer accepts (all its keys are bound), so it is "
+                "not used (was the data file edited?). Enter the API key again.", id)
+        try:
+            return self.keyring.decrypt(token, secret_context(record, field) if bound else None)
+        except DecryptionError:
+            raise DecryptionError(
+                f"The API key of '{name}' can't be decrypted with the current key, or was "
+                f"not saved for this connection and base URL (was {crypto.KEY_VARIABLE} "
+                f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
+                "file edited? Enter the API key again).", id) from None
+
+    def decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
+        secret = secret_fields(record)
+        return {field: self.open_secret(record, field) if field in secret else value
+                for field, value in record["config"].items()}
+
+    def same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
+        if field not in doc["config"]:
+            return False
+        try:
+            return self.open_secret(doc, field) == value
+        except DecryptionError:
+            return False
+
+    def all_bound(self) -> bool:
+        """Whether every secret in the store is bound, so an unbound one in a record
+        can only have been planted there.  The key check says so; a store without
+        one (an old store, or a key check deleted from the file) is bound if it
+        holds any bound token."""
+        check = self.store.key_check()
+        if check is not None:
+            return check.get("bound") is True or crypto.is_bound(check["key_check"])
+        revision = self.store.revision()
+        seen = self._bound_seen
+        if seen is None or seen[0] != revision or revision is None:
+            found = any(crypto.is_bound(token) for _, _, token in secret_tokens(self.store))
+            seen = self._bound_seen = (revision, found)
+        return seen[1]
+
+    def residue(self, record: Mapping[str, Any], field: str, all_bound: bool) -> Residue | None:
+        token = record["config"].get(field)
+        if not crypto.is_encrypted(token):
+            return "no_key"
+        bound = crypto.is_bound(token)
+        which = self.keyring.decrypting_key(
+            token, secret_context(record, field) if bound else None)
+        if which is None or (not bound and all_bound):
+            return "no_key"
+        if which > 0:
+            return "previous_key"
+        return None if bound else "unbound"
+
+    # -- the key check -------------------------------------------------------------------------
+
+    def check_key(self, key_check: Record | None) -> None:
+        """Refuse a key ring that can't decrypt this store's data, before any write."""
+        check = None if key_check is None else key_check.get("key_check")
+        if key_check is not None:
+            if not isinstance(check, str) or not crypto.is_encrypted(check):
+                raise EncryptionKeyError(
+                    f"The key check in {self.store.location} is damaged (it is not an encrypted "
+                    "token), so the key can't be verified. Restore the file from a backup.")
+            context = KEY_CHECK_CONTEXT if crypto.is_bound(check) else None
+            token, expected = check, KEY_CHECK_PLAINTEXT
+        else:
+            first = next(secret_tokens(self.store), None)
+            if first is None:
+                return
+            record, field, token = first
+            context = secret_context(record, field) if crypto.is_bound(token) else None
+            expected = None
+        try:
+            plaintext = self.keyring.decrypt(token, context)
+            fits = expected is None or plaintext == expected
+        except DecryptionError:
+            fits = False
+        if not fits:
+            raise EncryptionKeyError(
+                f"{crypto.KEY_VARIABLE} does not match the key this data was written with "
+                f"({self.store.location}). Set the key it was written with; to change keys, set "
+                f"the old one as {crypto.PREVIOUS_KEY_VARIABLE}, the new one as "
+                f"{crypto.KEY_VARIABLE}, and rotate.")
+
+    def write_key_check(self, tx: Transaction, bound: bool | None = None) -> None:
+        """Write the key check; a bound one (``v2``) also says that the store refuses
+        unbound secrets from now on.  By default it is bound unless the store holds
+        only old unbound secrets (a store written before tokens were bound)."""
+        if bound is None:
+            tokens = [token for _, _, token in secret_tokens(self.store)]
+            bound = not tokens or any(crypto.is_bound(token) for token in tokens)
+        if bound:
+            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
+                                                                KEY_CHECK_CONTEXT),
+                              "bound": True})
+        else:
+            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+
+
+def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:
+    """What the secret ``field`` of ``record`` is bound to: its workspace, record id,
+    field name and base URL (as stored, normalised)."""
+    config = record.get("config")
+    base_url = config.get("baseUrl") if isinstance(config, Mapping) else None
+    return {"workspace": _str_or_none(record.get("workspace_id")),
+            "id": _str_or_none(record.get("id")), "field": field,
+            "baseUrl": _str_or_none(base_url)}
+
+
+
+def secret_fields(record: Mapping[str, Any]) -> builtins.list[str]:
+    """The fields of ``record`` that hold secrets: those its provider declares
+    secret, and any holding a token."""
+    config = record.get("config")
+    if not isinstance(config, Mapping):
+        return []
+    try:
+        declared = set(get_provider(record.get("type", "")).secret_fields)
+    except ValidationError:
+        declared = set()
+    return [field for field, value in config.items()
+            if field in declared or crypto.is_encrypted(value)]
+
+
+
+def secret_tokens(store: Store) -> Iterator[tuple[Record, str, str]]:
+    """``(record, field, token)`` for every token stored in a record."""
+    for row in store.connections()[1]:
+        config = row.get("config")
+        for field, value in (config.items() if isinstance(config, dict) else ()):
+            if crypto.is_encrypted(value):
+                yield row, field, value
+
+
+
+def holds_secrets(store: Store) -> bool:
+    return store.key_check() is not None or next(secret_tokens(store), None) is not None
+
+
+
+def checked_fields(result: TestResult, now: str) -> Record:
+    """The fields a check's result sets on a record: its status, when, what was found,
+    and, when it succeeded, the models the server offered (already bounded)."""
+    fields: Record = {
+        "status": "connected" if result.success else "error", "last_checked_at": now,
+        "last_result": {"success": result.success, "message": result.message,
+                        "kind": result.kind, "latency_ms": result.latency_ms,
+                        "status_code": result.status_code}}
+    if result.success:
+        fields["available_models"] = list(result.models)
+    return fields
+
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+
+def damage_of(record: Mapping[str, Any]) -> str | None:
+    """What makes a stored connection record unusable (someone edited the file by
+    hand, or an old bug wrote it), or None when it is sound."""
+    kind = record.get("type")
+    if not (isinstance(kind, str) and kind in PROVIDERS):
+        return "its provider type is unknown"
+    if not isinstance(record.get("name"), str):
+        return "its name is not text"
+    if type(record.get("version")) is not int:
+        return "its version is not a whole number"
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return "its config is not a mapping of fields"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
+        return "its config holds a value that is not text"
+    return None
+
+
+
+def version_of(doc: Mapping[str, Any]) -> int:
+    version = doc.get("version")
+    return version if type(version) is int else 0
+
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+
+def text_or(value: Any, otherwise: str) -> str:
+    return value if isinstance(value, str) else otherwise
+
+
+
+def last_result(value: Any) -> LastResult | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        result = LastResult(**value)
+    except TypeError:
+        return None
+    sound = (isinstance(result.success, bool) and isinstance(result.message, str)
+             and isinstance(result.kind, str) and type(result.latency_ms) is int
+             and (result.status_code is None or type(result.status_code) is int))
+    return result if sound else None
+
+
+
+def not_found(id: object) -> NotFoundError:
+    # A long or odd id is cut short, not echoed back whole.
+    return NotFoundError(f"No connection with id '{shown(id)}' in this workspace.",
+                         id if isinstance(id, str) and len(id) <= ID_MAX else None)
+
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
