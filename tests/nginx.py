@@ -25,7 +25,7 @@ COOKIE = "connections_replica"
 
 #: What a deployment puts in nginx's ``http { }`` block (the README shows it), with
 #: ``{servers}`` and ``{listen}`` for the test to fill in.
-PROXY = """
+PROXY = r"""
 # Sticky sessions: Streamlit keeps each session in the replica that holds its
 # WebSocket, and an upload must reach that same replica. A browser's first request
 # is sent by a fresh random id and gets that id as its cookie; from then on the

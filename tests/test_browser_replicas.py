@@ -21,13 +21,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
 from tests.fakes import FakeServer
-from tests.nginx import COOKIE, Nginx, nginx_in_front, nginx_missing
+from tests.nginx import COOKIE, PROXY, Nginx, nginx_in_front, nginx_missing
 from tests.test_browser import READY, _free_port, streamlit_run
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
@@ -192,3 +193,15 @@ def _logged_streams(nginx: Nginx, cookies: set[str], bound: float = 20) -> list[
         time.sleep(0.1)  # a poll interval, not a wait for the condition
     raise TimeoutError(f"nginx logged no WebSocket for each of {cookies} within {bound} s")
 
+
+
+def test_the_readme_shows_the_configuration_tested_here() -> None:
+    """The README's nginx snippet is this test's, but for its addresses and paths."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    [snippet] = [block for block in readme.split("```nginx")[1:]
+                 if "upstream connections {" in block]
+    lines = {line.strip() for line in snippet.split("```")[0].splitlines()}
+    missing = [line.strip() for line in PROXY.splitlines()
+               if "{servers}" not in line and "{listen}" not in line
+               and "{access_log}" not in line and line.strip() not in lines]
+    assert not missing, "README's nginx snippet differs from tests/nginx.py's"
