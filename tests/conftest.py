@@ -9,6 +9,7 @@ import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
 from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
+from tests.postgres import postgres, postgres_database, postgres_store  # noqa: F401  (fixtures)
 from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
 
 OPENAI_KEY = "sk-test-0123456789abcdefWXYZ"
