@@ -51,10 +51,23 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Both replicas' environment: one store, one key."""
-    return {**os.environ, "CONNECTIONS_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-            "ENCRYPTION_KEY": generate_key()}
+def store_env(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Both replicas' environment: one store, one key.
+
+    The store is a database of the test PostgreSQL server, as a team deploys it.
+    Where that server can't run (outside CI), it is one data folder: two processes
+    on one machine are two replicas of that store too.
+    """
+    env = {**os.environ, "CONNECTIONS_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+           "ENCRYPTION_KEY": generate_key()}
+    env.pop("CONNECTIONS_DATABASE_URL", None)
+    try:
+        postgres = request.getfixturevalue("postgres")
+    except pytest.skip.Exception:
+        return env
+    env["CONNECTIONS_DATABASE_URL"] = postgres.dsn(postgres.fresh_database())
+    return env
 
 
 @pytest.fixture(scope="module")
