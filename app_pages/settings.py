@@ -46,11 +46,13 @@ st.markdown(ROTATE)
 sign_in_section()
 members_section(service)
 
-st.subheader("Data file")
+st.subheader("Storage")
+size = service.store.size_bytes()
 with st.container(horizontal=True):
-    st.metric("Size", service.store.size_bytes(), format="bytes", border=True)
+    if size is not None:
+        st.metric("Size", size, format="bytes", border=True)
     st.metric("Workspace", md(service.workspace_id), border=True)
-st.caption(f"Stored in {md(service.store.path)}.")
+st.caption(f"Stored in {md(service.store.location)}.")
 
 st.subheader("Connections in this workspace")
 by_provider = Counter(c.type for c in connections)

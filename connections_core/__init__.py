@@ -15,6 +15,8 @@ every change is recorded in the workspace's audit trail (``service.audit()``).
 Everything this package raises is a :class:`ConnectionsError`.
 """
 
+from typing import TYPE_CHECKING
+
 from . import ollama
 from .access import needed_role
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
@@ -34,7 +36,11 @@ from .errors import (
 from .models import ROLES, STATUS_LABELS, STATUSES, AuditEntry, Connection, LastResult, Member
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .service import ConnectionService
+from .storage import Store
 from .store import TinyDBStore
+
+if TYPE_CHECKING:
+    from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "PROVIDERS",
@@ -55,8 +61,10 @@ __all__ = [
     "NotFoundError",
     "OllamaError",
     "PermissionDeniedError",
+    "PostgresStore",
     "Provider",
     "ProviderError",
+    "Store",
     "StoreCorruptError",
     "StoreError",
     "TestResult",
@@ -70,3 +78,13 @@ __all__ = [
     "ollama",
     "test_connection",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``PostgresStore`` is imported on first use, so that the TinyDB path never
+    needs psycopg."""
+    if name == "PostgresStore":
+        from .postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

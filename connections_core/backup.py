@@ -63,8 +63,6 @@ from .errors import ConnectionsError, PermissionDeniedError, ValidationError
 from .models import STATUSES
 from .providers import MAX_MODELS, PROVIDERS, get_provider, validate_config
 from .service import (
-    CONNECTIONS,
-    MEMBERS,
     NAME_MAX,
     ConnectionService,
     _checked_name,
@@ -589,7 +587,7 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
 def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
           on_conflict: OnConflict, progress: Progress | None) -> _Plan:
     """Decide what happens to each connection and member, from the rows stored now."""
-    rows = service.store.snapshot(CONNECTIONS)[1]
+    rows = service.store.connections()[1]
     present: dict[str, dict[str, str]] = {}  # workspace -> id -> name
     for row in rows:
         if isinstance(row.get("workspace_id"), str) and isinstance(row.get("id"), str):
@@ -660,7 +658,7 @@ def _counting() -> Iterator[int]:
 
 def _plan_members(service: ConnectionService, backup: Backup, plan: _Plan) -> None:
     """The backup's members who are not members of their workspace here."""
-    rows = service.store.snapshot(MEMBERS)[1]
+    rows = service.store.members()
     present = {(row.get("workspace_id"), row.get("email")) for row in rows}
     for member in backup.members:
         if (member.workspace, member.email) not in present:

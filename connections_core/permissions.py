@@ -13,7 +13,7 @@ from pathlib import Path
 __all__ = ["permission_warnings"]
 
 
-def permission_warnings(data_file: Path, key_file: Path | None = None) -> list[str]:
+def permission_warnings(data_file: Path | None, key_file: Path | None = None) -> list[str]:
     """One sentence per file or folder that group or others may read, saying how to fix it.
 
     Missing files and platforms without POSIX modes give no warning.
@@ -27,8 +27,8 @@ def permission_warnings(data_file: Path, key_file: Path | None = None) -> list[s
             warnings.append(
                 f"The key file {key_file} can be read by other users (mode {mode:03o}); anyone "
                 f"who can read it can decrypt every stored API key. Run `chmod 600 {key_file}`.")
-    folder = data_file.parent
-    mode = _mode(folder)
+    folder = data_file.parent if data_file is not None else None
+    mode = None if folder is None else _mode(folder)
     if mode is not None and mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IXOTH):
         warnings.append(
             f"The data folder {folder} can be opened by every user on this machine (mode "

@@ -31,7 +31,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,6 +142,12 @@ def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
 
 # -- the transaction ------------------------------------------------------------------------------
 
+_UPDATE_CONNECTION = (
+    b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
+    b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
+    b"active = %(active)s WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s")
+
+
 class PostgresTransaction(Transaction):
     """The changes of one :meth:`PostgresStore.transaction`, on one server connection."""
 
@@ -167,7 +173,7 @@ class PostgresTransaction(Transaction):
         return _loads(rows[0][0]) if rows else None
 
     def connections(self, workspace_id: str | None, *, type: str | None = None,
-                    active: bool = False) -> list[Record]:
+                    active: bool = False, ids: Collection[str] | None = None) -> list[Record]:
         clauses: list[str] = []
         params: list[Any] = []
         if workspace_id is not None:
@@ -175,6 +181,9 @@ class PostgresTransaction(Transaction):
             params.append(_text(workspace_id))
         if active:
             clauses.append("active")
+        if ids is not None:
+            clauses.append("id = ANY(%s)")
+            params.append([text for text in map(_text, ids) if text is not None])
         if type is not None:
             # A type the column can't hold is NULL there: look among those.
             clauses.append("type = %s" if _text(type) is not None else "type IS NULL")
@@ -204,6 +213,26 @@ class PostgresTransaction(Transaction):
             raise NotFoundError(f"No connection {id} in workspace {workspace_id}.", id)
         self._write_connection(workspace_id, id, {**stored, **changes})
 
+    def update_connections(self, updates: Iterable[tuple[str, str, Mapping[str, Any]]]
+                           ) -> None:
+        # One read and one batched write, however many records change.
+        by_workspace: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for workspace_id, id, changes in updates:
+            by_workspace.setdefault(workspace_id, {})[id] = changes
+        rows = []
+        for workspace_id, changes in by_workspace.items():
+            for stored in self.connections(workspace_id, ids=changes):
+                id = stored["id"]
+                row = _connection_row({**stored, **changes.pop(id)})
+                rows.append({**row, "old_workspace_id": workspace_id, "old_id": id})
+            if changes:
+                id = next(iter(changes))
+                raise NotFoundError(f"No connection {id} in workspace {workspace_id}.", id)
+        if rows:
+            self._changed_connections()
+            with self._db.cursor() as cursor:
+                cursor.executemany(_UPDATE_CONNECTION, rows)
+
     def replace_connection(self, record: Mapping[str, Any]) -> None:
         workspace_id = _key(record, "workspace_id", "a connection")
         id = _key(record, "id", "a connection")
@@ -213,11 +242,9 @@ class PostgresTransaction(Transaction):
 
     def _write_connection(self, workspace_id: str, id: str, record: Mapping[str, Any]) -> None:
         self._changed_connections()
-        self._db.execute(
-            b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
-            b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
-            b"active = %(active)s WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s",
-            {**_connection_row(record), "old_workspace_id": workspace_id, "old_id": id})
+        self._db.execute(_UPDATE_CONNECTION,
+                         {**_connection_row(record), "old_workspace_id": workspace_id,
+                          "old_id": id})
 
     def remove_connections(self, workspace_id: str, ids: Iterable[str]) -> None:
         wanted = [text for text in map(_text, ids) if text is not None]

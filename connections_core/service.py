@@ -13,16 +13,13 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
-from tinydb import Query
-from tinydb.table import Document, Table
 
 from . import access, crypto, http, ollama
 from .errors import (
@@ -59,7 +56,8 @@ from .providers import (
     test_connection,
     validate_config,
 )
-from .store import Signature, TinyDBStore
+from .storage import Revision, Store, Transaction
+from .store import TinyDBStore
 from .text import name_problem, shown
 
 __all__ = ["ConnectionService"]
@@ -67,6 +65,7 @@ __all__ = ["ConnectionService"]
 log = logging.getLogger(__name__)
 
 DATA_DIR_VARIABLE = "CONNECTIONS_DATA_DIR"
+DATABASE_URL_VARIABLE = "CONNECTIONS_DATABASE_URL"
 DEFAULT_DATA_DIR = "data"
 STORE_FILE = "connections.json"
 KEY_FILE = "encryption.key"
@@ -81,9 +80,6 @@ TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
 #: downloaded layer, which takes minutes for a large model.
 PULL_SILENCE_LIMIT = 600.0
 
-CONNECTIONS = "connections"
-MEMBERS = "members"
-META = "meta"
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 #: What a bound key check is bound to: nothing a record's context could equal.
 KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_check"})
@@ -122,9 +118,9 @@ class ConnectionService:
     key_source: str = "given"
     key_file: Path | None = None
     #: Whether a store without a key check held a bound token, at a file signature.
-    _bound_seen: tuple[Signature | None, bool] | None = None
+    _bound_seen: tuple[Revision, bool] | None = None
 
-    def __init__(self, store: TinyDBStore, keyring: crypto.KeyRing,
+    def __init__(self, store: Store, keyring: crypto.KeyRing,
                  workspace_id: str = "default", *, actor: str | None = None,
                  admins: Iterable[str] = (), timeout: float = http.DEFAULT_TIMEOUT,
                  clock: Clock = _utc_now, audit_days: int = DEFAULT_AUDIT_DAYS) -> None:
@@ -137,8 +133,8 @@ class ConnectionService:
         self.timeout = _checked_timeout(timeout, "timeout")
         self.audit_days = _checked_audit_days(audit_days, "audit_days")
         self._clock = clock
-        self._cache: tuple[Signature | None, builtins.list[Connection]] | None = None
-        self._check_key(self._meta())
+        self._cache: tuple[Revision, builtins.list[Connection]] | None = None
+        self._check_key(self.store.key_check())
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -146,16 +142,21 @@ class ConnectionService:
                  actor: str | None = None) -> ConnectionService:
         """Build a service from the environment.
 
-        The data folder is ``CONNECTIONS_DATA_DIR`` (default ``./data``).  The key
-        is ``ENCRYPTION_KEY`` (or ``ENCRYPTION_SECRET``), with
+        The store is the PostgreSQL database ``CONNECTIONS_DATABASE_URL``
+        (``postgresql://user:password@host:port/database``) when it is set, and
+        otherwise the TinyDB file in ``CONNECTIONS_DATA_DIR`` (default ``./data``).
+        The key is ``ENCRYPTION_KEY`` (or ``ENCRYPTION_SECRET``), with
         ``ENCRYPTION_KEY_PREVIOUS`` tried for rotation.  With no key set, a local
         key is read from (or, for an empty store, generated into)
-        ``<data dir>/encryption.key``.  ``CONNECTIONS_ADMINS`` lists the instance
+        ``<data dir>/encryption.key``; on PostgreSQL the key must be set (every
+        replica needs the same one).  ``CONNECTIONS_ADMINS`` lists the instance
         administrators (comma-separated e-mail addresses) and
         ``CONNECTIONS_AUDIT_DAYS`` how long audit entries are kept (default 365).
 
         :raises EncryptionKeyError: a key is malformed, does not fit the data,
-            or is missing while the store already holds encrypted secrets.
+            or is missing while the store already holds encrypted secrets (or is
+            on PostgreSQL).
+        :raises StoreError: the store can't be opened (naming where it is).
         :raises ValidationError: the workspace id, ``actor``, an admin's address
             or the retention period is invalid.
         """
@@ -170,6 +171,18 @@ class ConnectionService:
         # Built before the store, so a malformed key is refused before anything
         # (even the data folder) is made.
         keyring = crypto.KeyRing(key, crypto.previous_keys(env)) if key else None
+        database_url = env.get(DATABASE_URL_VARIABLE, "").strip()
+        if database_url:
+            if keyring is None:
+                raise EncryptionKeyError(
+                    f"{DATABASE_URL_VARIABLE} is set, so {crypto.KEY_VARIABLE} must be set too: "
+                    "every replica needs the same key, and a key file made on one machine "
+                    "would not be shared. Generate one with `python -c \"from connections_core "
+                    "import generate_key; print(generate_key())\"` and keep it safe.")
+            service = cls(open_database(database_url), keyring, workspace_id, actor=actor,
+                          admins=admins, audit_days=audit_days)
+            service.key_source = "environment"
+            return service
         store = TinyDBStore(data_dir / STORE_FILE)
         key_file = data_dir / KEY_FILE
         source = "environment"
@@ -195,7 +208,7 @@ class ConnectionService:
     def file_warnings(self) -> builtins.list[str]:
         """Sentences about the key file or data folder being readable by others
         (empty when all is well); screens show them, ``from_env`` logs them."""
-        return permission_warnings(self.store.path, self.key_file)
+        return permission_warnings(None, self.key_file) + self.store.file_warnings()
 
     def __repr__(self) -> str:
         who = f" actor={self.actor!r}" if self.actor else ""
@@ -217,7 +230,7 @@ class ConnectionService:
             return None
         if self.is_instance_admin:
             return "admin"
-        member = self._member_doc(self.store.snapshot(MEMBERS)[1], self.actor)
+        member = self._member_doc(self.store.members(self.workspace_id), self.actor)
         return access.checked_role(member["role"]) if member else None
 
     def can(self, operation: str) -> bool:
@@ -235,9 +248,9 @@ class ConnectionService:
     def accessible_workspaces(self) -> builtins.list[str]:
         """The same list as :meth:`workspaces`, also when the actor may not open this
         one: what a screen offers someone who followed a link to the wrong place."""
-        members = self.store.snapshot(MEMBERS)[1]
+        members = self.store.members()
         if self.actor is None or self.is_instance_admin:
-            rows = self.store.snapshot(CONNECTIONS)[1]
+            rows = self.store.connections()[1]
             found = {row.get("workspace_id") for row in [*rows, *members]}
             return sorted({"default", *(w for w in found if isinstance(w, str))})
         return sorted({m["workspace_id"] for m in members if m.get("email") == self.actor
@@ -248,8 +261,7 @@ class ConnectionService:
     def members(self) -> builtins.list[Member]:
         """The workspace's members: admins first, then by e-mail address."""
         self._authorize("members")
-        found = [_to_member(doc) for doc in self.store.snapshot(MEMBERS)[1]
-                 if doc.get("workspace_id") == self.workspace_id]
+        found = [_to_member(doc) for doc in self.store.members(self.workspace_id)]
         return sorted(found, key=lambda m: (-access.ROLES.index(m.role), m.email))
 
     def set_member(self, email: str, role: str) -> Member:
@@ -260,8 +272,8 @@ class ConnectionService:
         """
         self._authorize("set_member")
         clean, new_role = _member_input(email, role)
-        with self._transaction(MEMBERS) as table:
-            docs = table.search(Query().workspace_id == self.workspace_id)
+        with self._transaction() as tx:
+            docs = tx.members(self.workspace_id)
             current = self._member_doc(docs, clean)
             if current is not None and current["role"] == new_role:
                 return _to_member(current)
@@ -273,11 +285,10 @@ class ConnectionService:
                 doc: Record = {"workspace_id": self.workspace_id, "email": clean,
                                "role": new_role, "added_by": self._actor_name,
                                "added_at": self._now()}
-                table.insert(doc)
             else:
                 doc = {**current, "role": new_role}
-                table.update({"role": new_role}, doc_ids=[current.doc_id])
-            self._audit("member.set", None, clean, email=clean, role=new_role)
+            tx.put_member(doc)
+            self._audit(tx, "member.set", None, clean, email=clean, role=new_role)
         return _to_member(doc)
 
     def remove_member(self, email: str) -> None:
@@ -288,18 +299,18 @@ class ConnectionService:
         """
         self._authorize("remove_member")
         clean = access.checked_email(email)
-        with self._transaction(MEMBERS) as table:
-            docs = table.search(Query().workspace_id == self.workspace_id)
+        with self._transaction() as tx:
+            docs = tx.members(self.workspace_id)
             current = self._member_doc(docs, clean)
             if current is None:
                 raise NotFoundError(f"{clean} is not a member of workspace "
                                     f"'{self.workspace_id}'.", clean)
-            others = [doc for doc in docs if doc.doc_id != current.doc_id]
+            others = [doc for doc in docs if doc.get("email") != clean]
             if others and not _has_admin(others):
                 raise ValidationError({"email": "This is the workspace's last admin: make "
                                                 "someone else admin first."})
-            table.remove(doc_ids=[current.doc_id])
-            self._audit("member.removed", None, clean, email=clean)
+            tx.remove_member(self.workspace_id, clean)
+            self._audit(tx, "member.removed", None, clean, email=clean)
 
     # -- the audit trail --------------------------------------------------------------------
 
@@ -323,7 +334,7 @@ class ConnectionService:
         if since is not None:
             oldest = max(oldest, since if since.tzinfo else since.replace(tzinfo=UTC))
         found: builtins.list[AuditEntry] = []
-        for raw in self.store.audit_entries():
+        for raw in self.store.audit_entries(self.workspace_id):
             if len(found) >= limit:
                 break
             entry = _to_audit_entry(raw)
@@ -426,10 +437,10 @@ class ConnectionService:
         }
         if checked is not None:
             record.update(_checked_fields(checked, now))
-        with self._transaction() as table:
-            record["is_default"] = self._default_doc(table, type) is None
-            table.insert(record)
-            self._audit("connection.created", record, type=type, **_check_details(checked))
+        with self._transaction() as tx:
+            record["is_default"] = tx.default_connection(self.workspace_id, type) is None
+            tx.insert_connection(record)
+            self._audit(tx, "connection.created", record, type=type, **_check_details(checked))
         log.info("Created %s connection %s in workspace %s", type, record["id"],
                  self.workspace_id)
         return self._to_connection(record)
@@ -456,8 +467,8 @@ class ConnectionService:
         version = _checked_version(version)
         if config is not None:
             config = _checked_config(config)
-        with self._transaction() as table:
-            doc = self._active_doc(table, id)
+        with self._transaction() as tx:
+            doc = self._active_doc(tx, id)
             if doc["version"] != version:
                 raise ConflictError(
                     f"'{doc['name']}' was changed by someone else (version {doc['version']}, "
@@ -490,12 +501,12 @@ class ConnectionService:
                 changes.update(version=doc["version"] + 1, updated_at=self._now())
             if checked is not None:
                 changes.update(_checked_fields(checked, self._now()))
-            table.update(changes, doc_ids=[doc.doc_id])
+            tx.update_connection(self.workspace_id, id, changes)
             if fields:
-                self._audit("connection.updated", {**doc, **changes}, fields=fields,
+                self._audit(tx, "connection.updated", {**doc, **changes}, fields=fields,
                             **_check_details(checked))
             else:
-                self._audit("connection.tested", {**doc, **changes}, **_check_details(checked))
+                self._audit(tx, "connection.tested", {**doc, **changes}, **_check_details(checked))
         return self._to_connection({**doc, **changes})
 
     def delete(self, id: str) -> Connection:
@@ -505,43 +516,44 @@ class ConnectionService:
         type becomes the default.
         """
         self._authorize("delete")
-        with self._transaction() as table:
-            doc = self._active_doc(table, id, damaged=True)
+        with self._transaction() as tx:
+            doc = self._active_doc(tx, id, damaged=True)
             changes = {"deleted_at": self._now(), "is_default": False,
                        "version": _version_of(doc) + 1}
-            table.update(changes, doc_ids=[doc.doc_id])
+            tx.update_connection(self.workspace_id, id, changes)
             if doc.get("is_default") is True:
-                self._promote_oldest(table, str(doc.get("type")))
-            self._audit("connection.deleted", doc)
+                self._promote_oldest(tx, str(doc.get("type")))
+            self._audit(tx, "connection.deleted", doc)
         log.info("Deleted connection %s in workspace %s", id, self.workspace_id)
         return self._to_connection({**doc, **changes})
 
     def restore(self, id: str) -> Connection:
         """Bring back a deleted connection (the default of its type if it has none)."""
         self._authorize("restore")
-        with self._transaction() as table:
-            doc = self._doc(table, id)
+        with self._transaction() as tx:
+            doc = self._doc(tx, id)
             if doc.get("deleted_at") is None:
                 return self._to_connection(doc)
             changes = {"deleted_at": None, "version": doc["version"] + 1,
-                       "is_default": self._default_doc(table, doc["type"]) is None,
+                       "is_default": tx.default_connection(self.workspace_id,
+                                                           doc["type"]) is None,
                        "updated_at": self._now()}
-            table.update(changes, doc_ids=[doc.doc_id])
-            self._audit("connection.restored", doc)
+            tx.update_connection(self.workspace_id, id, changes)
+            self._audit(tx, "connection.restored", doc)
         return self._to_connection({**doc, **changes})
 
     def set_default(self, id: str) -> Connection:
         """Make a connection the default of its type; other types are untouched."""
         self._authorize("set_default")
-        with self._transaction() as table:
-            doc = self._active_doc(table, id)
+        with self._transaction() as tx:
+            doc = self._active_doc(tx, id)
             if doc["is_default"]:
                 return self._to_connection(doc)
-            current = self._default_doc(table, doc["type"])
+            current = tx.default_connection(self.workspace_id, doc["type"])
             if current is not None:
-                table.update({"is_default": False}, doc_ids=[current.doc_id])
-            table.update({"is_default": True}, doc_ids=[doc.doc_id])
-            self._audit("connection.default_set", doc)
+                tx.update_connection(self.workspace_id, current["id"], {"is_default": False})
+            tx.update_connection(self.workspace_id, id, {"is_default": True})
+            self._audit(tx, "connection.default_set", doc)
         return self._to_connection({**doc, "is_default": True})
 
     def rotate_keys(self) -> int:
@@ -559,7 +571,7 @@ class ConnectionService:
         self._authorize("rotate_keys")
         count = 0
 
-        def reseal(doc: MutableMapping[str, Any]) -> None:
+        def reseal(doc: Record) -> None:
             nonlocal count
             secret = _secret_fields(doc)
             try:
@@ -573,13 +585,20 @@ class ConnectionService:
                 for field, value in opened.items()}}
             count += len(opened)
 
-        with self._transaction() as table:
+        with self._transaction() as tx:
             accept_unbound = not self._all_bound()
-            # One pass and one write.  An error in the middle leaves half-edited
-            # documents in memory only: the transaction then drops them unwritten.
-            table.update(reseal)
-            self._write_key_check(self.store.table(META), bound=True)
-            self._audit("keys.rotated", None, count=count)
+            # An error in the middle leaves the transaction unfinished: it is then
+            # rolled back, and nothing was re-encrypted.
+            resealed = []
+            for doc in tx.connections(None):
+                if not _secret_fields(doc) or not isinstance(doc.get("workspace_id"), str) \
+                        or not isinstance(doc.get("id"), str):
+                    continue  # nothing to re-encrypt, or nothing could address it
+                reseal(doc)
+                resealed.append((doc["workspace_id"], doc["id"], {"config": doc["config"]}))
+            tx.update_connections(resealed)
+            self._write_key_check(tx, bound=True)
+            self._audit(tx, "keys.rotated", None, count=count)
         log.info("Re-encrypted %d secrets with the current key", count)
         return count
 
@@ -605,7 +624,7 @@ class ConnectionService:
         :raises DecryptionError: a secret can't be decrypted (naming its record).
         """
         self._authorize("resolve_config")
-        _, rows = self.store.snapshot(CONNECTIONS)
+        _, rows = self.store.connections(self.workspace_id)
         mine = sorted((row for row in rows if self._is_mine(row)),
                       key=lambda row: str(row.get("created_at")))
         records = []
@@ -636,16 +655,16 @@ class ConnectionService:
         """
         self._authorize("import_records")
         checked = [self._imported(record) for record in records]
-        with self._transaction() as table:
+        with self._transaction() as tx:
             wanted: dict[str, builtins.list[str]] = {}
             for record in checked:
-                if self._store_imported(table, record):
+                if self._store_imported(tx, record):
                     wanted.setdefault(record["type"], []).append(record["id"])
                 else:
                     wanted.setdefault(record["type"], [])
             for type, preferred in wanted.items():
-                self._settle_default(table, type, preferred)
-            self._add_members(members)
+                self._settle_default(tx, type, preferred)
+            self._add_members(tx, members)
 
     def _imported(self, record: Mapping[str, Any]) -> Record:
         """A record to store from an imported one, secrets sealed; or ValidationError."""
@@ -678,60 +697,56 @@ class ConnectionService:
             "deleted_at": self._time_text(record.get("deleted_at")), "version": 1,
         }
 
-    def _store_imported(self, table: Table, record: Record) -> bool:
+    def _store_imported(self, tx: Transaction, record: Record) -> bool:
         """Add ``record``, or replace the stored one with its id; whether it asks to
         be its type's default (a replaced one keeps the flag it had here instead)."""
         wants_default = bool(record["is_default"])
-        current = table.get((Query().id == record["id"])
-                            & (Query().workspace_id == self.workspace_id))
+        current = tx.connection(self.workspace_id, record["id"])
         record["is_default"] = False
-        if isinstance(current, Document):
+        if current is not None:
             kept = current.get("is_default") is True and not record["deleted_at"] \
                 and current.get("type") == record["type"]
             record.update(is_default=kept, version=_version_of(current) + 1)
-            table.remove(doc_ids=[current.doc_id])
-            table.insert(Document(record, doc_id=current.doc_id))
+            tx.replace_connection(record)
             wants_default = False
             if current.get("type") != record["type"]:
-                self._promote_oldest_if_none(table, str(current.get("type")))
+                self._promote_oldest_if_none(tx, str(current.get("type")))
         else:
-            table.insert(record)
-        self._audit("connection.imported", record, type=record["type"],
-                    replaced=isinstance(current, Document))
+            tx.insert_connection(record)
+        self._audit(tx, "connection.imported", record, type=record["type"],
+                    replaced=current is not None)
         return wants_default
 
-    def _settle_default(self, table: Table, type: str, preferred: Iterable[str]) -> None:
+    def _settle_default(self, tx: Transaction, type: str, preferred: Iterable[str]) -> None:
         """Give ``type`` a default if it has connections but none: the first of
         ``preferred`` (ids) still undeleted, else the oldest."""
-        if self._default_doc(table, type) is not None:
+        if tx.default_connection(self.workspace_id, type) is not None:
             return
+        active = {row["id"] for row in tx.connections(self.workspace_id, type=type, active=True)}
         for id in preferred:
-            doc = table.get(self._of_type(type) & (Query().id == id))
-            if isinstance(doc, Document):
-                table.update({"is_default": True}, doc_ids=[doc.doc_id])
+            if id in active:
+                tx.update_connection(self.workspace_id, id, {"is_default": True})
                 return
-        self._promote_oldest(table, type)
+        self._promote_oldest(tx, type)
 
-    def _promote_oldest_if_none(self, table: Table, type: str) -> None:
-        if self._default_doc(table, type) is None:
-            self._promote_oldest(table, type)
+    def _promote_oldest_if_none(self, tx: Transaction, type: str) -> None:
+        if tx.default_connection(self.workspace_id, type) is None:
+            self._promote_oldest(tx, type)
 
-    def _add_members(self, members: Iterable[Mapping[str, Any]]) -> None:
+    def _add_members(self, tx: Transaction, members: Iterable[Mapping[str, Any]]) -> None:
         """Add each member who is absent (within the transaction under way)."""
-        table = self.store.table(MEMBERS)
-        docs = table.search(Query().workspace_id == self.workspace_id)
-        present = {doc.get("email") for doc in docs}
+        present = {doc.get("email") for doc in tx.members(self.workspace_id)}
         added = False
         for member in members:
             email, role = _member_input(member.get("email"), member.get("role"))
             if email in present:
                 continue
-            table.insert({"workspace_id": self.workspace_id, "email": email, "role": role,
-                          "added_by": self._actor_name, "added_at": self._now()})
-            self._audit("member.imported", None, email, email=email, role=role)
+            tx.put_member({"workspace_id": self.workspace_id, "email": email, "role": role,
+                           "added_by": self._actor_name, "added_at": self._now()})
+            self._audit(tx, "member.imported", None, email, email=email, role=role)
             present.add(email)
             added = True
-        if added and not _has_admin(table.search(Query().workspace_id == self.workspace_id)):
+        if added and not _has_admin(tx.members(self.workspace_id)):
             raise ValidationError({"members": "A workspace with members keeps at least one "
                                               "admin: the imported members have none."})
 
@@ -870,14 +885,14 @@ class ConnectionService:
         self._authorize("delete_model")
         record = self._ollama_record(id)
         ollama.delete_model(record["config"]["baseUrl"], name, timeout=self.timeout)
-        with self._transaction():
-            self._audit("ollama.model_deleted", record, model=name.strip())
+        with self._transaction() as tx:
+            self._audit(tx, "ollama.model_deleted", record, model=name.strip())
 
     def _recorded_pull(self, record: Record, name: str, steps: Iterator[ollama.PullProgress]
                        ) -> Generator[ollama.PullProgress, None, None]:
         yield from steps  # raises unless the server said "success"
-        with self._transaction():
-            self._audit("ollama.model_pulled", record, model=name)
+        with self._transaction() as tx:
+            self._audit(tx, "ollama.model_pulled", record, model=name)
 
     def _ollama_record(self, id: str) -> Record:
         record = self._record(id)
@@ -901,12 +916,12 @@ class ConnectionService:
         if not isinstance(before, datetime):
             raise ValidationError({"before": "Before is a date and time."})
         cutoff = before if before.tzinfo else before.replace(tzinfo=UTC)
-        with self._transaction() as table:
-            gone = [doc for doc in table if self._is_mine(doc)
+        with self._transaction() as tx:
+            gone = [doc for doc in tx.connections(self.workspace_id) if self._is_mine(doc)
                     and (_parse_time(doc.get("deleted_at")) or cutoff) < cutoff]
-            table.remove(doc_ids=[doc.doc_id for doc in gone])
+            tx.remove_connections(self.workspace_id, [doc["id"] for doc in gone])
             for doc in gone:
-                self._audit("connection.purged", doc)
+                self._audit(tx, "connection.purged", doc)
         if gone:
             log.info("Purged %d deleted connections in workspace %s", len(gone),
                      self.workspace_id)
@@ -921,7 +936,7 @@ class ConnectionService:
         self._authorize("residual_secrets")
         found: builtins.list[ResidualSecret] = []
         all_bound = self._all_bound()
-        for row in self.store.snapshot(CONNECTIONS)[1]:
+        for row in self.store.connections()[1]:
             for field in _secret_fields(row):
                 reason = self._residue(row, field, all_bound)
                 if reason is not None:
@@ -951,8 +966,10 @@ class ConnectionService:
 
     def _workspace(self) -> builtins.list[Connection]:
         """This workspace's connections, newest first, rebuilt only when the file changed."""
-        revision, rows = self.store.snapshot(CONNECTIONS)
         cache = self._cache
+        if cache is not None and cache[0] is not None and cache[0] == self.store.revision():
+            return cache[1]
+        revision, rows = self.store.connections(self.workspace_id)
         if cache is None or cache[0] != revision or revision is None:
             # Only this workspace's: the file's parsed copy is shared by every
             # workspace, and what each service builds from it stays small.
@@ -975,7 +992,7 @@ class ConnectionService:
 
         :raises StoreCorruptError: the record is damaged (unless ``damaged``).
         """
-        _, rows = self.store.snapshot(CONNECTIONS)
+        _, rows = self.store.connections(self.workspace_id)
         for row in rows:
             if row.get("id") == id and self._is_mine(row):
                 if not damaged:
@@ -985,52 +1002,43 @@ class ConnectionService:
 
     def _active_records(self) -> builtins.list[Record]:
         """Copies of this workspace's undeleted records, read in one snapshot."""
-        _, rows = self.store.snapshot(CONNECTIONS)
+        _, rows = self.store.connections(self.workspace_id)
         return [dict(row) for row in rows if self._is_mine(row) and not row.get("deleted_at")]
 
     def _refuse_damaged(self, record: Mapping[str, Any]) -> None:
         damage = _damage(record)
         if damage is not None:
-            raise StoreCorruptError(self._damage_message(record, damage), str(self.store.path))
+            raise StoreCorruptError(self._damage_message(record, damage), self.store.location)
 
     def _damage_message(self, record: Mapping[str, Any], damage: str) -> str:
         return (f"The connection '{shown(record.get('name'))}' ({shown(record.get('id'))}) is "
-                f"damaged in the data file {self.store.path}: {damage}. Delete it and add it "
-                "again, or restore the file from a backup.")
+                f"damaged in {self.store.location}: {damage}. Delete it and add it "
+                "again, or restore the data from a backup.")
 
-    def _doc(self, table: Table, id: str, *, damaged: bool = False) -> Document:
-        """The stored document with that id in this workspace.
+    def _doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
+        """The stored record with that id in this workspace.
 
         :raises StoreCorruptError: it is damaged (unless ``damaged``: deleting a
             damaged record is how a person gets rid of it).
         """
-        doc = table.get((Query().id == id) & (Query().workspace_id == self.workspace_id))
-        if not isinstance(doc, Document):
+        doc = tx.connection(self.workspace_id, id)
+        if doc is None:
             raise _not_found(id)
         if not damaged:
             self._refuse_damaged(doc)
         return doc
 
-    def _active_doc(self, table: Table, id: str, *, damaged: bool = False) -> Document:
-        doc = self._doc(table, id, damaged=damaged)
+    def _active_doc(self, tx: Transaction, id: str, *, damaged: bool = False) -> Record:
+        doc = self._doc(tx, id, damaged=damaged)
         if doc.get("deleted_at"):
             raise _not_found(id)
         return doc
 
-    def _default_doc(self, table: Table, type: str) -> Document | None:
-        found = table.search(self._of_type(type) & (Query().is_default == True))  # noqa: E712
-        return found[0] if found else None
-
-    def _of_type(self, type: str) -> Any:
-        item = Query()
-        return ((item.workspace_id == self.workspace_id) & (item.type == type)
-                & (item.deleted_at == None))  # noqa: E711
-
-    def _promote_oldest(self, table: Table, type: str) -> None:
-        remaining = table.search(self._of_type(type))
+    def _promote_oldest(self, tx: Transaction, type: str) -> None:
+        remaining = tx.connections(self.workspace_id, type=type, active=True)
         if remaining:
             oldest = min(remaining, key=lambda d: str(d.get("created_at")))
-            table.update({"is_default": True}, doc_ids=[oldest.doc_id])
+            tx.update_connection(self.workspace_id, oldest["id"], {"is_default": True})
 
     def _record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
                         each: str | None = None,
@@ -1045,27 +1053,23 @@ class ConnectionService:
         now = self._now()
         checked = {record["id"]: (record.get("version"), result) for record, result in results}
         stored: dict[str, Record] = {}
-        applied: builtins.list[Record] = []
-
-        def apply(doc: MutableMapping[str, Any]) -> None:
-            stored[doc["id"]] = doc  # type: ignore[assignment]  # the stored dict itself
-            version, result = checked[doc["id"]]
-            if doc.get("version") != version:
-                return
-            doc.update(_checked_fields(result, now))
-            applied.append(doc)  # type: ignore[arg-type]
-
-        with self._transaction() as table:
-            # One pass over the table for the whole batch, not one per result.
-            doc_ids = [doc.doc_id for doc in table if self._is_mine(doc) and doc["id"] in checked]
-            table.update(apply, doc_ids=doc_ids)
-            if each is not None:
-                for doc in applied:
-                    result = checked[doc["id"]][1]
-                    self._audit(each, doc, kind=result.kind, latency_ms=result.latency_ms)
+        with self._transaction() as tx:
+            updates = []
+            for doc in tx.connections(self.workspace_id, ids=checked):
+                id = doc["id"]
+                stored[id] = doc
+                version, result = checked[id]
+                if doc.get("version") != version:
+                    continue
+                changes = _checked_fields(result, now)
+                updates.append((self.workspace_id, id, changes))
+                doc.update(changes)
+                if each is not None:
+                    self._audit(tx, each, doc, kind=result.kind, latency_ms=result.latency_ms)
+            tx.update_connections(updates)
             if summary is not None:
-                self._audit("connections.tested_all", None, **summary)
-        return {id: dict(doc) for id, doc in stored.items()}
+                self._audit(tx, "connections.tested_all", None, **summary)
+        return stored
 
     def _iter_test_all(self, records: builtins.list[Record]
                        ) -> Iterator[tuple[Connection, TestResult]]:
@@ -1093,8 +1097,8 @@ class ConnectionService:
             # not wait for checks it will never see: drop those not started.
             pool.shutdown(wait=False, cancel_futures=True)
             if count < len(records):
-                with self._transaction():
-                    self._audit("connections.tested_all", None, count=count, failed=failed)
+                with self._transaction() as tx:
+                    self._audit(tx, "connections.tested_all", None, count=count, failed=failed)
 
     # -- internals: secrets -----------------------------------------------------------------
 
@@ -1190,14 +1194,14 @@ class ConnectionService:
         can only have been planted there.  The key check says so; a store without
         one (an old store, or a key check deleted from the file) is bound if it
         holds any bound token."""
-        signature, meta = self.store.snapshot(META)
-        check = next((m for m in meta if "key_check" in m), None)
+        check = self.store.key_check()
         if check is not None:
             return check.get("bound") is True or crypto.is_bound(check["key_check"])
+        revision = self.store.revision()
         seen = self._bound_seen
-        if seen is None or seen[0] != signature or signature is None:
+        if seen is None or seen[0] != revision or revision is None:
             found = any(crypto.is_bound(token) for _, _, token in _secret_tokens(self.store))
-            seen = self._bound_seen = (signature, found)
+            seen = self._bound_seen = (revision, found)
         return seen[1]
 
     def _check(self, record: Record) -> TestResult:
@@ -1260,15 +1264,15 @@ class ConnectionService:
     # -- internals: the key check -----------------------------------------------------------
 
     @contextmanager
-    def _transaction(self, table: str = CONNECTIONS) -> Iterator[Table]:
+    def _transaction(self) -> Iterator[Transaction]:
         """A store transaction that first proves the key still fits the data."""
         cutoff = self._clock() - timedelta(days=self.audit_days)
-        with self.store.transaction(audit_cutoff=cutoff):
-            meta = self.store.table(META)
-            self._check_key(meta.all())
-            if not meta.all():
-                self._write_key_check(meta)
-            yield self.store.table(table)
+        with self.store.transaction(audit_cutoff=cutoff) as tx:
+            check = tx.key_check()
+            self._check_key(check)
+            if check is None:
+                self._write_key_check(tx)
+            yield tx
 
     # -- internals: access and the audit trail ----------------------------------------------
 
@@ -1276,10 +1280,10 @@ class ConnectionService:
     def _actor_name(self) -> str:
         return self.actor or self.trusted_actor
 
-    def _audit(self, action: str, target: Mapping[str, Any] | None, target_name: str | None = None,
-               **details: Any) -> None:
+    def _audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
+               target_name: str | None = None, **details: Any) -> None:
         """Add an entry to the transaction under way (never a secret: only names)."""
-        self.store.record({
+        tx.record({
             "at": self._now(), "workspace_id": self.workspace_id, "actor": self._actor_name,
             "action": action, "target_id": target.get("id") if target else None,
             "target_name": target.get("name") if target else target_name, "details": details,
@@ -1293,8 +1297,8 @@ class ConnectionService:
         if access.allows(role, operation, instance_admin=admin):
             return
         try:
-            with self._transaction():
-                self._audit("access.denied", None, operation=operation)
+            with self._transaction() as tx:
+                self._audit(tx, "access.denied", None, operation=operation)
         except (StoreError, EncryptionKeyError) as error:
             log.warning("Could not record a refused %s: %s", operation, error)
         raise PermissionDeniedError(self._refusal(operation, role), operation)
@@ -1317,16 +1321,13 @@ class ConnectionService:
         return next((d for d in docs if d.get("workspace_id") == self.workspace_id
                      and d.get("email") == email), None)
 
-    def _meta(self) -> builtins.list[Record]:
-        return self.store.snapshot(META)[1]
-
-    def _check_key(self, meta: builtins.list[Any]) -> None:
+    def _check_key(self, key_check: Record | None) -> None:
         """Refuse a key ring that can't decrypt this store's data, before any write."""
-        check = next((m["key_check"] for m in meta if "key_check" in m), None)
-        if check is not None:
-            if not crypto.is_encrypted(check):
+        check = None if key_check is None else key_check.get("key_check")
+        if key_check is not None:
+            if not isinstance(check, str) or not crypto.is_encrypted(check):
                 raise EncryptionKeyError(
-                    f"The key check in {self.store.path} is damaged (it is not an encrypted "
+                    f"The key check in {self.store.location} is damaged (it is not an encrypted "
                     "token), so the key can't be verified. Restore the file from a backup.")
             context = KEY_CHECK_CONTEXT if crypto.is_bound(check) else None
             token, expected = check, KEY_CHECK_PLAINTEXT
@@ -1345,23 +1346,45 @@ class ConnectionService:
         if not fits:
             raise EncryptionKeyError(
                 f"{crypto.KEY_VARIABLE} does not match the key this data was written with "
-                f"({self.store.path}). Set the key it was written with; to change keys, set "
+                f"({self.store.location}). Set the key it was written with; to change keys, set "
                 f"the old one as {crypto.PREVIOUS_KEY_VARIABLE}, the new one as "
                 f"{crypto.KEY_VARIABLE}, and rotate.")
 
-    def _write_key_check(self, meta: Table, bound: bool | None = None) -> None:
+    def _write_key_check(self, tx: Transaction, bound: bool | None = None) -> None:
         """Write the key check; a bound one (``v2``) also says that the store refuses
         unbound secrets from now on.  By default it is bound unless the store holds
         only old unbound secrets (a store written before tokens were bound)."""
         if bound is None:
             tokens = [token for _, _, token in _secret_tokens(self.store)]
             bound = not tokens or any(crypto.is_bound(token) for token in tokens)
-        meta.truncate()
         if bound:
-            meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT, KEY_CHECK_CONTEXT),
-                         "bound": True})
+            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
+                                                                KEY_CHECK_CONTEXT),
+                              "bound": True})
         else:
-            meta.insert({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+
+
+def open_database(url: str) -> Store:
+    """The store at a database URL (``postgresql://...``).
+
+    psycopg is imported only here, so that the TinyDB path never needs it.
+
+    :raises StoreError: the URL is not a PostgreSQL one, psycopg is missing, or
+        the database can't be opened (naming the host, never the password).
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"{DATABASE_URL_VARIABLE} must be a PostgreSQL URL, "
+                         "postgresql://user:password@host:5432/database; the store was not "
+                         "opened.", DATABASE_URL_VARIABLE)
+    try:
+        from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as error:
+        raise StoreError(f"{DATABASE_URL_VARIABLE} is set, but psycopg can't be imported "
+                         f"({error.name or 'psycopg'}). Install it: pip install -r "
+                         "requirements.txt.", DATABASE_URL_VARIABLE) from None
+    store: Store = PostgresStore(url)
+    return store
 
 
 def _without_display_values(provider: Provider, config: Mapping[str, Any]) -> Record:
@@ -1427,17 +1450,17 @@ def _secret_fields(record: Mapping[str, Any]) -> builtins.list[str]:
             if field in declared or crypto.is_encrypted(value)]
 
 
-def _secret_tokens(store: TinyDBStore) -> Iterator[tuple[Record, str, str]]:
+def _secret_tokens(store: Store) -> Iterator[tuple[Record, str, str]]:
     """``(record, field, token)`` for every token stored in a record."""
-    for row in store.snapshot(CONNECTIONS)[1]:
+    for row in store.connections()[1]:
         config = row.get("config")
         for field, value in (config.items() if isinstance(config, dict) else ()):
             if crypto.is_encrypted(value):
                 yield row, field, value
 
 
-def _holds_secrets(store: TinyDBStore) -> bool:
-    return bool(store.snapshot(META)[1]) or next(_secret_tokens(store), None) is not None
+def _holds_secrets(store: Store) -> bool:
+    return store.key_check() is not None or next(_secret_tokens(store), None) is not None
 
 
 def _checked_fields(result: TestResult, now: str) -> Record:

@@ -27,7 +27,7 @@ copies: changing one changes nothing until it is written back.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -54,9 +54,9 @@ class Transaction(ABC):
 
     @abstractmethod
     def connections(self, workspace_id: str | None, *, type: str | None = None,
-                    active: bool = False) -> list[Record]:
+                    active: bool = False, ids: Collection[str] | None = None) -> list[Record]:
         """The connections of a workspace (of one ``type``; only undeleted ones when
-        ``active``), in no particular order."""
+        ``active``; only those with one of ``ids``), in no particular order."""
 
     @abstractmethod
     def default_connection(self, workspace_id: str, type: str) -> Record | None:
@@ -69,6 +69,13 @@ class Transaction(ABC):
     @abstractmethod
     def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
         """Set the top-level fields in ``changes`` on a stored connection."""
+
+    def update_connections(self, updates: Iterable[tuple[str, str, Mapping[str, Any]]]
+                           ) -> None:
+        """Many :meth:`update_connection` calls, ``(workspace_id, id, changes)`` each, at
+        once: a store may do them in one pass."""
+        for workspace_id, id, changes in updates:
+            self.update_connection(workspace_id, id, changes)
 
     @abstractmethod
     def replace_connection(self, record: Mapping[str, Any]) -> None:
@@ -169,7 +176,7 @@ class Store(ABC):
         """Sentences about files others on this machine could read (none by default)."""
         return []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (most stores hold nothing to release)
         """Release what the store holds (connections to a server); idempotent."""
 
     def __enter__(self) -> Store:

@@ -28,7 +28,7 @@ import re
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,15 +37,20 @@ from typing import Any
 from filelock import FileLock, Timeout
 from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Table
+from tinydb.table import Document, Table
 
 from .audit import AuditFile, AuditState
 from .errors import StoreCorruptError, StoreError
+from .permissions import permission_warnings
+from .storage import Record, Revision, Store, Transaction
 from .text import shown
 
-__all__ = ["AtomicJSONStorage", "TinyDBStore"]
+__all__ = ["AtomicJSONStorage", "TinyDBStore", "TinyDBTransaction"]
 
 AUDIT_STATE = "audit_state"  # the table that says how much of the audit trail is committed
+CONNECTIONS = "connections"
+MEMBERS = "members"
+META = "meta"  # the key check
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
@@ -298,13 +303,15 @@ def _shared_file(path: Path) -> _SharedFile:
         return shared
 
 
-class TinyDBStore:
+class TinyDBStore(Store):
     """The connections data file: a TinyDB database with atomic, locked writes.
 
-    Read with :meth:`snapshot` (cheap while the file is unchanged); change data
-    only inside :meth:`transaction`.  Every store of one file in a process
-    shares one parsed copy of it, however many workspaces are open.
+    Reads are cheap while the file is unchanged; data changes only inside
+    :meth:`transaction`.  Every store of one file in a process shares one
+    parsed copy of it, however many workspaces are open.
     """
+
+    kind = "tinydb"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         # The folder's real path, but not the file's: a data file that is a
@@ -328,6 +335,32 @@ class TinyDBStore:
     def __repr__(self) -> str:
         return f"TinyDBStore({str(self.path)!r})"
 
+    @property
+    def location(self) -> str:
+        return f"the data file {self.path}"
+
+    # -- the storage interface -------------------------------------------------------------
+
+    def revision(self) -> Revision:
+        with self._thread_lock:
+            self._storage.read()
+            return self._storage.signature
+
+    def connections(self, workspace_id: str | None = None) -> tuple[Revision, list[Record]]:
+        revision, rows = self.snapshot(CONNECTIONS)
+        return revision, _in_workspace(rows, workspace_id)
+
+    def members(self, workspace_id: str | None = None) -> list[Record]:
+        return _in_workspace(self.snapshot(MEMBERS)[1], workspace_id)
+
+    def key_check(self) -> Record | None:
+        return _key_check(self.snapshot(META)[1])
+
+    def file_warnings(self) -> list[str]:
+        return permission_warnings(self.path)
+
+    # -- TinyDB's own ----------------------------------------------------------------------
+
     def table(self, name: str) -> Table:
         """A TinyDB table, for reading (and for writing inside a transaction)."""
         return self._db.table(name, cache_size=0)
@@ -343,7 +376,8 @@ class TinyDBStore:
             return self._storage.signature, list(data.get(name, {}).values())
 
     @contextmanager
-    def transaction(self, *, audit_cutoff: datetime | None = None) -> Iterator[TinyDB]:
+    def transaction(self, *, audit_cutoff: datetime | None = None
+                    ) -> Iterator[TinyDBTransaction]:
         """Hold both locks, re-read the file, and write it once when the block ends.
 
         Audit entries given to :meth:`record` inside the block are committed
@@ -361,7 +395,7 @@ class TinyDBStore:
                     self._storage.remove_leftovers()
                     shared.pending_audit = []
                 try:
-                    yield self._db
+                    yield TinyDBTransaction(self)
                     if outermost and shared.pending_audit:
                         rewritten = self._commit_audit(shared.pending_audit, audit_cutoff)
                 finally:
@@ -376,10 +410,12 @@ class TinyDBStore:
             raise RuntimeError("TinyDBStore.record() is only for use inside transaction()")
         self._shared.pending_audit.append(entry)
 
-    def audit_entries(self) -> Iterator[dict[str, Any]]:
-        """The committed audit entries of every workspace, newest first."""
+    def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         docs = self.snapshot(AUDIT_STATE)[1]
-        return self.audit_file.newest_first(AuditState.of(docs[0] if docs else None))
+        entries = self.audit_file.newest_first(AuditState.of(docs[0] if docs else None))
+        if workspace_id is None:
+            return entries
+        return (entry for entry in entries if entry.get("workspace_id") == workspace_id)
 
     def _commit_audit(self, entries: list[dict[str, Any]],
                       cutoff: datetime | None) -> AuditState | None:
@@ -408,9 +444,127 @@ class TinyDBStore:
         finally:
             self._file_lock.release()
 
-    def size_bytes(self) -> int:
+    def size_bytes(self) -> int | None:
         """The size of the data file (0 before the first write)."""
         try:
             return self.path.stat().st_size
         except FileNotFoundError:
             return 0
+
+
+class TinyDBTransaction(Transaction):
+    """The storage interface's changes, on the file's tables (inside the locks).
+
+    Records are looked up by scanning: the whole file is in memory, and a
+    write rewrites all of it anyway.
+    """
+
+    def __init__(self, store: TinyDBStore) -> None:
+        self._store = store
+        self._connections = store.table(CONNECTIONS)
+        self._members = store.table(MEMBERS)
+
+    def connection(self, workspace_id: str, id: str) -> Record | None:
+        doc = self._connection_doc(workspace_id, id)
+        return None if doc is None else dict(doc)
+
+    def connections(self, workspace_id: str | None, *, type: str | None = None,
+                    active: bool = False, ids: Collection[str] | None = None) -> list[Record]:
+        wanted = None if ids is None else set(ids)
+        return [dict(doc) for doc in self._connections
+                if (workspace_id is None or doc.get("workspace_id") == workspace_id)
+                and (type is None or doc.get("type") == type)
+                and not (active and doc.get("deleted_at"))
+                and (wanted is None or _text_id(doc) in wanted)]
+
+    def default_connection(self, workspace_id: str, type: str) -> Record | None:
+        return next((row for row in self.connections(workspace_id, type=type, active=True)
+                     if row.get("is_default") is True), None)
+
+    def insert_connection(self, record: Mapping[str, Any]) -> None:
+        self._connections.insert(dict(record))
+
+    def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
+        doc = self._connection_doc(workspace_id, id)
+        if doc is not None:
+            self._connections.update(dict(changes), doc_ids=[doc.doc_id])
+
+    def update_connections(self, updates: Iterable[tuple[str, str, Mapping[str, Any]]]
+                           ) -> None:
+        # One pass over the table, however many records change (a key rotation
+        # changes them all).
+        wanted = {(workspace_id, id): changes for workspace_id, id, changes in updates}
+        doc_ids = [doc.doc_id for doc in self._connections
+                   if (doc.get("workspace_id"), _text_id(doc)) in wanted]
+
+        def apply(doc: MutableMapping[str, Any]) -> None:
+            doc.update(wanted[(doc["workspace_id"], doc["id"])])
+
+        if doc_ids:
+            self._connections.update(apply, doc_ids=doc_ids)
+
+    def replace_connection(self, record: Mapping[str, Any]) -> None:
+        doc = self._connection_doc(record["workspace_id"], record["id"])
+        if doc is None:
+            self._connections.insert(dict(record))
+        else:
+            self._connections.remove(doc_ids=[doc.doc_id])
+            self._connections.insert(Document(dict(record), doc_id=doc.doc_id))
+
+    def remove_connections(self, workspace_id: str, ids: Iterable[str]) -> None:
+        wanted = set(ids)
+        self._connections.remove(doc_ids=[
+            doc.doc_id for doc in self._connections
+            if doc.get("workspace_id") == workspace_id and _text_id(doc) in wanted])
+
+    def members(self, workspace_id: str) -> list[Record]:
+        return [dict(doc) for doc in self._members if doc.get("workspace_id") == workspace_id]
+
+    def put_member(self, record: Mapping[str, Any]) -> None:
+        doc = self._member_doc(record["workspace_id"], record["email"])
+        if doc is None:
+            self._members.insert(dict(record))
+        else:
+            self._members.remove(doc_ids=[doc.doc_id])
+            self._members.insert(Document(dict(record), doc_id=doc.doc_id))
+
+    def remove_member(self, workspace_id: str, email: str) -> None:
+        doc = self._member_doc(workspace_id, email)
+        if doc is not None:
+            self._members.remove(doc_ids=[doc.doc_id])
+
+    def key_check(self) -> Record | None:
+        return _key_check(self._store.table(META).all())
+
+    def set_key_check(self, record: Mapping[str, Any]) -> None:
+        meta = self._store.table(META)
+        meta.truncate()
+        meta.insert(dict(record))
+
+    def record(self, entry: Mapping[str, Any]) -> None:
+        self._store.record(dict(entry))
+
+    def _connection_doc(self, workspace_id: str, id: str) -> Document | None:
+        return next((doc for doc in self._connections
+                     if doc.get("id") == id and doc.get("workspace_id") == workspace_id), None)
+
+    def _member_doc(self, workspace_id: str, email: str) -> Document | None:
+        return next((doc for doc in self._members
+                     if doc.get("email") == email and doc.get("workspace_id") == workspace_id),
+                    None)
+
+
+def _text_id(doc: Mapping[str, Any]) -> str | None:
+    """A record's id, when it is text (a record damaged by hand may hold anything)."""
+    id = doc.get("id")
+    return id if isinstance(id, str) else None
+
+
+def _in_workspace(rows: list[Record], workspace_id: str | None) -> list[Record]:
+    if workspace_id is None:
+        return rows
+    return [row for row in rows if row.get("workspace_id") == workspace_id]
+
+
+def _key_check(meta: Iterable[Mapping[str, Any]]) -> Record | None:
+    return next((dict(doc) for doc in meta if "key_check" in doc), None)

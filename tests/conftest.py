@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from connections_core import ConnectionService, KeyRing, Store, TinyDBStore, generate_key
 from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
 from tests.postgres import postgres, postgres_database, postgres_store  # noqa: F401  (fixtures)
 from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
@@ -42,9 +42,37 @@ def data_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "connections.json"
 
 
+#: The modules of the service test suite: each test that uses the ``store`` (or
+#: ``service``) fixture runs on both stores, as TinyDB's own tests run over each
+#: storage.  A test that reads or edits the TinyDB file itself (it asks for
+#: ``data_path``, or is marked ``tinydb``) runs on TinyDB only.
+SERVICE_SUITE = {"test_service", "test_service_checks", "test_service_saved_checks",
+                 "test_access", "test_audit", "test_bound_tokens", "test_damaged_records",
+                 "test_input_rules", "test_backup"}
+STORES = ("tinydb", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tinydb: reads or edits the TinyDB file, so runs on "
+                                       "TinyDB only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" not in metafunc.fixturenames:
+        return
+    both = (metafunc.module.__name__.rpartition(".")[2] in SERVICE_SUITE
+            and "data_path" not in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("tinydb") is None)
+    metafunc.parametrize("store", STORES if both else STORES[:1], indirect=True)
+
+
 @pytest.fixture
-def store(data_path: Path) -> TinyDBStore:
-    return TinyDBStore(data_path)
+def store(request: pytest.FixtureRequest) -> Store:
+    """A new, empty store: the TinyDB file in ``data_path``, or a PostgreSQL database
+    of the test's own on the session's server."""
+    if getattr(request, "param", "tinydb") == "postgresql":
+        return request.getfixturevalue("postgres_store")  # type: ignore[no-any-return]
+    return TinyDBStore(request.getfixturevalue("data_path"))
 
 
 @pytest.fixture
@@ -53,5 +81,5 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(store: TinyDBStore, keyring: KeyRing, clock: FakeClock) -> ConnectionService:
+def service(store: Store, keyring: KeyRing, clock: FakeClock) -> ConnectionService:
     return ConnectionService(store, keyring, clock=clock, timeout=2.0)

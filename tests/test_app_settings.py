@@ -57,7 +57,7 @@ def test_it_shows_the_data_file_and_its_size(data_dir: Path) -> None:
     add("openai", "Work", apiKey=API_KEY)
     at = open_app(SETTINGS)
 
-    assert f"Stored in {data_dir / 'connections.json'}." in texts(at)
+    assert f"Stored in the data file {data_dir / 'connections.json'}." in texts(at)
     size = {m.label: m.value for m in at.metric}["Size"]
     assert size == str((data_dir / "connections.json").stat().st_size)  # shown as bytes
 

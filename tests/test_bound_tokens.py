@@ -321,11 +321,11 @@ def filled_old_store(data_path: Path, key: str, size: int) -> ConnectionService:
     """An unbound store of ``size`` records, as the version before bound tokens left it."""
     service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
     first = add(service, "first")
-    with service.store.transaction() as db:
-        table = db.table("connections", cache_size=0)
-        record = dict(table.all()[0])
-        table.insert_multiple({**record, "id": f"old-{n}", "name": f"old {n}", "is_default": False}
-                              for n in range(size - 1))
+    with service.store.transaction() as tx:
+        [record] = tx.connections("default")
+        for n in range(size - 1):
+            tx.insert_connection({**record, "id": f"old-{n}", "name": f"old {n}",
+                                  "is_default": False})
     old_store(data_path, key, {first.id: OPENAI_KEY,
                                **{f"old-{n}": OPENAI_KEY for n in range(size - 1)}})
     return ConnectionService(TinyDBStore(data_path), KeyRing(key))

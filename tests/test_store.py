@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def insert(store: TinyDBStore, **doc: object) -> None:
-    with store.transaction() as db:
-        db.table("connections", cache_size=0).insert(doc)
+    with store.transaction():
+        store.table("connections").insert(doc)
 
 
 def test_file_is_created_on_first_write_with_mode_0600(data_path: Path) -> None:
@@ -78,8 +78,8 @@ def test_failed_transaction_writes_nothing(store: TinyDBStore, data_path: Path) 
     insert(store, id="a")
     before = data_path.read_bytes()
     with pytest.raises(RuntimeError):
-        with store.transaction() as db:
-            db.table("connections", cache_size=0).insert({"id": "b"})
+        with store.transaction():
+            store.table("connections").insert({"id": "b"})
             raise RuntimeError("boom")
     assert data_path.read_bytes() == before
     assert [d["id"] for d in store.snapshot("connections")[1]] == ["a"]
@@ -207,8 +207,8 @@ def test_kill_9_during_writes_keeps_every_acknowledged_write(data_path: Path, ke
 def test_insert_multiple_keeps_every_document(store: TinyDBStore) -> None:
     """Expiring TinyDB's next-id cache on every call once made insert_multiple
     give all its documents the same doc_id, keeping only the last."""
-    with store.transaction() as db:
-        db.table("connections", cache_size=0).insert_multiple({"id": str(n)} for n in range(5))
+    with store.transaction():
+        store.table("connections").insert_multiple({"id": str(n)} for n in range(5))
     assert len(store.snapshot("connections")[1]) == 5
 
 
