@@ -138,7 +138,7 @@ def test_nginx_keeps_each_browser_on_its_replica(browsers: tuple[Browser, Browse
 
 
 def test_what_one_replica_adds_the_other_shows_after_a_reload(
-        browsers: tuple[Browser, Browser], provider: FakeServer) -> None:
+        browsers: tuple[Browser, Browser], replicas: Replicas, provider: FakeServer) -> None:
     from playwright.sync_api import expect
 
     a, b = browsers
@@ -159,6 +159,8 @@ def test_what_one_replica_adds_the_other_shows_after_a_reload(
     b.page.reload()
     b.page.wait_for_selector(READY, timeout=30_000)
     expect(card(b.page, "Added on A")).to_be_visible(timeout=WAIT)
+    if "CONNECTIONS_DATABASE_URL" in replicas.env:  # it went through the database
+        assert not list(Path(replicas.env["CONNECTIONS_DATA_DIR"]).iterdir())
 
 
 def test_a_simultaneous_edit_gives_one_success_and_one_conflict(
