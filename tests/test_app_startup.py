@@ -18,10 +18,14 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     errors,
     fixture_data_dir,
     open_app,
+    rendered,
     service,
     texts,
 )
 from tests.fakes import API_KEY
+from tests.test_browser import _free_port
+
+DATABASE_PASSWORD = "SomeSecretPw-5f1c"
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -153,6 +157,22 @@ def test_a_corrupt_data_file_explains_the_fix_and_is_left_alone(data_dir: Path) 
     assert files(data_dir) == {"connections.json": b'{"connections": {"1": '}
     assert_clean(at)
 
+
+
+def test_a_database_that_cant_be_reached_is_named_on_a_full_page_without_its_password(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = _free_port()  # bound, then released: nothing listens there
+    monkeypatch.setenv("CONNECTIONS_DATABASE_URL",
+                       f"postgresql://user:{DATABASE_PASSWORD}@127.0.0.1:{closed}/db")
+    at = open_app()
+
+    assert at.title[0].value == "The database can't be used"
+    assert "127.0.0.1" in errors(at)[0]
+    assert "CONNECTIONS_DATABASE_URL" in texts(at)  # what to check
+    assert DATABASE_PASSWORD not in rendered(at)
+    assert not at.sidebar.selectbox  # nothing else ran
+    assert files(data_dir) == {}
+    assert_clean(at)
 
 # -- the workspace ---------------------------------------------------------------------------------
 

@@ -1,16 +1,17 @@
 """Errors as short messages, never tracebacks.
 
 :func:`reported_errors` wraps each page (in the entry point) and each dialog or
-fragment (they rerun on their own, outside the page).  A key or data file that
-can't be used gets :func:`show_store_failure`: a full-page explanation with the
-fix, and nothing else runs.  Every message from the core is shown through
-:func:`show_error`, escaped: it can quote a connection's name, a URL or what a
-server said.
+fragment (they rerun on their own, outside the page).  A key, data file or
+database that can't be used gets :func:`show_store_failure`: a full-page
+explanation with the fix, and nothing else runs.  Every message from the core is
+shown through :func:`show_error`, escaped: it can quote a connection's name, a
+URL or what a server said.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -40,6 +41,13 @@ The file was not changed. Restore it from a backup, or move it aside to start
 with an empty store, then reload this page.
 """
 
+DATABASE_HELP = """
+Nothing was changed. The message above names the database's host and what to
+do: check that PostgreSQL runs there and this server can reach it, that
+`CONNECTIONS_DATABASE_URL` holds the right user and password, or that every
+replica runs the same version of the app. Then reload this page.
+"""
+
 
 @contextmanager
 def reported_errors() -> Iterator[None]:
@@ -65,8 +73,13 @@ def show_error(message: object, icon: str = ":material/error:", *,
 
 
 def show_store_failure(error: EncryptionKeyError | StoreError) -> NoReturn:
-    """Replace the page with what is wrong with the key or the data file, and the fix."""
-    if isinstance(error, StoreError):
+    """Replace the page with what is wrong with the key, the data file or the database,
+    and the fix."""
+    if isinstance(error, StoreError) and os.environ.get("CONNECTIONS_DATABASE_URL"):
+        st.title("The database can't be used")
+        show_error(error, ":material/database_off:")
+        st.markdown(DATABASE_HELP)
+    elif isinstance(error, StoreError):
         st.title("The data file can't be read")
         show_error(error, ":material/database:")
         st.markdown(STORE_HELP)

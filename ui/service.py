@@ -39,7 +39,8 @@ def current_service() -> ConnectionService:
     written.
 
     :raises EncryptionKeyError: the key is malformed or does not fit the data.
-    :raises StoreError: the data file can't be read or written (StoreCorruptError: not valid JSON).
+    :raises StoreError: the data file or the database can't be read or written
+        (StoreCorruptError: not valid JSON).
     """
     service = chosen_service()
     if not service.can("list"):
