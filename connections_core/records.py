@@ -84,7 +84,7 @@ class Records:
             yield tx
 
     def audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
-               target_name: str | None = None, **details: Any) -> None:
+              target_name: str | None = None, **details: Any) -> None:
         """Add an entry to the transaction under way (never a secret: only names)."""
         tx.record({
             "at": self.now(), "workspace_id": self.workspace_id, "actor": self.actor_name(),
@@ -98,14 +98,15 @@ class Records:
         return self._clock().astimezone(UTC).isoformat()
 
     def workspace(self) -> builtins.list[Connection]:
-        """This workspace's connections, newest first, rebuilt only when the file changed."""
+        """This workspace's connections, newest first, rebuilt only when the store's
+        revision moved."""
         cache = self._cache
         if cache is not None and cache[0] is not None and cache[0] == self.store.revision():
             return cache[1]
         revision, rows = self.store.connections(self.workspace_id)
         if cache is None or cache[0] != revision or revision is None:
-            # Only this workspace's: the file's parsed copy is shared by every
-            # workspace, and what each service builds from it stays small.
+            # Only this workspace's: what each service builds stays small however
+            # many workspaces share the store.
             mine = [row for row in rows if self.is_mine(row)]
             mine.sort(key=lambda r: str(r.get("created_at")), reverse=True)
             cache = self._cache = (revision, [self.to_connection(row) for row in mine])
@@ -216,8 +217,8 @@ class Records:
             self.promote_oldest(tx, type)
 
     def record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
-                        each: str | None = None,
-                        summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
+                       each: str | None = None,
+                       summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
         """Store check results on records that were not edited meanwhile.
 
         ``each`` is the audit action recorded for every result stored;
@@ -261,7 +262,7 @@ class Records:
         return {"config": config, "hints": hints}
 
     def open_secret(self, record: Mapping[str, Any], field: str,
-              accept_unbound: bool | None = None) -> str:
+                    accept_unbound: bool | None = None) -> str:
         """The secret ``field`` of ``record``, decrypted.
 
         A bound token decrypts only in the record, field and base URL it was made

@@ -736,7 +736,6 @@ class ConnectionService:
                 return
         self._records.promote_oldest(tx, type)
 
-
     def _add_members(self, tx: Transaction, members: Iterable[Mapping[str, Any]]) -> None:
         """Add each member who is absent (within the transaction under way)."""
         present = {doc.get("email") for doc in tx.members(self.workspace_id)}
@@ -950,9 +949,7 @@ class ConnectionService:
                         id=text_or(row.get("id"), "?"), field=field, reason=reason))
         return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))
 
-
-    # -- internals: records ---------------------------------------------------------------
-
+    # -- internals: checks and changes ------------------------------------------------------
 
     def _iter_test_all(self, records: builtins.list[Record]
                        ) -> Iterator[tuple[Connection, TestResult]]:
@@ -984,9 +981,6 @@ class ConnectionService:
                     self._records.audit(tx, "connections.tested_all", None, count=count,
                                         failed=failed)
 
-    # -- internals: secrets -----------------------------------------------------------------
-
-
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
                         config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:
         """The ``config``/``hints`` fields an update writes, and the names of the config
@@ -1015,7 +1009,6 @@ class ConnectionService:
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
         return sealed, changed
 
-
     def _check(self, record: Record) -> TestResult:
         """Check one record; whatever happens becomes its result (never an exception,
         so that one bad connection can't stop a run over all of them)."""
@@ -1040,16 +1033,11 @@ class ConnectionService:
             return TestResult(False, "The check failed unexpectedly; the server's log has the "
                                      "details.", "invalid_response", 0)
 
-
-    # -- internals: the key check -----------------------------------------------------------
-
-
-    # -- internals: access and the audit trail ----------------------------------------------
+    # -- internals: access ------------------------------------------------------------------
 
     @property
     def _actor_name(self) -> str:
         return self.actor or self.trusted_actor
-
 
     def _authorize(self, operation: str) -> None:
         """Refuse ``operation`` unless the actor may perform it; a refusal is recorded."""
