@@ -26,6 +26,7 @@ from .. import crypto
 from ..service import (
     CLI_ACTOR,
     DATA_DIR_VARIABLE,
+    DATABASE_URL_VARIABLE,
     DEFAULT_DATA_DIR,
     KEY_FILE,
     ConnectionService,
@@ -83,13 +84,16 @@ def open_service(data_dir: Path | None, workspace: str = "default", *,
 
     Only with ``new_installation`` (an import) may this make the data folder or
     generate a key file: anywhere else a missing folder or key is a mistyped
-    ``--data-dir`` or a missing variable, and is refused.
+    ``--data-dir`` or a missing variable, and is refused.  With
+    ``CONNECTIONS_DATABASE_URL`` set, the store is that database and the data
+    folder is not used.
 
     :raises Failure: no data folder, or no key to read it with.
     :raises ConnectionsError: the key is malformed or does not fit, the store can't be read.
     """
     env, folder = environment(data_dir)
-    if not new_installation:
+    on_database = bool(env.get(DATABASE_URL_VARIABLE, "").strip())
+    if not new_installation and not on_database:
         if not folder.is_dir():
             raise Failure(f"There is no data folder at {folder}. Pass --data-dir (or set "
                           f"{DATA_DIR_VARIABLE}) to the folder that holds connections.json.")
