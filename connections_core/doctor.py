@@ -10,7 +10,9 @@ passed::
 
 The key is read as :meth:`ConnectionService.from_env` reads it
 (``ENCRYPTION_KEY``, ``ENCRYPTION_KEY_PREVIOUS``, else ``<data dir>/encryption.key``),
-but a missing key is reported, never generated.
+but a missing key is reported, never generated.  With ``CONNECTIONS_DATABASE_URL``
+set the store is that PostgreSQL database: the key must come from the
+environment, and the checks of the data folder's files are not made.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from filelock import FileLock, Timeout
 from . import crypto
 from .errors import ConnectionsError, EncryptionKeyError, StoreError
 from .providers import PROVIDERS
-from .service import KEY_FILE, STORE_FILE, ConnectionService
+from .service import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, ConnectionService, open_database
+from .storage import Store
 from .store import TinyDBStore
 
 __all__ = ["Check", "run_checks"]
@@ -69,7 +72,7 @@ class _Installation:
     environ: Mapping[str, str]
     keyring: crypto.KeyRing | None = None
     key_file: Path | None = None
-    store: TinyDBStore | None = None
+    store: Store | None = None
     service: ConnectionService | None = None
     checks: list[Check] = field(default_factory=list)
 
@@ -89,6 +92,14 @@ def run_checks(data_dir: Path, environ: Mapping[str, str], *,
         Streamlit's two places: ``~/.streamlit/`` and ``./.streamlit/``).
     """
     here = _Installation(data_dir, environ)
+    database_url = environ.get(DATABASE_URL_VARIABLE, "").strip()
+    if database_url:
+        here.checks += [_key_source(here, shared=True), _database_opens(here, database_url),
+                        _key_fits(here), _residual_secrets(here), _defaults(here),
+                        _sign_in(secrets_files or _streamlit_secrets())]
+        if here.store is not None:
+            here.store.close()
+        return here.checks
     if not data_dir.is_dir():
         return [Check("data_folder", "failed", f"There is no data folder at {data_dir}.",
                       "Pass --data-dir (or set CONNECTIONS_DATA_DIR) to the folder that "
@@ -99,8 +110,9 @@ def run_checks(data_dir: Path, environ: Mapping[str, str], *,
     return here.checks
 
 
-def _key_source(here: _Installation) -> Check:
-    """Where the key comes from, and whether it is well-formed."""
+def _key_source(here: _Installation, *, shared: bool = False) -> Check:
+    """Where the key comes from, and whether it is well-formed (from the environment
+    only, when the store is ``shared`` by replicas)."""
     name = "key"
     key_file = here.data_dir / KEY_FILE
     try:
@@ -109,6 +121,11 @@ def _key_source(here: _Installation) -> Check:
             here.keyring = crypto.KeyRing(key, crypto.previous_keys(here.environ))
             return _passed(name, f"The key comes from {crypto.KEY_VARIABLE} and is well-formed"
                                  f"{_rotation(here.keyring)}.")
+        if shared:
+            return Check(name, "failed", f"No key: {crypto.KEY_VARIABLE} is not set, and on "
+                                         "PostgreSQL every replica needs it.",
+                         f"Set {crypto.KEY_VARIABLE} to the key the data was written with, "
+                         "the same in every replica.")
         if not key_file.exists():
             return Check(name, "failed", f"No key: {crypto.KEY_VARIABLE} is not set and there "
                                          f"is no {key_file}.",
@@ -143,6 +160,19 @@ def _store_parses(here: _Installation) -> Check:
         return Check(name, "failed", str(error), "Restore the data file from a backup.")
     here.store = store
     return _passed(name, f"The data file {here.data_file} reads as a connections store.")
+
+
+def _database_opens(here: _Installation, url: str) -> Check:
+    name = "store"
+    try:
+        store = open_database(url)
+    except StoreError as error:
+        return Check(name, "failed", str(error),
+                     f"Check that the server runs and that {DATABASE_URL_VARIABLE} names it, "
+                     "with the right user and password.")
+    here.store = store
+    return _passed(name, f"{store.location[0].upper()}{store.location[1:]} is reachable and "
+                         "its schema is up to date.")
 
 
 def _key_fits(here: _Installation) -> Check:

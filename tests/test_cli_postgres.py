@@ -44,3 +44,32 @@ def test_an_unreachable_database_is_one_line_naming_its_host(tmp_path: Path) -> 
     ran = site.run("list", CONNECTIONS_DATABASE_URL="postgresql://app:Hunter2Secret@127.0.0.1:9/db")
     assert_one_line_error(ran, 2, "127.0.0.1")
     assert "Hunter2Secret" not in ran.output
+
+
+def test_doctor_checks_the_database_and_never_shows_its_password(
+        tmp_path: Path, postgres: PostgresServer, postgres_database: str) -> None:
+    key = generate_key()
+    dsn = postgres.dsn(postgres_database)
+    with PostgresStore(dsn) as store:
+        ConnectionService(store, KeyRing(key)).create("ollama", "Local", {})
+    site = Installation(tmp_path, tmp_path / "nowhere", key)
+
+    healthy = site.run("doctor", "--json", CONNECTIONS_DATABASE_URL=dsn)
+    keyless = site.run("doctor", "--json", CONNECTIONS_DATABASE_URL=dsn, ENCRYPTION_KEY=None)
+    wrong = site.run("doctor", "--json", CONNECTIONS_DATABASE_URL=dsn,
+                     ENCRYPTION_KEY=generate_key())
+    down = site.run("doctor", "--json", CONNECTIONS_DATABASE_URL=dsn.replace(
+        f":{postgres.port}/", ":9/"))
+
+    statuses = {c["name"]: c["status"] for c in healthy.json()["checks"]}
+    assert healthy.code == 0, healthy
+    assert statuses == {"key": "passed", "store": "passed", "key_fits": "passed",
+                        "residual_secrets": "passed", "defaults": "passed",
+                        "sign_in": "warning"}
+    assert {c["name"]: c["status"] for c in keyless.json()["checks"]}["key"] == "failed"
+    assert {c["name"]: c["status"] for c in wrong.json()["checks"]}["key_fits"] == "failed"
+    [store_check] = [c for c in down.json()["checks"] if c["name"] == "store"]
+    assert store_check["status"] == "failed" and "127.0.0.1" in store_check["message"]
+    for ran in (healthy, keyless, wrong, down):
+        assert PASSWORD not in ran.output and "Traceback" not in ran.output
+    assert not (tmp_path / "nowhere").exists()

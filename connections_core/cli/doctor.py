@@ -18,8 +18,10 @@ MARKS = {"passed": "ok  ", "warning": "warn", "failed": "FAIL"}
 def doctor_command(data_dir: Path | None, as_json: bool) -> int:
     """Check the installation: the key (where from, well-formed, fits the data),
     secrets left under a previous key, file and folder modes, the store, the lock,
-    one default per provider in each workspace, and sign-in. Exits 1 if a check
-    failed; a warning alone does not.
+    one default per provider in each workspace, and sign-in. With
+    CONNECTIONS_DATABASE_URL set, the store is that database (reachable, schema up
+    to date) and there are no files to check. Exits 1 if a check failed; a warning
+    alone does not.
 
     \b
     Example:
