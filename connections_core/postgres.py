@@ -205,6 +205,13 @@ class PostgresTransaction(Transaction):
         return records
 
     def default_connection(self, workspace_id: str, type: str) -> Record | None:
+        if _text(type) is not None:
+            # The one-default index finds it: reading every connection of the type
+            # would make each create() cost more as the store grows.
+            rows = self._rows(
+                "SELECT record FROM connections WHERE workspace_id = %s AND type = %s "
+                "AND is_default AND active", (_text(workspace_id), type))
+            return _loads(rows[0][0]) if rows else None
         found = [record for record in self.connections(workspace_id, type=type, active=True)
                  if _is_default(record)]
         return found[0] if found else None
