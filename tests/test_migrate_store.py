@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -313,3 +314,33 @@ def test_no_data_file_is_a_usage_error(tmp_path: Path, key: str, dsn: str) -> No
     ran = cli(tmp_path, "migrate-store", "--to", dsn, ENCRYPTION_KEY=key)
     assert ran.returncode == 2
     assert "There is no data file at" in ran.stderr
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_none(
+        source: TinyDBStore, dsn: str, key: str) -> None:
+    folder = source.path.parent
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("ENCRYPTION_", "CONNECTIONS_"))}
+    env.update(PYTHONPATH=str(ROOT), CONNECTIONS_DATA_DIR=str(folder), ENCRYPTION_KEY=key,
+               TERM="xterm")
+    master, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "connections_core", "migrate-store",
+                                "--to", dsn], cwd=folder, env=env,
+                               stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "Copying" in shown and "Verified: counts match." in shown
+    assert PASSWORD not in shown
+    piped = cli(folder, "migrate-store", "--to", dsn, ENCRYPTION_KEY=key)
+    assert "Copying" not in piped.stdout and "\x1b" not in piped.stdout
