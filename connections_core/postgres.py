@@ -140,8 +140,17 @@ def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _audit_row(entry: Mapping[str, Any]) -> tuple[str | None, datetime | None, str]:
+    """The columns of an audit entry's row, derived from the entry."""
+    return _text(entry.get("workspace_id")), _audit_time(entry), _dumps(entry)
+
+
 # -- the transaction ------------------------------------------------------------------------------
 
+_INSERT_CONNECTION = (
+    b"INSERT INTO connections (workspace_id, id, record, type, is_default, active) "
+    b"VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, %(is_default)s, %(active)s)")
+_INSERT_AUDIT = b"INSERT INTO connections_audit (workspace_id, at, entry) VALUES (%s, %s, %s)"
 _UPDATE_CONNECTION = (
     b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
     b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
@@ -196,16 +205,27 @@ class PostgresTransaction(Transaction):
         return records
 
     def default_connection(self, workspace_id: str, type: str) -> Record | None:
+        if _text(type) is not None:
+            # The one-default index finds it: reading every connection of the type
+            # would make each create() cost more as the store grows.
+            rows = self._rows(
+                "SELECT record FROM connections WHERE workspace_id = %s AND type = %s "
+                "AND is_default AND active", (_text(workspace_id), type))
+            return _loads(rows[0][0]) if rows else None
         found = [record for record in self.connections(workspace_id, type=type, active=True)
                  if _is_default(record)]
         return found[0] if found else None
 
     def insert_connection(self, record: Mapping[str, Any]) -> None:
         self._changed_connections()
-        self._db.execute(
-            b"INSERT INTO connections (workspace_id, id, record, type, is_default, active) "
-            b"VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, %(is_default)s, "
-            b"%(active)s)", _connection_row(record))
+        self._db.execute(_INSERT_CONNECTION, _connection_row(record))
+
+    def insert_connections(self, records: Iterable[Mapping[str, Any]]) -> None:
+        rows = [_connection_row(record) for record in records]
+        if rows:
+            self._changed_connections()
+            with self._db.cursor() as cursor:
+                cursor.executemany(_INSERT_CONNECTION, rows)
 
     def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
         stored = self.connection(workspace_id, id)
@@ -287,10 +307,15 @@ class PostgresTransaction(Transaction):
     # -- the audit trail ---------------------------------------------------------------------
 
     def record(self, entry: Mapping[str, Any]) -> None:
-        self._db.execute(
-            b"INSERT INTO connections_audit (workspace_id, at, entry) VALUES (%s, %s, %s)",
-            (_text(entry.get("workspace_id")), _audit_time(entry), _dumps(entry)))
+        self._db.execute(_INSERT_AUDIT, _audit_row(entry))
         self._recorded = True
+
+    def record_entries(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        rows = [_audit_row(entry) for entry in entries]
+        if rows:
+            with self._db.cursor() as cursor:
+                cursor.executemany(_INSERT_AUDIT, rows)
+            self._recorded = True
 
     def finish(self, audit_cutoff: datetime | None) -> None:
         """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any."""

@@ -66,6 +66,11 @@ class Transaction(ABC):
     def insert_connection(self, record: Mapping[str, Any]) -> None:
         """Add a connection (its ``(workspace_id, id)`` is not taken)."""
 
+    def insert_connections(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Many :meth:`insert_connection` calls at once: a store may do them in one pass."""
+        for record in records:
+            self.insert_connection(record)
+
     @abstractmethod
     def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
         """Set the top-level fields in ``changes`` on a stored connection."""
@@ -115,6 +120,11 @@ class Transaction(ABC):
     @abstractmethod
     def record(self, entry: Mapping[str, Any]) -> None:
         """Append an audit entry, committed with this transaction's changes."""
+
+    def record_entries(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Many :meth:`record` calls, in order, at once: a store may do them in one pass."""
+        for entry in entries:
+            self.record(entry)
 
 
 class Store(ABC):

@@ -484,6 +484,10 @@ class TinyDBTransaction(Transaction):
     def insert_connection(self, record: Mapping[str, Any]) -> None:
         self._connections.insert(dict(record))
 
+    def insert_connections(self, records: Iterable[Mapping[str, Any]]) -> None:
+        # One table update: TinyDB's insert() copies the whole table each time.
+        self._connections.insert_multiple(dict(record) for record in records)
+
     def update_connection(self, workspace_id: str, id: str, changes: Mapping[str, Any]) -> None:
         doc = self._connection_doc(workspace_id, id)
         if doc is not None:

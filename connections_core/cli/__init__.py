@@ -2,10 +2,10 @@
 
 Each command is a thin layer over the core, in a module of its own:
 ``connections`` (list, test, purge), ``keys`` (rotate-key), ``backup``
-(export, import) and ``doctor``.  :func:`main` is the one place where errors
-become a line on stderr and an exit code: 0 success, 1 a check found a
-problem, 2 a usage or configuration error.  It runs as trusted code, recorded
-as ``cli`` in the audit trail.
+(export, import), ``doctor`` and ``store`` (migrate-store).  :func:`main` is
+the one place where errors become a line on stderr and an exit code: 0
+success, 1 a check found a problem, 2 a usage or configuration error.  It
+runs as trusted code, recorded as ``cli`` in the audit trail.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .common import OK, USAGE, Failure, printable
 from .connections import list_command, purge_command, test_command
 from .doctor import doctor_command
 from .keys import rotate_key_command
+from .store import migrate_store_command
 
 __all__ = ["cli", "main"]
 
@@ -31,7 +32,8 @@ INTERRUPTED = 130
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Operate a connections installation: check connections from cron, rotate the
-    key, back up and restore, purge, and check the installation's health.
+    key, back up and restore, purge, check the installation's health, and move the
+    data file into PostgreSQL.
 
     Every command reads the key as the dashboard's core does (ENCRYPTION_KEY,
     ENCRYPTION_KEY_PREVIOUS, else <data dir>/encryption.key) and takes --data-dir.
@@ -45,7 +47,7 @@ def cli() -> None:
 
 
 for command in (list_command, test_command, rotate_key_command, export_command, import_command,
-                purge_command, doctor_command):
+                purge_command, doctor_command, migrate_store_command):
     cli.add_command(command)
 
 
