@@ -36,7 +36,8 @@ from typing import Any
 
 from . import crypto
 from .errors import DecryptionError, EncryptionKeyError, StoreError
-from .service import CLI_ACTOR, KEY_CHECK_CONTEXT, secret_context
+from .records import KEY_CHECK_CONTEXT, secret_context
+from .service import CLI_ACTOR
 from .storage import Record, Store, Transaction
 from .text import shown
 
