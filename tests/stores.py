@@ -9,6 +9,7 @@ stores.  Tests about the TinyDB file itself read the file instead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ def _order(record: Record, *fields: str) -> str:
 
 def records(store: Store) -> dict[str, Any]:
     """Everything but the audit trail, in a stable order: compare before and after."""
-    _, connections = store.connections()
+    _, connections = copy.deepcopy(store.connections())
     return {"connections": sorted(connections, key=lambda r: _order(r, "workspace_id", "id")),
             "members": sorted(store.members(), key=lambda r: _order(r, "workspace_id", "email")),
             "key_check": store.key_check()}
@@ -37,11 +38,11 @@ def contents(store: Store) -> dict[str, Any]:
 
 
 def connection(store: Store, id: str) -> Record:
-    """The stored record of the connection with that id (in any workspace)."""
+    """A copy of the stored record of the connection with that id (in any workspace)."""
     _, connections = store.connections()
     found = [record for record in connections if record.get("id") == id]
     assert len(found) == 1, f"{len(found)} connections with id {id!r}"
-    return found[0]
+    return copy.deepcopy(found[0])  # what a store returns is read-only (maybe its cache)
 
 
 def secrets(store: Store) -> list[str]:
@@ -83,3 +84,19 @@ def set_key_check(store: Store, record: Record) -> None:
     """Replace the key check directly."""
     with store.transaction() as tx:
         tx.set_key_check(record)
+
+
+def remove_key_check(store: Store) -> None:
+    """Delete the key check, as someone editing the store by hand could (the interface
+    has no way to: the service never removes it)."""
+    from connections_core import TinyDBStore
+
+    if isinstance(store, TinyDBStore):
+        with store.transaction():
+            store.table("meta").truncate()
+        return
+    from connections_core.postgres import PostgresTransaction
+
+    with store.transaction() as tx:
+        assert isinstance(tx, PostgresTransaction)
+        tx._db.execute(b"DELETE FROM connections_key_check")
