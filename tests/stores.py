@@ -100,3 +100,8 @@ def remove_key_check(store: Store) -> None:
     with store.transaction() as tx:
         assert isinstance(tx, PostgresTransaction)
         tx._db.execute(b"DELETE FROM connections_key_check")
+
+
+def tampered(token: str) -> str:
+    """``token`` with its last byte changed: it no longer authenticates."""
+    return token[:-2] + ("00" if token[-2:] != "00" else "11")
