@@ -66,14 +66,6 @@ def edit_config(store: Store, id: str, **fields: Any) -> None:
     edit(store, id, lambda record: record["config"].update(fields))
 
 
-def move(store: Store, id: str, workspace_id: str) -> None:
-    """Move a stored connection, as it is, into another workspace."""
-    record = connection(store, id)
-    with store.transaction() as tx:
-        tx.remove_connections(record["workspace_id"], [id])
-        tx.insert_connection({**record, "workspace_id": workspace_id})
-
-
 def plant(store: Store, record: Record) -> None:
     """Add a connection record as it is, without any of the service's checks."""
     with store.transaction() as tx:

@@ -40,7 +40,7 @@ def actions(service: ConnectionService) -> list[str]:
     return [entry.action for entry in service.audit(limit=1000)]
 
 
-def trail_bytes(store: TinyDBStore) -> bytes:
+def trail_bytes(store: Store) -> bytes:
     return b"".join(p.read_bytes() for p in store.path.parent.glob("*.audit.*.jsonl"))
 
 

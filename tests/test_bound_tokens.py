@@ -2,8 +2,9 @@
 database), but doesn't know the key, can no longer do with it.
 
 Every test edits the stored records by hand, as such a person would (through the
-store's interface, so on both stores), then uses the service as a user would.  ``responses`` answers only the servers a test
-expects to be called, and records every request, called or not.
+store's interface, so on both stores), then uses the service as a user would.
+``responses`` answers only the servers a test expects to be called, and records
+every request, called or not.
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ def test_deleted_connection_cannot_be_edited_or_made_default(service: Connection
 
 # -- workspaces ------------------------------------------------------------------------------
 
-def test_other_workspace_ids_do_not_exist(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_other_workspace_ids_do_not_exist(store: Store, keyring: KeyRing) -> None:
     alpha = ConnectionService(store, keyring, "alpha")
     beta = ConnectionService(store, keyring, "beta")
     created = add_openai(alpha)
@@ -384,7 +384,7 @@ def test_rotation_is_all_or_nothing(store: Store, key: str) -> None:
     assert stores.contents(store) == before
 
 
-def test_timestamps_come_from_the_clock(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_timestamps_come_from_the_clock(store: Store, keyring: KeyRing) -> None:
     clock = FakeClock()
     created = add_openai(ConnectionService(store, keyring, clock=clock))
     assert created.created_at.year == 2026 and created.created_at.tzinfo is not None
