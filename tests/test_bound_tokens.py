@@ -343,3 +343,39 @@ def test_rotation_reads_the_table_a_fixed_number_of_times_and_writes_once(
     [entry] = service.audit(action="keys.rotated")
     assert entry.details["count"] == size
     assert '"v1:' not in data_path.read_text()
+
+
+@pytest.mark.parametrize("size", [100, 300])
+def test_rotation_on_postgresql_takes_a_fixed_number_of_statements(
+        postgres_store: Store, key: str, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL form of the test above: however many records, rotation reads
+    them in a fixed number of statements and writes them in one batch."""
+    import psycopg
+
+    service = ConnectionService(postgres_store, KeyRing(key))
+    first = add(service, "first")
+    with postgres_store.transaction() as tx:
+        [record] = tx.connections("default")
+        for n in range(size - 1):
+            tx.insert_connection({**record, "id": f"old-{n}", "name": f"old {n}",
+                                  "is_default": False})
+    old_store(postgres_store, key, {first.id: OPENAI_KEY,
+                                    **{f"old-{n}": OPENAI_KEY for n in range(size - 1)}})
+    service = ConnectionService(postgres_store, KeyRing(key))
+    counts = {"statements": 0, "batches": 0}
+    execute, executemany = psycopg.Connection.execute, psycopg.Cursor.executemany
+
+    def counted_execute(connection: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["statements"] += 1
+        return execute(connection, *args, **kwargs)
+
+    def counted_executemany(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["batches"] += 1
+        return executemany(cursor, *args, **kwargs)
+    monkeypatch.setattr(psycopg.Connection, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
+
+    assert service.rotate_keys() == size
+    assert counts["batches"] == 1
+    assert counts["statements"] <= 20, f"{counts['statements']} statements for {size} records"
+    assert [token[:3] for token in stores.secrets(postgres_store)] == ["v2:"] * size
