@@ -20,7 +20,8 @@ def test_all_lists_exactly_the_public_names() -> None:
     public = {name for name in vars(connections_core)
               if not name.startswith("_") and name not in {"annotations", "TYPE_CHECKING"}}
     modules = {"access", "addresses", "audit", "backup", "cli", "crypto", "doctor", "errors",
-               "http", "models", "permissions", "postgres", "providers", "service", "storage",
+               "http", "migrations", "models", "permissions", "postgres", "providers", "service",
+               "storage",
                "store", "text"}
     lazy = {"PostgresStore"}  # imported on first use: the TinyDB path never needs psycopg
     assert set(connections_core.__all__) == (public | lazy) - modules
