@@ -514,7 +514,7 @@ class PostgresStore(Store):
                               "nothing was changed.", url)
         if action == "open" and isinstance(error, psycopg.OperationalError):
             return StoreError(self._connect_message(said), url)
-        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        if _connection_lost(error):
             return StoreError(f"Lost the connection to {where} ({said}). A change under way "
                               "was not saved if it had not finished. Check that the server is "
                               "running and try again.", url)
@@ -622,6 +622,16 @@ def _applied(connection: psycopg.Connection[Any]) -> dict[int, str]:
         return {}
     rows = connection.execute(b"SELECT version, name FROM connections_schema_migrations")
     return {version: name for version, name in rows.fetchall()}
+
+
+def _connection_lost(error: psycopg.Error) -> bool:
+    """Whether the connection to the server broke (rather than the server refusing
+    one statement, such as a write to a full disk, which is an OperationalError too)."""
+    if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    # No SQLSTATE: libpq lost the connection; class 08 is a connection exception,
+    # 57P the server shutting down or terminating this session.
+    return error.sqlstate is None or error.sqlstate.startswith(("08", "57P"))
 
 
 def _reason(error: psycopg.Error) -> str:

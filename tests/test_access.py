@@ -7,7 +7,6 @@ one raises PermissionDeniedError and leaves every record unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,10 @@ from connections_core import (
     KeyRing,
     NotFoundError,
     PermissionDeniedError,
-    TinyDBStore,
+    Store,
     ValidationError,
 )
+from tests import stores
 from tests.conftest import OPENAI_KEY, FakeClock
 from tests.fakes import FakeServer
 
@@ -37,7 +37,7 @@ ROOT, STRANGER = "root@example.com", "eve@example.com"
 class Team:
     """A workspace with two OpenAI connections, one deleted, and an Ollama one."""
 
-    store: TinyDBStore
+    store: Store
     keyring: KeyRing
     clock: FakeClock
     fake: FakeServer
@@ -51,14 +51,12 @@ class Team:
                                  admins=[ROOT], clock=self.clock, timeout=2.0)
 
     def records(self) -> dict[str, Any]:
-        """Everything but the audit trail: connections, members and meta."""
-        data = json.loads(self.store.path.read_text())
-        return {name: table for name, table in data.items()
-                if name not in ("audit_state", "_revision")}
+        """Everything but the audit trail: connections, members and the key check."""
+        return stores.records(self.store)
 
 
 @pytest.fixture
-def team(store: TinyDBStore, keyring: KeyRing, clock: FakeClock, fake_server: FakeServer) -> Team:
+def team(store: Store, keyring: KeyRing, clock: FakeClock, fake_server: FakeServer) -> Team:
     trusted = ConnectionService(store, keyring, WORKSPACE, clock=clock, timeout=2.0)
     fake_server.api_key = OPENAI_KEY
     first = trusted.create("openai", "Work", {"apiKey": OPENAI_KEY,
@@ -258,11 +256,11 @@ def test_the_only_member_may_leave(team: Team) -> None:
     assert root.members() == []
 
 
-def test_bad_actor_or_admin_addresses_are_refused(team: Team) -> None:
+def test_bad_actor_or_admin_addresses_are_refused(team: Team, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="actor"):
         team.service("not an address")
     with pytest.raises(ValidationError, match="CONNECTIONS_ADMINS"):
-        ConnectionService.from_env(environ={"CONNECTIONS_DATA_DIR": str(team.store.path.parent),
+        ConnectionService.from_env(environ={"CONNECTIONS_DATA_DIR": str(tmp_path),
                                             "CONNECTIONS_ADMINS": "ok@example.com, nope"})
 
 

@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,13 +19,18 @@ from connections_core import (
     ConflictError,
     ConnectionService,
     KeyRing,
+    Store,
     StoreError,
     TinyDBStore,
     ValidationError,
 )
+from tests import stores
 from tests.conftest import FakeClock
 from tests.fakes import FakeServer
 from tests.test_store import start_worker
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 KEY = "sk-audit-0123456789abcdefQ7zR"
 NEW_KEY = "sk-audit-new-9876543210Vb3K"
@@ -34,7 +40,7 @@ def actions(service: ConnectionService) -> list[str]:
     return [entry.action for entry in service.audit(limit=1000)]
 
 
-def trail_bytes(store: TinyDBStore) -> bytes:
+def trail_bytes(store: Store) -> bytes:
     return b"".join(p.read_bytes() for p in store.path.parent.glob("*.audit.*.jsonl"))
 
 
@@ -120,7 +126,7 @@ def test_members_and_rotation_details(service: ConnectionService) -> None:
     assert dict(rotated.details) == {"count": 1}
 
 
-def test_a_signed_in_actor_is_named(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_a_signed_in_actor_is_named(store: Store, keyring: KeyRing) -> None:
     ConnectionService(store, keyring).set_member("ada@example.com", "admin")
     ada = ConnectionService(store, keyring, actor="ADA@example.com")
     ada.create("ollama", "Local", {})
@@ -144,6 +150,7 @@ def test_failed_and_empty_changes_have_no_entry(service: ConnectionService) -> N
     assert actions(service) == before
 
 
+@pytest.mark.tinydb
 def test_a_change_whose_data_file_write_failed_has_no_entry(
         service: ConnectionService, monkeypatch: pytest.MonkeyPatch) -> None:
     service.create("ollama", "Kept", {})
@@ -161,6 +168,43 @@ def test_a_change_whose_data_file_write_failed_has_no_entry(
     assert trail_bytes(service.store).count(b"connection.created") == 2
 
 
+#: Refuses, at commit (after the audit entry is written), a connection named "Lost".
+REFUSE_AT_COMMIT = """
+CREATE FUNCTION refuse_lost() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF position('"name":"Lost"' IN NEW.record) > 0 THEN
+        RAISE EXCEPTION 'could not extend file: No space left on device'
+            USING ERRCODE = 'disk_full';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE CONSTRAINT TRIGGER refuse_lost AFTER INSERT ON connections
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_lost();
+"""
+
+
+def test_a_change_whose_database_commit_failed_has_no_entry(
+        postgres: PostgresServer, postgres_database: str, keyring: KeyRing) -> None:
+    import psycopg
+
+    from connections_core.postgres import PostgresStore
+
+    with psycopg.connect(postgres.admin_dsn(postgres_database), autocommit=True) as admin:
+        admin.execute(REFUSE_AT_COMMIT.encode())
+        try:
+            with PostgresStore(postgres.dsn(postgres_database)) as store:
+                service = ConnectionService(store, keyring)
+                service.create("ollama", "Kept", {})
+                with pytest.raises(StoreError, match="No space left") as failed:
+                    service.create("ollama", "Lost", {})
+                assert "Nothing was changed" in str(failed.value)
+                assert [e.target_name for e in service.audit()] == ["Kept"]
+                assert [c.name for c in service.list()] == ["Kept"]
+        finally:
+            admin.execute(b"DROP FUNCTION refuse_lost() CASCADE")
+
+
+@pytest.mark.tinydb
 def test_lines_past_the_committed_size_are_ignored_then_cut(service: ConnectionService) -> None:
     """A crash between appending a change's lines and committing the data file
     leaves lines of a change that never happened."""
@@ -176,7 +220,7 @@ def test_lines_past_the_committed_size_are_ignored_then_cut(service: ConnectionS
 
 # -- reading ---------------------------------------------------------------------------------
 
-def test_audit_filters_and_limits(store: TinyDBStore, keyring: KeyRing, clock: FakeClock) -> None:
+def test_audit_filters_and_limits(store: Store, keyring: KeyRing, clock: FakeClock) -> None:
     trusted = ConnectionService(store, keyring, clock=clock)
     trusted.set_member("ada@example.com", "admin")
     ada = ConnectionService(store, keyring, actor="ada@example.com", clock=clock)
@@ -194,7 +238,7 @@ def test_audit_filters_and_limits(store: TinyDBStore, keyring: KeyRing, clock: F
         ada.audit(limit=-1)
 
 
-def test_audit_shows_only_this_workspace(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_audit_shows_only_this_workspace(store: Store, keyring: KeyRing) -> None:
     ConnectionService(store, keyring, "a").create("ollama", "In A", {})
     ConnectionService(store, keyring, "b").create("ollama", "In B", {})
     assert [e.target_name for e in ConnectionService(store, keyring, "a").audit()] == ["In A"]
@@ -212,9 +256,10 @@ def test_no_entry_holds_a_key_its_ciphertext_or_its_last_four(
     service.update(created.id, created.version, config={"apiKey": NEW_KEY})
     service.test_all()
     service.rotate_keys()
-    tokens = [value for doc in json.loads(service.store.path.read_text())["connections"].values()
-              for value in doc["config"].values() if value.startswith(("v1:", "v2:"))]
-    trail = trail_bytes(service.store).decode()
+    tokens = stores.secrets(service.store)
+    trail = json.dumps(list(service.store.audit_entries()))
+    if isinstance(service.store, TinyDBStore):
+        trail += trail_bytes(service.store).decode()
     for secret in (KEY, NEW_KEY, KEY[-4:], NEW_KEY[-4:], *tokens):
         assert secret not in trail
 
@@ -284,17 +329,28 @@ def test_kill_9_keeps_each_acknowledged_change_with_exactly_one_entry(data_path:
 
 # -- retention ---------------------------------------------------------------------------------
 
-def test_entries_older_than_the_retention_are_dropped(store: TinyDBStore, keyring: KeyRing,
+def test_entries_older_than_the_retention_are_dropped(store: Store, keyring: KeyRing,
                                                       clock: FakeClock) -> None:
     service = ConnectionService(store, keyring, clock=clock, audit_days=30)
     for n in range(20):
         service.create("ollama", f"Old {n}", {})
     clock.now += timedelta(days=31)
     assert service.audit() == []  # past the retention at once
-    size = len(trail_bytes(store))
     clock.now += timedelta(days=1)
     service.create("ollama", "New", {})
     assert [e.target_name for e in service.audit()] == ["New"]
+    assert [e["target_name"] for e in store.audit_entries()] == ["New"]  # gone, not hidden
+
+
+def test_the_trail_file_is_rewritten_without_expired_entries(data_path: Path, keyring: KeyRing,
+                                                             clock: FakeClock) -> None:
+    store = TinyDBStore(data_path)
+    service = ConnectionService(store, keyring, clock=clock, audit_days=30)
+    for n in range(20):
+        service.create("ollama", f"Old {n}", {})
+    size = len(trail_bytes(store))
+    clock.now += timedelta(days=32)
+    service.create("ollama", "New", {})
     assert len(trail_bytes(store)) < size / 5  # rewritten without the old entries
     assert len(list(store.path.parent.glob("*.audit.*.jsonl"))) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from connections_core import (
     ConnectionService,
     KeyRing,
     PermissionDeniedError,
+    Store,
     TinyDBStore,
     ValidationError,
     generate_key,
@@ -33,6 +34,7 @@ from connections_core.backup import (
     read_backup,
     write_backup,
 )
+from tests import stores
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
 
 PASSPHRASE = "correct horse battery staple"
@@ -52,10 +54,28 @@ def source(service: ConnectionService) -> ConnectionService:
 
 
 @pytest.fixture
-def target(tmp_path: Path, clock: FakeClock) -> ConnectionService:
-    """Another data folder, with another key."""
-    store = TinyDBStore(tmp_path / "other" / "connections.json")
-    return ConnectionService(store, KeyRing(generate_key()), clock=clock)
+def target_store(store: Store, tmp_path: Path, request: pytest.FixtureRequest
+                 ) -> Iterator[Store]:
+    """Another empty store of the same kind as ``store``: another data folder, or
+    another database on the same server."""
+    if isinstance(store, TinyDBStore):
+        yield TinyDBStore(tmp_path / "other" / "connections.json")
+        return
+    from connections_core.postgres import PostgresStore
+
+    postgres = request.getfixturevalue("postgres")
+    database = postgres.clean_database()
+    try:
+        with PostgresStore(postgres.dsn(database)) as other:
+            yield other
+    finally:
+        postgres.recycle(database)
+
+
+@pytest.fixture
+def target(target_store: Store, clock: FakeClock) -> ConnectionService:
+    """Another store, with another key."""
+    return ConnectionService(target_store, KeyRing(generate_key()), clock=clock)
 
 
 def exported(service: ConnectionService, workspaces: tuple[str, ...] = ("default",)) -> bytes:
@@ -101,7 +121,7 @@ def test_a_deleted_connection_and_the_members_come_too(
 def test_imported_secrets_are_bound_to_their_new_record(
         source: ConnectionService, target: ConnectionService) -> None:
     import_backup(target, read_backup(exported(source), PASSPHRASE))
-    record = next(r for r in target.store.snapshot("connections")[1] if r["name"] == "Prod")
+    record = next(r for r in target.store.connections()[1] if r["name"] == "Prod")
     assert record["config"]["apiKey"].startswith("v2:")
     assert target.get(record["id"]).config["apiKey"].endswith(OPENAI_KEY[-4:])
 
@@ -109,13 +129,9 @@ def test_imported_secrets_are_bound_to_their_new_record(
 def test_status_and_last_result_are_kept(source: ConnectionService,
                                          target: ConnectionService) -> None:
     prod = next(c for c in source.list() if c.name == "Prod")
-    with source.store.transaction():
-        source.store.table("connections").update(
-            {"status": "connected", "last_result": {"success": True, "message": "12 models.",
-                                                    "kind": "ok", "latency_ms": 80,
-                                                    "status_code": 200}},
-            doc_ids=[d.doc_id for d in source.store.table("connections").all()
-                     if d["id"] == prod.id])
+    stores.edit(source.store, prod.id, lambda record: record.update(
+        status="connected", last_result={"success": True, "message": "12 models.",
+                                         "kind": "ok", "latency_ms": 80, "status_code": 200}))
     import_backup(target, read_backup(exported(source), PASSPHRASE))
     imported = target.get(prod.id)
     assert imported.status == "connected"
@@ -162,8 +178,7 @@ def test_the_file_holds_no_secret_and_not_the_installation_key(
     for secret in (OPENAI_KEY, ANTHROPIC_KEY, "sk-old-0000000000000000abcd", key, key.upper()):
         assert secret not in text
     assert OPENAI_KEY[-4:] not in text and ANTHROPIC_KEY[-4:] not in text  # no hints
-    stored = [r["config"]["apiKey"] for r in source.store.snapshot("connections")[1]
-              if "apiKey" in r["config"]]
+    stored = stores.secrets(source.store)
     assert not any(token.split(":")[-1] in text for token in stored)  # nor their ciphertext
 
 
@@ -322,12 +337,12 @@ def test_members_without_an_admin_are_refused(data: bytes) -> None:
 
 def test_a_failed_read_writes_nothing(data: bytes, target: ConnectionService) -> None:
     target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
-    before = target.store.path.read_bytes()
+    before = stores.contents(target.store)
     for attempt in (lambda: read_backup(data, "wrong passphrase"),
                     lambda: read_backup(data[:-40], PASSPHRASE)):
         with pytest.raises(BackupError):
             import_backup(target, attempt())
-    assert target.store.path.read_bytes() == before
+    assert stores.contents(target.store) == before
 
 
 # -- conflicts, defaults, dry runs ---------------------------------------------------------
@@ -340,10 +355,10 @@ def backup(data: bytes) -> Backup:
 
 def test_importing_twice_skips_everything(backup: Backup, target: ConnectionService) -> None:
     import_backup(target, backup)
-    before = target.store.path.read_bytes()
+    before = stores.contents(target.store)
     report = import_backup(target, backup)
     assert report.counts["skipped"] == 4 and not report.changed
-    assert target.store.path.read_bytes() == before
+    assert stores.contents(target.store) == before
 
 
 def test_skip_keeps_the_connection_here(backup: Backup, target: ConnectionService) -> None:
@@ -426,16 +441,14 @@ def test_a_dry_run_reports_what_the_import_does_and_writes_nothing(
         backup: Backup, target: ConnectionService, on_conflict: Any) -> None:
     target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
     import_backup(target, backup)
-    before = target.store.path.read_bytes()
-    audit_before = [p.read_bytes() for p in sorted(target.store.path.parent.glob("*audit*"))]
+    before = stores.contents(target.store)  # the audit trail too
     dry = import_backup(target, backup, on_conflict=on_conflict, dry_run=True)
-    assert target.store.path.read_bytes() == before
-    assert [p.read_bytes() for p in sorted(target.store.path.parent.glob("*audit*"))] \
-        == audit_before
+    assert stores.contents(target.store) == before
     real = import_backup(target, backup, on_conflict=on_conflict)
     assert dry.entries == real.entries and dry.members == real.members
 
 
+@pytest.mark.tinydb
 def test_a_dry_run_into_an_empty_folder_creates_no_file(backup: Backup,
                                                         target: ConnectionService) -> None:
     report = import_backup(target, backup, dry_run=True)
@@ -447,7 +460,7 @@ def test_a_failing_import_writes_nothing(backup: Backup, target: ConnectionServi
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """All or nothing: an error on the last workspace undoes the first ones."""
     target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
-    before = target.store.path.read_bytes()
+    before = stores.contents(target.store)
     calls = []
     original = ConnectionService.import_records
 
@@ -464,7 +477,7 @@ def test_a_failing_import_writes_nothing(backup: Backup, target: ConnectionServi
     with pytest.raises(ValidationError):
         import_backup(target, two)
     assert calls == ["default", "team-b"]
-    assert target.store.path.read_bytes() == before
+    assert stores.contents(target.store) == before
 
 
 def test_progress_counts_every_connection(source: ConnectionService,
@@ -563,9 +576,9 @@ def test_only_trusted_code_or_an_instance_admin_may_import(
 
 def test_import_records_checks_each_record_as_create_does(target: ConnectionService) -> None:
     target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
-    before = target.store.path.read_bytes()
+    before = stores.contents(target.store)
     record = {"id": "x1", "type": "openai", "name": "\u202eevil", "status": "connected",
               "config": {"apiKey": "sk-1234567890abcdef"}}
     with pytest.raises(ValidationError, match="bidirectional"):
         target.import_records([record])
-    assert target.store.path.read_bytes() == before
+    assert stores.contents(target.store) == before

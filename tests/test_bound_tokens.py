@@ -1,14 +1,14 @@
-"""Secrets bound to their record: what someone who can write the data file, but
-doesn't know the key, can no longer do with it.
+"""Secrets bound to their record: what someone who can write the data file (or the
+database), but doesn't know the key, can no longer do with it.
 
-Every test edits the real data file by hand, as such a person would, then uses
-the service as a user would.  ``responses`` answers only the servers a test
-expects to be called, and records every request, called or not.
+Every test edits the stored records by hand, as such a person would (through the
+store's interface, so on both stores), then uses the service as a user would.
+``responses`` answers only the servers a test expects to be called, and records
+every request, called or not.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,36 +22,26 @@ from connections_core import (
     DecryptionError,
     EncryptionKeyError,
     KeyRing,
+    Store,
     TinyDBStore,
     crypto,
 )
 from connections_core.models import MASK
 from connections_core.records import KEY_CHECK_PLAINTEXT
 from connections_core.store import AtomicJSONStorage
+from tests import stores
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
 OPENAI = "https://api.openai.com/v1"
 ATTACKER = "https://attacker.example/v1"
 OTHER_KEY = "sk-other-key-0000000000QRST"
 
-Data = dict[str, Any]
 
-
-def edit(data_path: Path, change: Callable[[Data], None]) -> None:
-    """Change the data file by hand (without its revision, as an editor would leave it)."""
-    data = json.loads(data_path.read_text())
-    data.pop("_revision", None)
-    change(data)
-    data_path.write_text(json.dumps(data))
-
-
-def doc_of(data: Data, id: str) -> dict[str, Any]:
-    return next(d for d in data["connections"].values() if d["id"] == id)
-
-
-def swap(data: Data, first: str, second: str, field: str = "apiKey") -> None:
-    a, b = doc_of(data, first)["config"], doc_of(data, second)["config"]
-    a[field], b[field] = b[field], a[field]
+def swap(store: Store, first: str, second: str, field: str = "apiKey") -> None:
+    """Swap two stored connections' secrets."""
+    a, b = stores.connection(store, first), stores.connection(store, second)
+    stores.edit_config(store, first, **{field: b["config"][field]})
+    stores.edit_config(store, second, **{field: a["config"][field]})
 
 
 def add(service: ConnectionService, name: str, key: str = OPENAI_KEY,
@@ -63,26 +53,28 @@ def no_request_to(host: str) -> bool:
     return not any(host in call.request.url for call in responses.calls)
 
 
-def old_store(data_path: Path, key: str, plaintexts: dict[str, str]) -> None:
-    """Rewrite the file as the version before bound tokens wrote it: ``v1`` tokens
+def old_store(store: Store, key: str, plaintexts: dict[str, str]) -> None:
+    """Rewrite the store as the version before bound tokens wrote it: ``v1`` tokens
     for the secrets and the key check, and no ``bound`` flag."""
-    def downgrade(data: Data) -> None:
-        for doc in data["connections"].values():
-            doc["config"]["apiKey"] = crypto.encrypt(plaintexts[doc["id"]], key)
-        data["meta"] = {"1": {"key_check": crypto.encrypt(KEY_CHECK_PLAINTEXT, key)}}
-    edit(data_path, downgrade)
+    with store.transaction() as tx:
+        tx.update_connections(
+            (record["workspace_id"], record["id"],
+             {"config": {**record["config"],
+                         "apiKey": crypto.encrypt(plaintexts[record["id"]], key)}})
+            for record in tx.connections(None))
+        tx.set_key_check({"key_check": crypto.encrypt(KEY_CHECK_PLAINTEXT, key)})
 
 
 # -- a token moved to another record -----------------------------------------------------------
 
 @responses.activate
 def test_keys_swapped_between_two_records_fail_for_those_records_only(
-        service: ConnectionService, data_path: Path) -> None:
+        service: ConnectionService) -> None:
     """Swapping two apiKey tokens in the file sent A's key to B's server (3 of 3)."""
     victim = add(service, "victim")
     planted = add(service, "planted", OTHER_KEY, ATTACKER)
     fine = service.create("anthropic", "fine", {"apiKey": ANTHROPIC_KEY})
-    edit(data_path, lambda data: swap(data, victim.id, planted.id))
+    swap(service.store, victim.id, planted.id)
 
     for record in (victim, planted):
         with pytest.raises(DecryptionError, match=f"'{record.name}'") as caught:
@@ -99,11 +91,11 @@ def test_keys_swapped_between_two_records_fail_for_those_records_only(
 
 @responses.activate
 def test_test_all_records_the_swapped_records_as_errors_and_checks_the_others(
-        service: ConnectionService, data_path: Path) -> None:
+        service: ConnectionService) -> None:
     responses.get(f"{OPENAI}/models", json={"object": "list", "data": []})
     first, second = add(service, "first"), add(service, "second", OTHER_KEY, ATTACKER)
     fine = add(service, "fine")
-    edit(data_path, lambda data: swap(data, first.id, second.id))
+    swap(service.store, first.id, second.id)
 
     results = service.test_all()
 
@@ -116,15 +108,13 @@ def test_test_all_records_the_swapped_records_as_errors_and_checks_the_others(
 
 @responses.activate
 def test_a_key_copied_into_another_workspace_is_not_sent(
-        store: TinyDBStore, keyring: KeyRing, data_path: Path) -> None:
+        store: Store, keyring: KeyRing) -> None:
     alpha = ConnectionService(store, keyring, "alpha")
     beta = ConnectionService(store, keyring, "beta")
     secret = add(alpha, "alpha's key")
     mine = add(beta, "beta's", OTHER_KEY, ATTACKER)
-
-    def copy(data: Data) -> None:
-        doc_of(data, mine.id)["config"]["apiKey"] = doc_of(data, secret.id)["config"]["apiKey"]
-    edit(data_path, copy)
+    stores.edit_config(store, mine.id,
+                       apiKey=stores.connection(store, secret.id)["config"]["apiKey"])
 
     with pytest.raises(DecryptionError, match="'beta's'") as caught:
         beta.resolve_config("openai")
@@ -135,15 +125,12 @@ def test_a_key_copied_into_another_workspace_is_not_sent(
 
 
 def test_a_key_moved_to_a_record_with_the_same_id_in_another_workspace_fails(
-        store: TinyDBStore, keyring: KeyRing, data_path: Path) -> None:
+        store: Store, keyring: KeyRing) -> None:
     """The workspace is bound as well as the id: an id copied with the token does not help."""
     alpha = ConnectionService(store, keyring, "alpha")
     secret = add(alpha, "alpha's key")
-
-    def clone_into_beta(data: Data) -> None:
-        data["connections"]["99"] = {**doc_of(data, secret.id), "workspace_id": "beta",
-                                     "name": "clone"}
-    edit(data_path, clone_into_beta)
+    stores.plant(store, {**stores.connection(store, secret.id), "workspace_id": "beta",
+                         "name": "clone"})
 
     with pytest.raises(DecryptionError, match="'clone'"):
         ConnectionService(store, keyring, "beta").resolve_config("openai", secret.id)
@@ -153,9 +140,9 @@ def test_a_key_moved_to_a_record_with_the_same_id_in_another_workspace_fails(
 
 @responses.activate
 def test_an_edited_base_url_fails_to_decrypt_and_nothing_is_sent(
-        service: ConnectionService, data_path: Path) -> None:
+        service: ConnectionService) -> None:
     created = add(service, "work")
-    edit(data_path, lambda data: doc_of(data, created.id)["config"].update(baseUrl=ATTACKER))
+    stores.edit_config(service.store, created.id, baseUrl=ATTACKER)
 
     with pytest.raises(DecryptionError, match="'work'"):
         service.resolve_config("openai")
@@ -166,11 +153,11 @@ def test_an_edited_base_url_fails_to_decrypt_and_nothing_is_sent(
 
 
 def test_a_base_url_changed_through_update_binds_the_key_to_the_new_url(
-        service: ConnectionService, data_path: Path) -> None:
+        service: ConnectionService) -> None:
     created = add(service, "work")
     moved = service.update(created.id, 1, config={"baseUrl": ATTACKER, "apiKey": OPENAI_KEY})
     assert service.resolve_config("openai")["baseUrl"] == ATTACKER
-    edit(data_path, lambda data: doc_of(data, created.id)["config"].update(baseUrl=OPENAI))
+    stores.edit_config(service.store, created.id, baseUrl=OPENAI)
     with pytest.raises(DecryptionError):
         service.resolve_config("openai", moved.id)
 
@@ -181,10 +168,10 @@ def test_a_base_url_changed_through_update_binds_the_key_to_the_new_url(
 @pytest.mark.parametrize("planted", ["sk-planted-in-plain-text-9876", "v1:" + "ab" * 12 + ":"
                                      + "cd" * 16 + ":abc"])
 def test_a_secret_that_is_not_a_token_is_never_used_or_shown(
-        service: ConnectionService, data_path: Path, planted: str) -> None:
+        service: ConnectionService, planted: str) -> None:
     """A plain-text apiKey was sent as is and shown unmasked."""
     created = add(service, "work")
-    edit(data_path, lambda data: doc_of(data, created.id)["config"].update(apiKey=planted))
+    stores.edit_config(service.store, created.id, apiKey=planted)
 
     shown = service.get(created.id)
     assert shown.config["apiKey"] == MASK and shown.config["has_apiKey"] is True
@@ -196,28 +183,24 @@ def test_a_secret_that_is_not_a_token_is_never_used_or_shown(
     assert len(responses.calls) == 0
 
 
-def test_a_malformed_key_check_is_a_clear_error_at_start_up(store: TinyDBStore, key: str,
-                                                             data_path: Path) -> None:
+def test_a_malformed_key_check_is_a_clear_error_at_start_up(store: Store, key: str) -> None:
     """A key check with an odd number of hex digits raised ValueError from the constructor."""
     add(ConnectionService(store, KeyRing(key)), "work")
     odd = "v1:" + "ab" * 12 + ":" + "cd" * 16 + ":abc"
-    edit(data_path, lambda data: data["meta"]["1"].update(key_check=odd))
+    stores.set_key_check(store, {**(store.key_check() or {}), "key_check": odd})
     with pytest.raises(EncryptionKeyError, match="key check in .* is damaged"):
-        ConnectionService(TinyDBStore(data_path), KeyRing(key))
+        ConnectionService(store, KeyRing(key))
 
 
-def test_a_malformed_first_secret_does_not_stop_start_up(store: TinyDBStore, key: str,
-                                                          data_path: Path) -> None:
+def test_a_malformed_first_secret_does_not_stop_start_up(store: Store, key: str) -> None:
     """With no key check, the first secret token is the check; a malformed one raised
     ValueError from the constructor."""
     created = add(ConnectionService(store, KeyRing(key)), "work")
     odd = "v1:" + "ab" * 12 + ":" + "cd" * 16 + ":abc"
 
-    def damage(data: Data) -> None:
-        del data["meta"]
-        doc_of(data, created.id)["config"]["apiKey"] = odd
-    edit(data_path, damage)
-    service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    stores.remove_key_check(store)
+    stores.edit_config(store, created.id, apiKey=odd)
+    service = ConnectionService(store, KeyRing(key))
     with pytest.raises(DecryptionError, match="'work'"):
         service.resolve_config("openai")
 
@@ -225,60 +208,64 @@ def test_a_malformed_first_secret_does_not_stop_start_up(store: TinyDBStore, key
 # -- old unbound tokens and downgrades ---------------------------------------------------------
 
 def test_an_old_store_is_read_until_rotation_binds_every_secret(
-        store: TinyDBStore, key: str, data_path: Path) -> None:
+        store: Store, key: str) -> None:
     service = ConnectionService(store, KeyRing(key))
     first, second = add(service, "first"), add(service, "second", OTHER_KEY)
-    old_store(data_path, key, {first.id: OPENAI_KEY, second.id: OTHER_KEY})
-    old_token = doc_of(json.loads(data_path.read_text()), first.id)["config"]["apiKey"]
+    old_store(store, key, {first.id: OPENAI_KEY, second.id: OTHER_KEY})
+    old_token = stores.connection(store, first.id)["config"]["apiKey"]
 
-    reopened = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    reopened = ConnectionService(store, KeyRing(key))
     assert reopened.resolve_config("openai", second.id)["apiKey"] == OTHER_KEY
     assert reopened.rotate_keys() == 2
 
-    text = data_path.read_text()
-    assert '"v1:' not in text and text.count('"v2:') == 3
-    assert json.loads(text)["meta"]["1"]["bound"] is True
+    check = store.key_check()
+    assert check is not None and check["bound"] is True
+    assert [token[:3] for token in [*stores.secrets(store), check["key_check"]]] == ["v2:"] * 3
     assert reopened.resolve_config("openai", first.id)["apiKey"] == OPENAI_KEY
-    edit(data_path, lambda data: doc_of(data, first.id)["config"].update(apiKey=old_token))
+    stores.edit_config(store, first.id, apiKey=old_token)
     with pytest.raises(DecryptionError, match="'first' is an old token") as caught:
         reopened.resolve_config("openai", first.id)
     assert caught.value.record_id == first.id
 
 
 def test_a_new_record_in_an_old_store_is_bound_and_the_old_ones_still_read(
-        store: TinyDBStore, key: str, data_path: Path) -> None:
+        store: Store, key: str) -> None:
     service = ConnectionService(store, KeyRing(key))
     first = add(service, "first")
-    old_store(data_path, key, {first.id: OPENAI_KEY})
-    reopened = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    old_store(store, key, {first.id: OPENAI_KEY})
+    reopened = ConnectionService(store, KeyRing(key))
     second = add(reopened, "second", OTHER_KEY)
-    assert doc_of(json.loads(data_path.read_text()), second.id)["config"]["apiKey"][:3] == "v2:"
+    assert stores.connection(store, second.id)["config"]["apiKey"][:3] == "v2:"
     assert reopened.resolve_config("openai", first.id)["apiKey"] == OPENAI_KEY
     assert reopened.resolve_config("openai", second.id)["apiKey"] == OTHER_KEY
 
 
+def unbind_key_check(store: Store) -> None:
+    check = store.key_check()
+    assert check is not None
+    stores.set_key_check(store, {name: value for name, value in check.items()
+                                 if name != "bound"})
+
+
 @pytest.mark.parametrize("cover_tracks", [
-    lambda data: None,
-    lambda data: data["meta"]["1"].pop("bound"),
-    lambda data: data.pop("meta"),
+    lambda store: None,
+    unbind_key_check,
+    stores.remove_key_check,
 ], ids=["as is", "bound flag removed", "key check removed"])
 @responses.activate
 def test_an_unbound_token_planted_in_a_new_store_is_refused(
-        service: ConnectionService, key: str, data_path: Path,
-        cover_tracks: Callable[[Data], None]) -> None:
+        service: ConnectionService, key: str, cover_tracks: Callable[[Store], None]) -> None:
     """A new store holds only bound tokens, so an unbound one can only have been
     planted (made with the same key elsewhere), to point at another server.  Even
     without its key check, a bound token elsewhere in the file shows that."""
     created = add(service, "work")
     add(service, "another")
 
-    def plant(data: Data) -> None:
-        doc_of(data, created.id)["config"].update(apiKey=crypto.encrypt(OPENAI_KEY, key),
-                                                  baseUrl=ATTACKER)
-        cover_tracks(data)
-    edit(data_path, plant)
+    stores.edit_config(service.store, created.id, apiKey=crypto.encrypt(OPENAI_KEY, key),
+                       baseUrl=ATTACKER)
+    cover_tracks(service.store)
 
-    reopened = ConnectionService(TinyDBStore(data_path), KeyRing(key))
+    reopened = ConnectionService(service.store, KeyRing(key))
     with pytest.raises(DecryptionError, match="'work'"):
         reopened.resolve_config("openai")
     assert reopened.test(created.id).kind == "auth"
@@ -288,33 +275,33 @@ def test_an_unbound_token_planted_in_a_new_store_is_refused(
 # -- rotation ----------------------------------------------------------------------------------
 
 def test_rotation_rebinds_deleted_and_other_workspaces_records(
-        store: TinyDBStore, key: str, data_path: Path) -> None:
+        store: Store, key: str) -> None:
     alpha = ConnectionService(store, KeyRing(key), "alpha")
     beta = ConnectionService(store, KeyRing(key), "beta")
     kept, gone = add(alpha, "kept"), add(beta, "gone", OTHER_KEY)
     beta.delete(gone.id)
-    old_store(data_path, key, {kept.id: OPENAI_KEY, gone.id: OTHER_KEY})
+    old_store(store, key, {kept.id: OPENAI_KEY, gone.id: OTHER_KEY})
 
-    assert ConnectionService(TinyDBStore(data_path), KeyRing(key), "alpha").rotate_keys() == 2
-    assert '"v1:' not in data_path.read_text()
+    assert ConnectionService(store, KeyRing(key), "alpha").rotate_keys() == 2
+    assert [token[:3] for token in stores.secrets(store)] == ["v2:"] * 2
     beta.restore(gone.id)
     assert beta.resolve_config("openai")["apiKey"] == OTHER_KEY
 
 
 def test_rotation_writes_nothing_when_one_record_anywhere_fails(
-        store: TinyDBStore, key: str, data_path: Path) -> None:
+        store: Store, key: str) -> None:
     alpha = ConnectionService(store, KeyRing(key), "alpha")
     beta = ConnectionService(store, KeyRing(key), "beta")
     kept, gone = add(alpha, "kept"), add(beta, "gone", OTHER_KEY, ATTACKER)
     beta.delete(gone.id)
-    edit(data_path, lambda data: swap(data, kept.id, gone.id))
-    before = data_path.read_bytes()
+    swap(store, kept.id, gone.id)
+    before = stores.contents(store)
 
     with pytest.raises(DecryptionError, match="Nothing was re-encrypted") as caught:
         alpha.rotate_keys()
     assert "in workspace 'alpha'" in str(caught.value) or "in workspace 'beta'" in str(caught.value)
     assert caught.value.record_id in {kept.id, gone.id}
-    assert data_path.read_bytes() == before
+    assert stores.contents(store) == before
 
 
 def filled_old_store(data_path: Path, key: str, size: int) -> ConnectionService:
@@ -326,7 +313,7 @@ def filled_old_store(data_path: Path, key: str, size: int) -> ConnectionService:
         for n in range(size - 1):
             tx.insert_connection({**record, "id": f"old-{n}", "name": f"old {n}",
                                   "is_default": False})
-    old_store(data_path, key, {first.id: OPENAI_KEY,
+    old_store(service.store, key, {first.id: OPENAI_KEY,
                                **{f"old-{n}": OPENAI_KEY for n in range(size - 1)}})
     return ConnectionService(TinyDBStore(data_path), KeyRing(key))
 
@@ -356,3 +343,39 @@ def test_rotation_reads_the_table_a_fixed_number_of_times_and_writes_once(
     [entry] = service.audit(action="keys.rotated")
     assert entry.details["count"] == size
     assert '"v1:' not in data_path.read_text()
+
+
+@pytest.mark.parametrize("size", [100, 300])
+def test_rotation_on_postgresql_takes_a_fixed_number_of_statements(
+        postgres_store: Store, key: str, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL form of the test above: however many records, rotation reads
+    them in a fixed number of statements and writes them in one batch."""
+    import psycopg
+
+    service = ConnectionService(postgres_store, KeyRing(key))
+    first = add(service, "first")
+    with postgres_store.transaction() as tx:
+        [record] = tx.connections("default")
+        for n in range(size - 1):
+            tx.insert_connection({**record, "id": f"old-{n}", "name": f"old {n}",
+                                  "is_default": False})
+    old_store(postgres_store, key, {first.id: OPENAI_KEY,
+                                    **{f"old-{n}": OPENAI_KEY for n in range(size - 1)}})
+    service = ConnectionService(postgres_store, KeyRing(key))
+    counts = {"statements": 0, "batches": 0}
+    execute, executemany = psycopg.Connection.execute, psycopg.Cursor.executemany
+
+    def counted_execute(connection: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["statements"] += 1
+        return execute(connection, *args, **kwargs)
+
+    def counted_executemany(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["batches"] += 1
+        return executemany(cursor, *args, **kwargs)
+    monkeypatch.setattr(psycopg.Connection, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
+
+    assert service.rotate_keys() == size
+    assert counts["batches"] == 1
+    assert counts["statements"] <= 20, f"{counts['statements']} statements for {size} records"
+    assert [token[:3] for token in stores.secrets(postgres_store)] == ["v2:"] * size

@@ -1,5 +1,5 @@
-"""A record damaged in the data file (edited by hand, or written by an old bug)
-spoils only itself: the others list, check and resolve as before."""
+"""A record damaged in the store (edited by hand, or written by an old bug) spoils
+only itself: the others list, check and resolve as before."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from connections_core import ConnectionService, StoreCorruptError
+from connections_core import ConnectionService, Store, StoreCorruptError
+from tests import stores
 from tests.fakes import API_KEY, FakeServer
 
 
-def damage(path: Path, id: str, **fields: Any) -> None:
-    """Set ``fields`` on the stored record ``id``, as someone editing the file would."""
-    data = json.loads(path.read_text())
-    for doc in data["connections"].values():
-        if doc["id"] == id:
-            doc.update(fields)
-    path.write_text(json.dumps(data))
+def damage(store: Store, id: str, **fields: Any) -> None:
+    """Set ``fields`` on the stored record ``id``, as someone editing the store would."""
+    stores.edit(store, id, lambda record: record.update(fields))
 
 
 @pytest.mark.parametrize("fields", [
@@ -40,12 +37,12 @@ def damage(path: Path, id: str, **fields: Any) -> None:
     {"status": "wonderful"},
 ])
 def test_one_damaged_record_spoils_only_itself(service: ConnectionService,
-                                               fake_server: FakeServer, data_path: Path,
+                                               fake_server: FakeServer,
                                                fields: dict[str, Any]) -> None:
     good = service.create("openai", "Good", {"apiKey": API_KEY,
                                              "baseUrl": fake_server.openai_url})
     bad = service.create("openai", "Bad", {"apiKey": API_KEY, "baseUrl": fake_server.openai_url})
-    damage(data_path, bad.id, **fields)
+    damage(service.store, bad.id, **fields)
 
     listed = {c.id: c for c in service.list()}
     assert set(listed) == {good.id, bad.id}
@@ -62,14 +59,13 @@ def test_one_damaged_record_spoils_only_itself(service: ConnectionService,
     {"config": "sk-not-a-mapping"}, {"version": "1"}, {"type": "gopher"}, {"name": None},
 ])
 def test_a_damaged_record_says_so_and_can_be_deleted(service: ConnectionService,
-                                                     data_path: Path,
                                                      fields: dict[str, Any]) -> None:
     bad = service.create("openai", "Bad", {"apiKey": API_KEY, "baseUrl": "http://127.0.0.1:9"})
-    damage(data_path, bad.id, **fields)
+    damage(service.store, bad.id, **fields)
 
     shown = service.get(bad.id)
     assert shown.status == "error" and shown.last_result is not None
-    assert "damaged in the data file" in shown.last_result.message
+    assert f"damaged in {service.store.location}" in shown.last_result.message
     result = service.test(bad.id)
     assert not result.success and "damaged" in result.message
     with pytest.raises(StoreCorruptError, match="damaged"):
@@ -80,7 +76,9 @@ def test_a_damaged_record_says_so_and_can_be_deleted(service: ConnectionService,
     assert service.list() == []
 
 
+@pytest.mark.tinydb
 def test_a_record_without_an_id_is_ignored(service: ConnectionService, data_path: Path) -> None:
+    """Only the file can hold such a record: PostgreSQL keys every row by a text id."""
     good = service.create("ollama", "Local", {"baseUrl": "http://127.0.0.1:9"})
     data = json.loads(data_path.read_text())
     data["connections"]["99"] = {"workspace_id": "default", "name": "nobody can address me"}

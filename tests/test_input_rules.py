@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import responses
 
@@ -11,9 +9,10 @@ from connections_core import (
     ConnectionService,
     KeyRing,
     NotFoundError,
-    TinyDBStore,
+    Store,
     ValidationError,
 )
+from tests import stores
 from tests.fakes import API_KEY, FakeServer
 
 BAD_NAMES = [
@@ -25,15 +24,15 @@ BAD_NAMES = [
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_names_that_do_not_read_as_what_they_are_are_refused(service: ConnectionService,
-                                                             data_path: Path, name: str) -> None:
+                                                             name: str) -> None:
     with pytest.raises(ValidationError) as refused:
         service.create("ollama", name, {"baseUrl": "http://127.0.0.1:9"})
     assert "name" in refused.value.field_errors
     created = service.create("ollama", "Fine", {"baseUrl": "http://127.0.0.1:9"})
-    before = data_path.read_bytes()
+    before = stores.contents(service.store)
     with pytest.raises(ValidationError):
         service.update(created.id, created.version, name=name)
-    assert data_path.read_bytes() == before
+    assert stores.contents(service.store) == before
 
 
 @pytest.mark.parametrize("name", ["Ünïcödé ✓", "日本語の接続", "emoji 🚀", "zero\u200bwidth inside",
@@ -43,7 +42,7 @@ def test_ordinary_unicode_names_are_kept(service: ConnectionService, name: str) 
 
 
 @pytest.mark.parametrize("workspace", BAD_NAMES)
-def test_bad_workspace_ids_are_refused(store: TinyDBStore, keyring: KeyRing,
+def test_bad_workspace_ids_are_refused(store: Store, keyring: KeyRing,
                                        workspace: str) -> None:
     with pytest.raises(ValidationError) as refused:
         ConnectionService(store, keyring, workspace)
@@ -51,27 +50,26 @@ def test_bad_workspace_ids_are_refused(store: TinyDBStore, keyring: KeyRing,
 
 
 @pytest.mark.parametrize("version", [True, 1.0, "1", None, [1]])
-def test_version_must_be_a_whole_number(service: ConnectionService, data_path: Path,
+def test_version_must_be_a_whole_number(service: ConnectionService,
                                         version: object) -> None:
     created = service.create("ollama", "Local", {"baseUrl": "http://127.0.0.1:9"})
-    before = data_path.read_bytes()
+    before = stores.contents(service.store)
     with pytest.raises(ValidationError) as refused:
         service.update(created.id, version, name="Renamed")  # type: ignore[arg-type]
     assert "version" in refused.value.field_errors
-    assert data_path.read_bytes() == before
+    assert stores.contents(service.store) == before
 
 
 @pytest.mark.parametrize("value", [12345, ["sk-a"], {"k": "v"}, 1.5, True])
 def test_a_non_text_key_in_an_update_is_refused_not_ignored(service: ConnectionService,
-                                                            data_path: Path,
                                                             value: object) -> None:
     created = service.create("openai", "Work", {"apiKey": API_KEY,
                                                 "baseUrl": "http://127.0.0.1:9/v1"})
-    before = data_path.read_bytes()
+    before = stores.contents(service.store)
     with pytest.raises(ValidationError) as refused:
         service.update(created.id, created.version, config={"apiKey": value})
     assert "apiKey" in refused.value.field_errors
-    assert data_path.read_bytes() == before
+    assert stores.contents(service.store) == before
 
 
 @pytest.mark.parametrize("config", ["apiKey=sk", ["apiKey"], 42, None])

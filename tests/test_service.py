@@ -16,10 +16,12 @@ from connections_core import (
     EncryptionKeyError,
     KeyRing,
     NotFoundError,
+    Store,
     TinyDBStore,
     ValidationError,
     generate_key,
 )
+from tests import stores
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
 
 OPENAI = "https://api.openai.com/v1"
@@ -101,19 +103,24 @@ def test_base_url_trailing_slash_is_removed(service: ConnectionService) -> None:
 
 # -- secrets ---------------------------------------------------------------------------------
 
-def test_key_appears_nowhere_in_plaintext(service: ConnectionService, data_path: Path,
+def test_key_appears_nowhere_in_plaintext(service: ConnectionService,
                                           caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         created = add_openai(service)
         service.create("anthropic", "Claude", {"apiKey": ANTHROPIC_KEY})
         service.update(created.id, created.version, name="Renamed")
         listed = service.list()
-    text = data_path.read_text()
+    stored = stores.contents(service.store)  # the audit trail too
+    text = json.dumps(stored)
+    if isinstance(service.store, TinyDBStore):
+        text += service.store.path.read_text()  # the file's very bytes
     for secret in (OPENAI_KEY, ANTHROPIC_KEY):
         assert secret not in text
         assert secret not in repr(listed) and secret not in repr(service.get(created.id))
         assert secret not in caplog.text
-    assert text.count('"v2:') == 3, "two secrets and the key check, all encrypted and bound"
+    tokens = [*stores.secrets(service.store), stored["key_check"]["key_check"]]
+    assert [token[:3] for token in tokens] == ["v2:"] * 3, \
+        "two secrets and the key check, all encrypted and bound"
 
 
 def test_resolve_config_returns_the_default_decrypted(service: ConnectionService) -> None:
@@ -133,17 +140,12 @@ def test_resolve_config_without_connection_says_so(service: ConnectionService) -
         service.resolve_config("anthropic")
 
 
-def test_undecryptable_record_fails_alone(store: TinyDBStore, key: str,
-                                          data_path: Path) -> None:
+def test_undecryptable_record_fails_alone(store: Store, key: str) -> None:
     service = ConnectionService(store, KeyRing(key))
     broken = add_openai(service, "broken")
     fine = service.create("anthropic", "fine", {"apiKey": ANTHROPIC_KEY})
-    data = json.loads(data_path.read_text())
-    for doc in data["connections"].values():
-        if doc["id"] == broken.id:
-            token = doc["config"]["apiKey"]
-            doc["config"]["apiKey"] = token[:-2] + ("00" if token[-2:] != "00" else "11")
-    data_path.write_text(json.dumps(data))
+    token = stores.connection(store, broken.id)["config"]["apiKey"]
+    stores.edit_config(store, broken.id, apiKey=stores.tampered(token))
     with pytest.raises(DecryptionError, match="'broken'") as caught:
         service.resolve_config("openai")
     assert caught.value.record_id == broken.id
@@ -284,7 +286,7 @@ def test_deleted_connection_cannot_be_edited_or_made_default(service: Connection
 
 # -- workspaces ------------------------------------------------------------------------------
 
-def test_other_workspace_ids_do_not_exist(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_other_workspace_ids_do_not_exist(store: Store, keyring: KeyRing) -> None:
     alpha = ConnectionService(store, keyring, "alpha")
     beta = ConnectionService(store, keyring, "beta")
     created = add_openai(alpha)
@@ -301,13 +303,12 @@ def test_other_workspace_ids_do_not_exist(store: TinyDBStore, keyring: KeyRing) 
 
 # -- keys: the key check, from_env and rotation ---------------------------------------------
 
-def test_wrong_key_is_refused_before_anything_is_written(store: TinyDBStore, key: str,
-                                                          data_path: Path) -> None:
+def test_wrong_key_is_refused_before_anything_is_written(store: Store, key: str) -> None:
     add_openai(ConnectionService(store, KeyRing(key)))
-    before = data_path.read_bytes()
+    before = stores.contents(store)
     with pytest.raises(EncryptionKeyError, match="does not match the key this data was written"):
-        ConnectionService(TinyDBStore(data_path), KeyRing(generate_key()))
-    assert data_path.read_bytes() == before
+        ConnectionService(store, KeyRing(generate_key()))
+    assert stores.contents(store) == before
 
 
 def test_from_env_generates_a_local_key_once(tmp_path: Path,
@@ -371,20 +372,19 @@ def test_rotation_re_encrypts_every_workspace(tmp_path: Path) -> None:
         ConnectionService.from_env("a", env)
 
 
-def test_rotation_is_all_or_nothing(store: TinyDBStore, key: str, data_path: Path) -> None:
+def test_rotation_is_all_or_nothing(store: Store, key: str) -> None:
     service = ConnectionService(store, KeyRing(key))
-    add_openai(service)
-    data = json.loads(data_path.read_text())
-    doc = next(iter(data["connections"].values()))
-    doc["config"]["apiKey"] = doc["config"]["apiKey"][:-2] + "00"
-    data_path.write_text(json.dumps(data))
-    before = data_path.read_bytes()
+    add_openai(service, "first")
+    broken = add_openai(service, "broken")
+    token = stores.connection(store, broken.id)["config"]["apiKey"]
+    stores.edit_config(store, broken.id, apiKey=stores.tampered(token))
+    before = stores.contents(store)
     with pytest.raises(DecryptionError):
-        ConnectionService(TinyDBStore(data_path), KeyRing(key)).rotate_keys()
-    assert data_path.read_bytes() == before
+        ConnectionService(store, KeyRing(key)).rotate_keys()
+    assert stores.contents(store) == before
 
 
-def test_timestamps_come_from_the_clock(store: TinyDBStore, keyring: KeyRing) -> None:
+def test_timestamps_come_from_the_clock(store: Store, keyring: KeyRing) -> None:
     clock = FakeClock()
     created = add_openai(ConnectionService(store, keyring, clock=clock))
     assert created.created_at.year == 2026 and created.created_at.tzinfo is not None

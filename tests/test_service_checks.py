@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
-from connections_core import ConnectionService, KeyRing, NotFoundError, TinyDBStore, ValidationError
+from connections_core import ConnectionService, KeyRing, NotFoundError, Store, ValidationError
 from connections_core import service as service_module
+from tests import stores
 from tests.fakes import API_KEY, FakeServer, unused_url
 
 
@@ -77,7 +77,7 @@ def test_unreachable_server_is_recorded(service: ConnectionService) -> None:
     assert service.get(created.id).status == "error"
 
 
-def test_slow_server_times_out(store: TinyDBStore, keyring: KeyRing,
+def test_slow_server_times_out(store: Store, keyring: KeyRing,
                                fake_server: FakeServer) -> None:
     fake_server.delay = 2.0
     service = ConnectionService(store, keyring, timeout=0.2)
@@ -86,13 +86,12 @@ def test_slow_server_times_out(store: TinyDBStore, keyring: KeyRing,
     assert result.kind == "timeout" and "did not answer within 0.2 s" in result.message
 
 
-def test_draft_check_writes_nothing(service: ConnectionService, fake_server: FakeServer,
-                                    data_path: Path) -> None:
+def test_draft_check_writes_nothing(service: ConnectionService, fake_server: FakeServer) -> None:
     add_openai(service, fake_server)
-    before = data_path.read_bytes()
+    before = stores.contents(service.store)
     result = service.test_draft("openai", {"apiKey": API_KEY, "baseUrl": fake_server.openai_url})
     assert result.success
-    assert data_path.read_bytes() == before
+    assert stores.contents(service.store) == before
 
 
 def test_draft_of_an_edit_uses_the_stored_key_only_for_the_same_url(
@@ -149,12 +148,11 @@ def test_result_of_an_edited_connection_is_not_recorded(service: ConnectionServi
 
 
 def test_undecryptable_key_is_reported_as_the_check_result(
-        store: TinyDBStore, key: str, data_path: Path, fake_server: FakeServer) -> None:
+        store: Store, key: str, fake_server: FakeServer) -> None:
     service = ConnectionService(store, KeyRing(key))
     created = add_openai(service, fake_server)
-    text = data_path.read_text()
-    token = text.split('"apiKey":"')[1].split('"')[0]
-    data_path.write_text(text.replace(token, token[:-2] + ("00" if token[-2:] != "00" else "11")))
+    token = stores.connection(store, created.id)["config"]["apiKey"]
+    stores.edit_config(store, created.id, apiKey=stores.tampered(token))
     result = service.test(created.id)
     assert not result.success and "can't be decrypted" in result.message
     assert fake_server.requests == [], "nothing was sent without a usable key"
