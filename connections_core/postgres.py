@@ -561,6 +561,11 @@ class PostgresStore(Store):
         revision = None if self._current() is not None else (str(epoch), n)
         return revision, [_loads(text) for _, _, text in rows if text is not None]
 
+    def connection(self, workspace_id: str, id: str) -> Record | None:
+        rows = self._rows("SELECT record FROM connections WHERE workspace_id = %s AND id = %s",
+                          (_text(workspace_id), _text(id)))
+        return _loads(rows[0][0]) if rows else None
+
     def members(self, workspace_id: str | None = None) -> list[Record]:
         if workspace_id is None:
             rows = self._rows("SELECT record FROM connections_members")

@@ -126,13 +126,12 @@ class Records:
 
         :raises StoreCorruptError: the record is damaged (unless ``damaged``).
         """
-        _, rows = self.store.connections(self.workspace_id)
-        for row in rows:
-            if row.get("id") == id and self.is_mine(row):
-                if not damaged:
-                    self.refuse_damaged(row)
-                return dict(row)
-        raise not_found(id)
+        row = self.store.connection(self.workspace_id, id)
+        if row is None or not self.is_mine(row):
+            raise not_found(id)
+        if not damaged:
+            self.refuse_damaged(row)
+        return dict(row)
 
     def active_records(self) -> builtins.list[Record]:
         """Copies of this workspace's undeleted records, read in one snapshot."""

@@ -163,6 +163,12 @@ class Store(ABC):
         """``(revision, records)``: the connections of one workspace (every workspace
         when None), deleted ones too, read together.  Treat them as read-only."""
 
+    def connection(self, workspace_id: str, id: str) -> Record | None:
+        """One connection of a workspace (deleted ones too), or None; treat it as
+        read-only.  A store may find it without reading the others."""
+        _, rows = self.connections(workspace_id)
+        return next((row for row in rows if row.get("id") == id), None)
+
     @abstractmethod
     def members(self, workspace_id: str | None = None) -> list[Record]:
         """The members of one workspace (every workspace when None)."""

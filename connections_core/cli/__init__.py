@@ -68,13 +68,13 @@ def _configure_logging() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line and exit with its code."""
+    """Run the command line and exit with its code (log records as one line each)."""
+    _configure_logging()
     sys.exit(run(argv))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command; every error is one line on stderr and an exit code."""
-    _configure_logging()
     try:
         code = cli.main(args=list(argv) if argv is not None else None,
                         prog_name="connections", standalone_mode=False)
