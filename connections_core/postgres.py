@@ -608,6 +608,10 @@ class PostgresStore(Store):
         (size,), = self._rows("SELECT pg_database_size(current_database())")
         return int(size)
 
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", True)
+
     def close(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
@@ -1072,8 +1073,15 @@ class ConnectionService:
                      and d.get("email") == email), None)
 
 
+#: The databases opened by :func:`open_database` in this process, by URL: every
+#: service of a process (one per signed-in person and workspace, in the dashboard)
+#: shares one store, and so one pool of connections to the server.
+_DATABASES: dict[str, Store] = {}
+_DATABASES_GUARD = threading.Lock()
+
+
 def open_database(url: str) -> Store:
-    """The store at a database URL (``postgresql://...``).
+    """The store at a database URL (``postgresql://...``), opened once per process.
 
     psycopg is imported only here, so that the TinyDB path never needs it.
 
@@ -1090,8 +1098,11 @@ def open_database(url: str) -> Store:
         raise StoreError(f"{DATABASE_URL_VARIABLE} is set, but psycopg can't be imported "
                          f"({error.name or 'psycopg'}). Install it: pip install -r "
                          "requirements.txt.", DATABASE_URL_VARIABLE) from None
-    store: Store = PostgresStore(url)
-    return store
+    with _DATABASES_GUARD:
+        store = _DATABASES.get(url)
+        if store is None or getattr(store, "closed", False):
+            store = _DATABASES[url] = PostgresStore(url)
+        return store
 
 
 def _without_display_values(provider: Provider, config: Mapping[str, Any]) -> Record:
