@@ -60,19 +60,18 @@ def background(page: Any, selector: str) -> str:
 
 # -- 15: titles and icon --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "screen"), SCREENS.items())
-def test_each_screen_names_its_tab(browser: Any, app: str, path: str, screen: str) -> None:
-    page = open_page(browser, f"{app}/{path}")
-
-    assert page.title() == f"{screen} · connections"
-    page.context.close()
-
-
-def test_choosing_a_screen_renames_the_tab(browser: Any, app: str) -> None:
+def test_each_screen_names_its_tab_opened_or_chosen(browser: Any, app: str) -> None:
+    """Opened by its address (one page, each screen's address in turn), then chosen
+    in the sidebar."""
     page = open_page(browser, app)
+    for path, screen in SCREENS.items():
+        if path:
+            page.goto(f"{app}/{path}")
+            page.wait_for_selector(READY, timeout=30_000)
+        assert page.title() == f"{screen} · connections", path
 
-    page.get_by_role("link", name="Ollama models").click()
-    page.wait_for_function("document.title === 'Ollama models · connections'", timeout=20_000)
+    page.get_by_role("link", name="Connections").click()
+    page.wait_for_function("document.title === 'Connections · connections'", timeout=20_000)
     page.context.close()
 
 
