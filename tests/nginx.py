@@ -119,12 +119,23 @@ class Nginx:
         lines = self.access_log.read_text().splitlines()
         return [_request(line) for line in lines if line.count("\t") == 4]
 
-    def replica_of(self, cookie: str) -> str:
-        """The replica (host:port) that a browser with this cookie reaches."""
+    def replica_of(self, cookie: str, bound: float = 10) -> str:
+        """The replica (host:port) that a browser with this cookie reaches.
+
+        nginx writes a request's log line after it has sent the answer, so the
+        line may come a moment after the answer does: wait for it, with a bound.
+        """
         answer = requests.get(f"{self.url}/_stcore/health", cookies={COOKIE: cookie},
                               timeout=10)
         answer.raise_for_status()
-        return next(r.upstream for r in reversed(self.requests()) if r.cookie == cookie)
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            found = next((r.upstream for r in reversed(self.requests()) if r.cookie == cookie),
+                         None)
+            if found is not None:
+                return found
+            time.sleep(0.02)  # a poll interval, not a wait for the condition
+        raise TimeoutError(f"nginx logged no request with cookie {cookie} within {bound} s")
 
 
 def _request(line: str) -> Request:

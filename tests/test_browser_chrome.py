@@ -70,7 +70,7 @@ def test_each_screen_names_its_tab_opened_or_chosen(browser: Any, app: str) -> N
             page.wait_for_selector(READY, timeout=30_000)
         assert page.title() == f"{screen} · connections", path
 
-    page.get_by_role("link", name="Connections").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Connections").click()
     page.wait_for_function("document.title === 'Connections · connections'", timeout=20_000)
     page.context.close()
 
