@@ -41,7 +41,7 @@ from benchmarks.bench_core import KEY, best, fake_openai  # noqa: E402
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key  # noqa: E402
 from connections_core.migrate import migrate_store  # noqa: E402
 from connections_core.postgres import PostgresStore  # noqa: E402
-from connections_core.service import secret_context  # noqa: E402
+from connections_core.records import secret_context  # noqa: E402
 from connections_core.storage import Store  # noqa: E402
 
 RESET = ("TRUNCATE connections, connections_members, connections_key_check, connections_audit "

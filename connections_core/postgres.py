@@ -552,14 +552,17 @@ class PostgresStore(Store):
         return (str(epoch), n)
 
     def connections(self, workspace_id: str | None = None) -> tuple[Revision, list[Record]]:
-        # One statement reads one snapshot: the revision and the rows agree.
-        join = "true" if workspace_id is None else "c.workspace_id = %s"
-        sql = ("SELECT r.epoch, r.n, c.record FROM connections_revision r "  # noqa: S608
-               "LEFT JOIN connections c ON " + join)  # (constant parts)
-        rows = self._rows(sql, () if workspace_id is None else (_text(workspace_id),))
-        epoch, n = rows[0][0], rows[0][1]
+        # One statement reads one snapshot, so the revision and the rows agree.  The
+        # records come back as one JSON array, parsed at once: row by row, building
+        # and parsing each row cost twice as much at 10,000 records.
+        where = "" if workspace_id is None else " WHERE workspace_id = %s"  # constant parts
+        sql = ("SELECT r.epoch, r.n, (SELECT '[' || coalesce(string_agg(record, ','), '') "  # noqa: S608
+               "|| ']' FROM connections" + where + ") FROM connections_revision r")
+        [(epoch, n, records)] = self._rows(
+            sql, () if workspace_id is None else (_text(workspace_id),))
         revision = None if self._current() is not None else (str(epoch), n)
-        return revision, [_loads(text) for _, _, text in rows if text is not None]
+        found: list[Record] = json.loads(records)
+        return revision, found
 
     def connection(self, workspace_id: str, id: str) -> Record | None:
         rows = self._rows("SELECT record FROM connections WHERE workspace_id = %s AND id = %s",
