@@ -36,6 +36,7 @@ def test_all_lists_exactly_the_public_names() -> None:
     (connections_core.KeyRing, ["current", "previous"]),
     (connections_core.KeyRing.from_env, ["environ"]),
     (connections_core.TinyDBStore, ["path"]),
+    (connections_core.PostgresStore, ["dsn"]),
     (connections_core.ConnectionService, ["store", "keyring", "workspace_id"]),
     (connections_core.ConnectionService.from_env, ["workspace_id", "environ"]),
     (connections_core.test_connection, ["type", "config", "timeout"]),
@@ -67,6 +68,20 @@ def test_core_imports_neither_streamlit_nor_pandas() -> None:
             "print(sorted(m for m in ('streamlit', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_tinydb_path_never_imports_psycopg(tmp_path: Path) -> None:
+    """A laptop install starts without psycopg: only a PostgreSQL store imports it."""
+    code = ("import os, sys\n"
+            "from connections_core import ConnectionService\n"
+            "service = ConnectionService.from_env(environ={'CONNECTIONS_DATA_DIR': sys.argv[1]})\n"
+            "service.create('ollama', 'Local', {})\n"
+            "service.list(); service.audit()\n"
+            "print(sorted(m for m in sys.modules if m == 'connections_core.postgres' "
+            "or m.split('.')[0] in ('psycopg', 'psycopg_pool')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
 
