@@ -294,10 +294,12 @@ class Records:
                 f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
                 "file edited? Enter the API key again).", id) from None
 
-    def decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
+    def decrypted(self, record: Mapping[str, Any],
+                  accept_unbound: bool | None = None) -> dict[str, str]:
+        """``record``'s config with its secrets opened (see :meth:`open_secret`)."""
         secret = secret_fields(record)
-        return {field: self.open_secret(record, field) if field in secret else value
-                for field, value in record["config"].items()}
+        return {field: self.open_secret(record, field, accept_unbound) if field in secret
+                else value for field, value in record["config"].items()}
 
     def same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
         if field not in doc["config"]:

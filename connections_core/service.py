@@ -956,12 +956,14 @@ class ConnectionService:
                        ) -> Iterator[tuple[Connection, TestResult]]:
         if not records:
             return
+        # Read once for the run, not once per secret (a query each, on PostgreSQL).
+        accept_unbound = not self._records.all_bound()
         pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
                                   thread_name_prefix="connections-check")
         count = failed = 0
         try:
             pending: dict[Future[TestResult], Record] = {
-                pool.submit(self._check, record): record for record in records}
+                pool.submit(self._check, record, accept_unbound): record for record in records}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 finished = [(pending.pop(future), future.result()) for future in done]
@@ -1010,7 +1012,7 @@ class ConnectionService:
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
         return sealed, changed
 
-    def _check(self, record: Record) -> TestResult:
+    def _check(self, record: Record, accept_unbound: bool | None = None) -> TestResult:
         """Check one record; whatever happens becomes its result (never an exception,
         so that one bad connection can't stop a run over all of them)."""
         damage = damage_of(record)
@@ -1018,7 +1020,7 @@ class ConnectionService:
             return TestResult(False, self._records.damage_message(record, damage),
                               "invalid_response", 0)
         try:
-            config = self._records.decrypted(record)
+            config = self._records.decrypted(record, accept_unbound)
         except DecryptionError as error:
             return TestResult(False, str(error), "auth", 0)
         try:
