@@ -75,8 +75,8 @@ def filled_service(folder: Path, size: int, base_url: str,
     service = ConnectionService(TinyDBStore(folder / "connections.json"),
                                 KeyRing(key or generate_key()))
     template = service.create("openai", "template", {"apiKey": KEY, "baseUrl": base_url})
-    with service.store.transaction() as db:
-        table = db.table("connections", cache_size=0)
+    with service.store.transaction():
+        table = service.store.table("connections")
         record = dict(table.all()[0])
         table.insert_multiple(
             {**record, "id": f"bench-{n}", "name": f"conn {n}", "is_default": False,

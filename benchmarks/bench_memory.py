@@ -46,8 +46,8 @@ def build(path: Path, size: int, key: str) -> None:
     service = ConnectionService(TinyDBStore(path), KeyRing(key), "team-0")
     template = service.create("openai", "template", {"apiKey": "sk-bench-0123456789abcdef",
                                                      "baseUrl": "http://127.0.0.1:9/v1"})
-    with service.store.transaction() as db:
-        table = db.table("connections", cache_size=0)
+    with service.store.transaction():
+        table = service.store.table("connections")
         record = dict(table.all()[0])
         table.insert_multiple(
             {**record, "id": f"bench-{n}", "name": f"conn {n}",

@@ -44,9 +44,9 @@ def timed(action: Callable[[], object]) -> float:
 def old_store(path: Path, size: int, key: str) -> None:
     """A data file as the version before bound tokens wrote it, filled in one write."""
     store = TinyDBStore(path)
-    with store.transaction() as db:
-        db.table("meta").insert({"key_check": encrypt(KEY_CHECK_PLAINTEXT, key)})
-        db.table("connections").insert_multiple({
+    with store.transaction():
+        store.table("meta").insert({"key_check": encrypt(KEY_CHECK_PLAINTEXT, key)})
+        store.table("connections").insert_multiple({
             "id": f"bench-{n}", "workspace_id": f"team-{n % 10}", "type": "openai",
             "name": f"conn {n}", "config": {"apiKey": encrypt(API_KEY, key), "baseUrl": BASE_URL},
             "hints": {"apiKey": API_KEY[-4:]}, "is_default": n < 10, "status": "unconfigured",
@@ -67,8 +67,8 @@ def fresh_service(original: Path, folder: Path, key: str) -> ConnectionService:
 
 def rotate_one_by_one(service: ConnectionService) -> None:
     """The previous rotate_keys(): one update per record, each reading the whole table."""
-    with service.store.transaction() as db:
-        table = db.table("connections", cache_size=0)
+    with service.store.transaction():
+        table = service.store.table("connections")
         ring = service.keyring
         for doc in table.all():
             resealed = ring.encrypt(ring.decrypt(doc["config"]["apiKey"]))
