@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests import stores
 from tests.conftest import FakeClock
 from tests.fakes import FakeServer
 from tests.test_store import start_worker
+from tests.together import at_once
 
 if TYPE_CHECKING:
     from tests.postgres import PostgresServer
@@ -284,29 +284,15 @@ def assert_one_entry_per_connection(data_path: Path, key: str) -> None:
 
 def test_two_processes_and_eight_threads_get_one_entry_per_change(data_path: Path,
                                                                   key: str) -> None:
-    workers = [start_creating(data_path, key, f"p{n}", 15) for n in range(2)]
-    failures: list[BaseException] = []
+    workers = [start_worker(data_path, key, f"p{n}", 15) for n in range(2)]
 
     def work(n: int) -> None:
         service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
-        try:
-            for i in range(5):
-                created = service.create("ollama", f"t{n}-{i}", {})
-                service.set_default(created.id)
-        except BaseException as error:  # reported below
-            failures.append(error)
+        for i in range(5):
+            created = service.create("ollama", f"t{n}-{i}", {})
+            service.set_default(created.id)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for worker in workers:
-        assert worker.wait(timeout=60) == 0
-        assert worker.stdout is not None and worker.stdin is not None
-        worker.stdout.close()
-        worker.stdin.close()
-    assert not failures
+    assert not at_once(work, 8, workers)
     assert_one_entry_per_connection(data_path, key)
     service = ConnectionService(TinyDBStore(data_path), KeyRing(key))
     assert len(service.audit(limit=1000, action="connection.default_set")) <= 40

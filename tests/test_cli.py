@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
 from tests.fakes import API_KEY, FakeServer, unused_url
+from tests.together import on_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor")
@@ -215,23 +215,9 @@ def test_test_records_results_and_exits_1_when_one_fails(stocked: Installation) 
 
 def test_a_terminal_gets_a_progress_bar(stocked: Installation) -> None:
     """On a terminal the results are printed above a bar; piped, there is no bar."""
-    master, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "connections_core", "test"],
-                               cwd=stocked.home, env=stocked.env(TERM="xterm"),
-                               stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal closed: the process is gone
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert process.wait(timeout=60) == 1
-    shown = b"".join(chunks).decode("utf-8", "replace")
+    code, shown = on_a_terminal([sys.executable, "-m", "connections_core", "test"],
+                                stocked.home, stocked.env(TERM="xterm"))
+    assert code == 1
     assert "Checking connections" in shown and "Error      default/Stale" in shown
     piped = stocked.run("test")
     assert "Checking connections" not in piped.output

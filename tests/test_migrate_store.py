@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from connections_core.migrate import VerificationError, migrate_store
 from connections_core.storage import Store
 from tests.fakes import API_KEY
 from tests.postgres import PASSWORD, PostgresServer, _free_port
+from tests.together import on_a_terminal
 
 pytest.importorskip("psycopg")
 from connections_core.postgres import PostgresStore, PostgresTransaction
@@ -323,23 +323,9 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_none(
            if not name.startswith(("ENCRYPTION_", "CONNECTIONS_"))}
     env.update(PYTHONPATH=str(ROOT), CONNECTIONS_DATA_DIR=str(folder), ENCRYPTION_KEY=key,
                TERM="xterm")
-    master, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "connections_core", "migrate-store",
-                                "--to", dsn], cwd=folder, env=env,
-                               stdin=terminal, stdout=terminal, stderr=terminal)
-    os.close(terminal)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the terminal closed: the process is gone
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert process.wait(timeout=60) == 0
-    shown = b"".join(chunks).decode("utf-8", "replace")
+    code, shown = on_a_terminal(
+        [sys.executable, "-m", "connections_core", "migrate-store", "--to", dsn], folder, env)
+    assert code == 0
     assert "Copying" in shown and "Verified: counts match." in shown
     assert PASSWORD not in shown
     piped = cli(folder, "migrate-store", "--to", dsn, ENCRYPTION_KEY=key)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
 from connections_core import ConnectionService, KeyRing, generate_key
 from connections_core.postgres import PostgresStore
 from tests.postgres import PostgresServer
+from tests.together import at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,32 +44,14 @@ def test_eight_threads_and_two_processes_lose_nothing(postgres: PostgresServer,
                                                      postgres_database: str) -> None:
     key, dsn = generate_key(), postgres.dsn(postgres_database)
     workers = [start_worker(dsn, key, f"p{n}", 15) for n in range(2)]
-    failures: list[BaseException] = []
     with PostgresStore(dsn) as store:
         def work(n: int) -> None:
             service = ConnectionService(store, KeyRing(key))
-            try:
-                for i in range(5):
-                    created = service.create("ollama", f"t{n}-{i}", {})
-                    service.set_default(created.id)
-            except BaseException as error:  # reported below
-                failures.append(error)
+            for i in range(5):
+                created = service.create("ollama", f"t{n}-{i}", {})
+                service.set_default(created.id)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        for worker in workers:
-            assert worker.wait(timeout=120) == 0
-            assert worker.stdout is not None and worker.stdin is not None
-            worker.stdout.close()
-            worker.stdin.close()
-        assert not failures
+        assert not at_once(work, 8, workers)
 
         service = ConnectionService(store, KeyRing(key))
         connections = service.list()

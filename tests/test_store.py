@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, KeyRing, StoreCorruptError, StoreError, TinyDBStore
+from tests.together import at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,28 +160,13 @@ def test_two_processes_and_eight_threads_lose_no_write(data_path: Path, key: str
         "openai", "first", {"apiKey": "sk-process-key-0001"})
     workers = [start_worker(data_path, key, f"p{n}", 20) for n in range(2)]
     services = [ConnectionService(TinyDBStore(data_path), keyring) for _ in range(8)]
-    failures: list[BaseException] = []
 
     def work(n: int) -> None:
-        try:
-            for i in range(5):
-                created = services[n].create("openai", f"t{n}-{i}", {"apiKey": "sk-thread-0001"})
-                services[n].set_default(created.id)
-        except BaseException as error:  # reported below
-            failures.append(error)
+        for i in range(5):
+            created = services[n].create("openai", f"t{n}-{i}", {"apiKey": "sk-thread-0001"})
+            services[n].set_default(created.id)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for worker in workers:
-        assert worker.stdin is not None
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for worker in workers:
-        assert worker.wait(timeout=60) == 0
-    assert not failures
+    assert not at_once(work, 8, workers)
     listed = ConnectionService(TinyDBStore(data_path), keyring).list()
     assert len(listed) == 1 + 2 * 20 + 8 * 5
     assert sum(c.is_default for c in listed) == 1
