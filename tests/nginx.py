@@ -20,6 +20,8 @@ from pathlib import Path
 
 import requests
 
+from tests.test_browser import _wait_until_healthy
+
 #: The cookie that ties a browser to its replica.
 COOKIE = "connections_replica"
 
@@ -163,25 +165,15 @@ def nginx_in_front(replicas: list[str], folder: Path, port: int) -> Iterator[Ngi
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     nginx = Nginx(f"http://127.0.0.1:{port}", access_log)
     try:
-        _wait_until_up(nginx, process, folder)
+        _wait_until_healthy(nginx.url, process, 30, name="nginx",
+                            why_it_exited=lambda: _why_it_exited(process, folder))
         yield nginx
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def _wait_until_up(nginx: Nginx, process: subprocess.Popen[bytes], folder: Path,
-                   bound: float = 30) -> None:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
-            raise RuntimeError(f"nginx exited with {process.returncode}: {error}{log}")
-        try:
-            if requests.get(f"{nginx.url}/_stcore/health", timeout=1).text == "ok":
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)  # a poll interval, not a wait for the condition
-    raise TimeoutError(f"nginx did not answer within {bound} s")
+def _why_it_exited(process: subprocess.Popen[bytes], folder: Path) -> str:
+    error = process.stderr.read().decode() if process.stderr else ""
+    log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+    return f": {error}{log}"

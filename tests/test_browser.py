@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,19 +67,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float = 60) -> None:
-    """Poll ``/_stcore/health`` (as Streamlit's own e2e tests do) until it says ok."""
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float = 60, *,
+                        name: str = "streamlit",
+                        why_it_exited: Callable[[], str] = lambda: "") -> None:
+    """Poll ``/_stcore/health`` (as Streamlit's own e2e tests do) until it says ok,
+    through ``process`` (Streamlit itself, or a proxy in front of it)."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
+            raise RuntimeError(f"{name} exited with {process.returncode}{why_it_exited()}")
         try:
             if requests.get(f"{url}/_stcore/health", timeout=1).text == "ok":
                 return
         except requests.ConnectionError:
             pass
         time.sleep(0.1)  # a poll interval, not a wait for the condition
-    raise TimeoutError(f"streamlit did not become healthy within {bound} s")
+    raise TimeoutError(f"{name} did not become healthy within {bound} s")
 
 
 @pytest.fixture(scope="module")
