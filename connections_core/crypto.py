@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import DecryptionError, EncryptionKeyError
+from .permissions import distrust
 
 __all__ = [
     "Context",
@@ -64,6 +65,7 @@ MAKE_A_KEY = (
 )
 
 _IV_BYTES = 12
+_KEY_FILE_MAX = 4096
 _TAG_BYTES = 16
 # Whole bytes only: an odd number of hex digits is not a token (bytes.fromhex
 # would raise ValueError on it).  Matched with fullmatch, so no trailing newline.
@@ -282,28 +284,64 @@ def previous_keys(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def read_key_file(path: Path) -> str:
-    """Read a key file written by :func:`create_key_file`."""
+    """Read a key file written by :func:`create_key_file`.
+
+    The file is opened without following a symbolic link, and what was opened
+    must belong to this user and be writable by nobody else: a key file someone
+    else planted is refused, not used (see :func:`~connections_core.permissions.distrust`).
+
+    :raises EncryptionKeyError: the file can't be read, can't be trusted, or
+        holds no well-formed key.
+    """
     try:
-        key = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise EncryptionKeyError(
-            f"The key file {path} can't be read ({error.__class__.__name__}). "
-            f"Fix its permissions, or set {KEY_VARIABLE} instead."
-        ) from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        refused = distrust(path, "key file")
+        if refused is not None:  # a symbolic link (O_NOFOLLOW: ELOOP)
+            raise EncryptionKeyError(str(refused), untrusted=True) from None
+        raise _unreadable(path, error) from None
+    with os.fdopen(fd, "rb") as file:
+        refused = distrust(path, "key file", os.fstat(file.fileno()))
+        if refused is not None:
+            raise EncryptionKeyError(str(refused), untrusted=True)
+        try:
+            # A key is 64 characters and a newline: more is not a key file.
+            raw = file.read(_KEY_FILE_MAX)
+        except OSError as error:
+            raise _unreadable(path, error) from None
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError as error:
+        raise _unreadable(path, error) from None
     _key_bytes(key, f"The key in {path}")
     return key
+
+
+def _unreadable(path: Path, error: Exception) -> EncryptionKeyError:
+    return EncryptionKeyError(
+        f"The key file {path} can't be read ({error.__class__.__name__}). "
+        f"Fix its permissions, or set {KEY_VARIABLE} instead.")
 
 
 def create_key_file(path: Path) -> str:
     """Write a new random key to ``path`` (mode 0600) and return it.
 
-    If another process created the file first, its key is returned instead, so
-    two processes starting at once agree on one key.
+    The folder is checked first (this user's, writable by nobody else).  The
+    key is written to a new private file (``O_EXCL``), then linked into place,
+    which fails if ``path`` exists: a reader never sees a half-written key, and
+    nothing planted there is overwritten or followed.  If ``path`` exists (another
+    process created it first, so that two processes starting at once agree on one
+    key, or someone planted it), it is read as :func:`read_key_file` reads it:
+    refused unless it is this user's.
+
+    :raises EncryptionKeyError: the folder or an existing file can't be trusted.
+    :raises OSError: the key can't be written (a full or read-only disk).
     """
+    refused = distrust(path.parent, "data folder")
+    if refused is not None:
+        raise EncryptionKeyError(str(refused), untrusted=True)
     key = generate_key()
-    # Write the whole key to a private temporary file, then link it into
-    # place: the link fails if the file exists, and a reader never sees a
-    # half-written key.
+    # mkstemp opens with O_CREAT | O_EXCL | O_NOFOLLOW under a random name, mode 0600.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".encryption.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="ascii") as file:

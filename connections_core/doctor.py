@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 
 from . import crypto
 from .errors import ConnectionsError, EncryptionKeyError, StoreError
+from .permissions import distrust, owner_name
 from .providers import PROVIDERS
 from .service import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, ConnectionService, open_database
 from .storage import Store
@@ -75,6 +76,8 @@ class _Installation:
     store: Store | None = None
     service: ConnectionService | None = None
     checks: list[Check] = field(default_factory=list)
+    #: The files and folders not used because someone else owns them or may write them.
+    refused: set[Path] = field(default_factory=set)
 
     @property
     def data_file(self) -> Path:
@@ -104,7 +107,7 @@ def run_checks(data_dir: Path, environ: Mapping[str, str], *,
         return [Check("data_folder", "failed", f"There is no data folder at {data_dir}.",
                       "Pass --data-dir (or set CONNECTIONS_DATA_DIR) to the folder that "
                       "holds connections.json.")]
-    here.checks += [_key_source(here), _store_parses(here), _key_fits(here),
+    here.checks += [*_owners(here), _key_source(here), _store_parses(here), _key_fits(here),
                     _residual_secrets(here), *_modes(here), _lock(here, lock_wait),
                     _defaults(here), _sign_in(secrets_files or _streamlit_secrets())]
     return here.checks
@@ -115,6 +118,10 @@ def _key_source(here: _Installation, *, shared: bool = False) -> Check:
     only, when the store is ``shared`` by replicas)."""
     name = "key"
     key_file = here.data_dir / KEY_FILE
+    if not shared and crypto.env_key(here.environ) is None and key_file in here.refused:
+        return Check(name, "failed", f"No key: {crypto.KEY_VARIABLE} is not set and the key "
+                                     f"file {key_file} is not used (see key_file_owner).",
+                     "Fix the key file's owner and mode first.")
     try:
         key = crypto.env_key(here.environ)
         if key is not None:
@@ -148,6 +155,10 @@ def _rotation(keyring: crypto.KeyRing) -> str:
 
 def _store_parses(here: _Installation) -> Check:
     name = "store"
+    if here.refused & {here.data_dir, here.data_file}:
+        return Check(name, "failed", f"The data file {here.data_file} was not read: the data "
+                                     "folder or the file itself can't be trusted (see above).",
+                     "Fix their owner and mode first.")
     if not here.data_file.exists():
         return Check(name, "warning", f"There is no data file {here.data_file} yet: nothing "
                                       "is stored.",
@@ -202,6 +213,24 @@ def _residual_secrets(here: _Installation) -> Check:
     return Check(name, "failed", f"{len(residual)} stored secrets need more than the current "
                                  f"key ({counted}).",
                  f"{ROTATE} `connections rotate-key --check` lists them.")
+
+
+def _owners(here: _Installation) -> Iterator[Check]:
+    """The data folder, data file and key file: this user's, and writable by nobody else
+    (else the app refuses them, as someone else may have planted them)."""
+    for name, what, path in (("data_folder_owner", "data folder", here.data_dir),
+                             ("data_file_owner", "data file", here.data_file),
+                             ("key_file_owner", "key file", here.data_dir / KEY_FILE)):
+        if not (path.exists() or path.is_symlink()):
+            continue
+        refused = distrust(path, what)
+        if refused is not None:
+            here.refused.add(path)
+            yield Check(name, "failed", refused.problem, refused.fix)
+        else:
+            yield _passed(name, f"The {what} {path} belongs to {owner_name(os.geteuid())} "
+                                "and no one else may write it."
+                          if os.name == "posix" else f"The {what} {path} is in place.")
 
 
 def _modes(here: _Installation) -> Iterator[Check]:

@@ -8,11 +8,12 @@ where they happen.  No message ever contains a secret::
     ├── ValidationError        bad input; .field_errors maps field -> message
     ├── NotFoundError          no such record (or model) in this workspace; .record_id
     ├── ConflictError          the record changed since it was read; .record_id
-    ├── EncryptionKeyError     the key is missing, malformed or does not fit the data
+    ├── EncryptionKeyError     the key is missing, malformed or does not fit the data (or
+    │                          its file may have been planted: .untrusted)
     ├── DecryptionError        one record's secret can't be decrypted; .record_id
     ├── PermissionDeniedError  the signed-in person's role doesn't allow this; .operation
     ├── StoreError             the data file can't be read or written (permissions, full
-    │                          disk); .path
+    │                          disk, or someone else's: .untrusted); .path
     │   └── StoreCorruptError  the data file is not valid JSON; .path
     └── ProviderError          a provider's server failed or could not be reached; .kind
         └── OllamaError        an Ollama server answered with an error
@@ -54,7 +55,15 @@ class ConflictError(ConnectionsError):
 
 
 class EncryptionKeyError(ConnectionsError):
-    """The encryption key is missing, malformed, or does not fit the stored data."""
+    """The encryption key is missing, malformed, or does not fit the stored data.
+
+    ``untrusted`` is True when a key file was refused because someone else owns
+    it or may write it (so it may have been planted).
+    """
+
+    def __init__(self, message: str, *, untrusted: bool = False) -> None:
+        self.untrusted = untrusted
+        super().__init__(message)
 
 
 class DecryptionError(ConnectionsError):
@@ -74,10 +83,15 @@ class PermissionDeniedError(ConnectionsError):
 
 
 class StoreError(ConnectionsError):
-    """The data file or its folder can't be read or written; nothing was changed."""
+    """The data file or its folder can't be read or written; nothing was changed.
 
-    def __init__(self, message: str, path: str) -> None:
+    ``untrusted`` is True when the folder or a file in it was refused because
+    someone else owns it or may write it.
+    """
+
+    def __init__(self, message: str, path: str, *, untrusted: bool = False) -> None:
         self.path = path
+        self.untrusted = untrusted
         super().__init__(message)
 
 

@@ -41,7 +41,7 @@ from tinydb.table import Document, Table
 
 from .audit import AuditFile, AuditState
 from .errors import StoreCorruptError, StoreError
-from .permissions import permission_warnings
+from .permissions import distrust, permission_warnings
 from .storage import Record, Revision, Store, Transaction
 from .text import shown
 
@@ -325,6 +325,16 @@ class TinyDBStore(Store):
                              f"{error.strerror or error.__class__.__name__}. Set "
                              "CONNECTIONS_DATA_DIR to a folder this user can write.",
                              str(self.path)) from None
+        # Before anything is read or written: files someone else owns, or may write,
+        # are not used (the data file's symbolic link is refused when it is opened).
+        # The folder is checked once it surely exists: one made by someone else
+        # between a check and mkdir would otherwise be taken as ours.
+        self._refuse_untrusted(self.path.parent, "data folder")
+        if not self.path.is_symlink():
+            self._refuse_untrusted(self.path, "data file")
+        self._refuse_untrusted(self.path.with_name(self.path.name + ".lock"), "lock file")
+        for trail in sorted(self.path.parent.glob(f"{self.path.stem}.audit.*.jsonl")):
+            self._refuse_untrusted(trail, "audit trail")
         self._shared = _shared_file(self.path)
         self._db = self._shared.db
         self._storage = self._shared.storage
@@ -334,6 +344,11 @@ class TinyDBStore(Store):
 
     def __repr__(self) -> str:
         return f"TinyDBStore({str(self.path)!r})"
+
+    def _refuse_untrusted(self, path: Path, what: str) -> None:
+        refused = distrust(path, what)
+        if refused is not None:
+            raise StoreError(str(refused), str(self.path), untrusted=True)
 
     @property
     def location(self) -> str:
