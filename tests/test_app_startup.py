@@ -200,3 +200,21 @@ def test_an_empty_workspace_name_is_explained(data_dir: Path) -> None:
 
     assert errors(at) == ["'' can't be a workspace: A workspace id is 1-100 characters."]
     assert_clean(at)
+
+
+def test_a_planted_key_file_is_refused_on_a_full_page_and_nothing_is_written(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    data_dir.mkdir(mode=0o700)
+    planted = generate_key()
+    (data_dir / "encryption.key").write_text(planted)
+    (data_dir / "encryption.key").chmod(0o666)
+    before = files(data_dir)
+    at = open_app()
+
+    assert at.title[0].value == "A file in the data folder can't be trusted"
+    assert "can be written by other users (mode 666" in errors(at)[0]
+    assert "Nothing was read from it" in texts(at)
+    assert planted not in rendered(at)
+    assert files(data_dir) == before
+    assert_clean(at)

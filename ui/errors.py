@@ -41,6 +41,12 @@ The file was not changed. Restore it from a backup, or move it aside to start
 with an empty store, then reload this page.
 """
 
+UNTRUSTED_HELP = """
+Nothing was read from it and nothing was written. If you made it yourself, run the
+command above, then reload this page. If you don't know who did, don't use it:
+move it aside, and keep the data folder closed to other users (`chmod 700`).
+"""
+
 DATABASE_HELP = """
 Nothing was changed. The message above names the database's host and what to
 do: check that PostgreSQL runs there and this server can reach it, that
@@ -75,7 +81,11 @@ def show_error(message: object, icon: str = ":material/error:", *,
 def show_store_failure(error: EncryptionKeyError | StoreError) -> NoReturn:
     """Replace the page with what is wrong with the key, the data file or the database,
     and the fix."""
-    if isinstance(error, StoreError) and os.environ.get("CONNECTIONS_DATABASE_URL"):
+    if error.untrusted:
+        st.title("A file in the data folder can't be trusted")
+        show_error(error, ":material/gpp_bad:")
+        st.markdown(UNTRUSTED_HELP)
+    elif isinstance(error, StoreError) and os.environ.get("CONNECTIONS_DATABASE_URL"):
         st.title("The database can't be used")
         show_error(error, ":material/database_off:")
         st.markdown(DATABASE_HELP)
