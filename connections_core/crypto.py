@@ -65,8 +65,8 @@ MAKE_A_KEY = (
 )
 
 _IV_BYTES = 12
-_KEY_FILE_MAX = 4096
 _TAG_BYTES = 16
+_KEY_FILE_MAX = 4096  # bytes read from a key file (a key is 65)
 # Whole bytes only: an odd number of hex digits is not a token (bytes.fromhex
 # would raise ValueError on it).  Matched with fullmatch, so no trailing newline.
 _PARTS = r"([0-9a-f]{24}):([0-9a-f]{32}):((?:[0-9a-f]{2})*)"
