@@ -147,8 +147,11 @@ def test_what_one_replica_adds_the_other_shows_after_a_reload(
     expect(dialog).to_be_visible(timeout=WAIT)
     dialog.get_by_role("combobox", name="Provider").click()
     a.page.get_by_role("option", name="Ollama").click()
+    # The rerun swaps OpenAI's fields for Ollama's: until then both Base URL fields
+    # may be on the page, and a fill could land in the one about to go.
+    expect(dialog.get_by_role("textbox", name="API key")).to_have_count(0, timeout=WAIT)
     dialog.get_by_role("textbox", name="Name", exact=True).fill("Added on A")
-    base_url = dialog.get_by_role("textbox", name="Base URL")
+    base_url = dialog.get_by_placeholder("http://localhost:11434")
     base_url.fill(provider.url)
     base_url.press("Tab")
     dialog.get_by_role("button", name="Save").click()
