@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.activity import activity_filters, activity_table, audit_csv, since_midnight
+from ui.activity import activity_filters, activity_table, audit_csv, settled, since_midnight
 from ui.format import md
 from ui.service import current_service
 
@@ -36,7 +36,7 @@ entries = (service.audit(SHOWN_AT_MOST, actor=person, action=action, since=since
 if not entries:
     st.info("No activity matches these filters.", icon=":material/filter_alt_off:")
 else:
-    activity_table(entries)
+    activity_table(settled(entries))
     if len(entries) == SHOWN_AT_MOST:
         st.caption(f"These are the {SHOWN_AT_MOST:,} most recent: choose a person or an "
                    "action to narrow them down.")

@@ -210,9 +210,12 @@ def _residual_secrets(here: _Installation) -> Check:
     by_reason = Counter(r.reason for r in residual)
     counted = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(
         by_reason.items()))
+    fix = f"{ROTATE} `connections rotate-key --check` lists them."
+    if by_reason["unbound"]:
+        fix += (" Unbound ones are old keys never used until re-sealed: `connections "
+                "rotate-key` shows the base URL each would be bound to and asks.")
     return Check(name, "failed", f"{len(residual)} stored secrets need more than the current "
-                                 f"key ({counted}).",
-                 f"{ROTATE} `connections rotate-key --check` lists them.")
+                                 f"key ({counted}).", fix)
 
 
 def _owners(here: _Installation) -> Iterator[Check]:

@@ -102,10 +102,12 @@ class ResidualSecret:
     """A stored secret that the current key alone does not serve, and why: only a
     previous key decrypts it (``previous_key``), no key does (``no_key``: damaged,
     moved, or not a token at all), or it is an old token not bound to its record
-    (``unbound``).  Names where it is, never its value."""
+    (``unbound``).  Names where it is and the base URL beside it (where an unbound
+    one would be sent once re-sealed), never its value."""
 
     workspace_id: str
     name: str
     id: str
     field: str
     reason: Residue
+    base_url: str | None = None

@@ -38,7 +38,7 @@ from .text import server_text, well_formed
 
 __all__ = [
     "ModelDetails", "ModelInfo", "OllamaModel", "Pull", "PullProgress", "RunningModel",
-    "delete_model", "format_bytes", "list_models", "list_running", "pull_model",
+    "checked_name", "delete_model", "format_bytes", "list_models", "list_running", "pull_model",
     "show_model", "version",
 ]
 
@@ -185,7 +185,7 @@ def pull_model(base_url: str, name: str, *, timeout: float = DEFAULT_TIMEOUT,
         or the pull was cancelled (``kind="cancelled"``).
     :raises ProviderError: the server can't be reached or went silent.
     """
-    clean = _check_name(name)
+    clean = checked_name(name)
     url = _url(base_url, "/api/pull")
     cancellation = http.Cancellation()
     return Pull(_pull_stream(url, clean, timeout=timeout, session=session,
@@ -200,7 +200,7 @@ def delete_model(base_url: str, name: str, *, timeout: float = DEFAULT_TIMEOUT,
     :raises NotFoundError: the model is not on the server.
     :raises OllamaError: the server refused or failed.
     """
-    clean = _check_name(name)
+    clean = checked_name(name)
     _send("DELETE", base_url, "/api/delete", body={"model": clean}, name=clean,
           timeout=timeout, session=session)
 
@@ -213,7 +213,7 @@ def show_model(base_url: str, name: str, *, timeout: float = DEFAULT_TIMEOUT,
     :raises NotFoundError: the model is not on the server.
     :raises OllamaError: the server refused, failed or did not answer like Ollama.
     """
-    clean = _check_name(name)
+    clean = checked_name(name)
     return _fetch("POST", base_url, "/api/show", lambda data: _parse_show(clean, data),
                   body={"model": clean}, name=clean, timeout=timeout, session=session)
 
@@ -272,7 +272,7 @@ def _url(base_url: str, path: str) -> str:
     return base + path
 
 
-def _check_name(name: str) -> str:
+def checked_name(name: str) -> str:
     """The name without surrounding spaces, or a ValidationError saying what is wrong."""
     if not isinstance(name, str) or not name.strip():
         problem = "Enter a model name, e.g. llama3.2 or llama3.2:1b."

@@ -67,8 +67,6 @@ class Records:
         self.actor_name = actor_name
         self._clock = clock
         self._cache: tuple[Revision, builtins.list[Connection]] | None = None
-        #: Whether a store without a key check held a bound token, at a revision.
-        self._bound_seen: tuple[Revision, bool] | None = None
 
     # -- the store's transactions and the audit trail ------------------------------------------
 
@@ -83,6 +81,11 @@ class Records:
                 self.write_key_check(tx)
             yield tx
 
+    def in_workspace(self, workspace_id: str) -> Records:
+        """The records of another workspace, on the same store, key, clock and actor."""
+        return Records(self.store, self.keyring, workspace_id, clock=self._clock,
+                       audit_days=self.audit_days, actor_name=self.actor_name)
+
     def audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
               target_name: str | None = None, **details: Any) -> None:
         """Add an entry to the transaction under way (never a secret: only names)."""
@@ -91,6 +94,15 @@ class Records:
             "action": action, "target_id": target.get("id") if target else None,
             "target_name": target.get("name") if target else target_name, "details": details,
         })
+
+    def attempt(self, action: str, target: Mapping[str, Any] | None, **details: Any) -> None:
+        """Record ``action`` before doing something the store can't take back (a key sent
+        to a server, a model pulled or deleted): what can't be recorded is not done.
+
+        :raises StoreError: the entry could not be written; nothing was done.
+        """
+        with self.transaction() as tx:
+            self.audit(tx, action, target, **details)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -205,15 +217,21 @@ class Records:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def promote_oldest(self, tx: Transaction, type: str) -> None:
+    def make_default(self, tx: Transaction, doc: Mapping[str, Any], reason: str) -> None:
+        """Make ``doc`` its type's default as a consequence of another change (``reason``),
+        and record it: a default moves only where the audit trail shows why."""
+        tx.update_connection(self.workspace_id, doc["id"], {"is_default": True})
+        self.audit(tx, "connection.default_set", doc, reason=reason)
+
+    def promote_oldest(self, tx: Transaction, type: str, reason: str) -> None:
         remaining = tx.connections(self.workspace_id, type=type, active=True)
         if remaining:
-            oldest = min(remaining, key=lambda d: str(d.get("created_at")))
-            tx.update_connection(self.workspace_id, oldest["id"], {"is_default": True})
+            self.make_default(tx, min(remaining, key=lambda d: str(d.get("created_at"))),
+                              reason)
 
-    def promote_oldest_if_none(self, tx: Transaction, type: str) -> None:
+    def promote_oldest_if_none(self, tx: Transaction, type: str, reason: str) -> None:
         if tx.default_connection(self.workspace_id, type) is None:
-            self.promote_oldest(tx, type)
+            self.promote_oldest(tx, type, reason)
 
     def record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
                        each: str | None = None,
@@ -221,7 +239,9 @@ class Records:
         """Store check results on records that were not edited meanwhile.
 
         ``each`` is the audit action recorded for every result stored;
-        ``summary`` the details of one ``connections.tested_all`` entry.
+        ``summary`` the details of one ``connections.tested_all`` entry.  A check
+        of a record edited (or deleted) while it ran is not stored, but it did
+        reach the server, so it is recorded (``connection.tested``, ``saved: False``).
 
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
@@ -235,6 +255,8 @@ class Records:
                 stored[id] = doc
                 version, result = checked[id]
                 if doc.get("version") != version:
+                    self.audit(tx, "connection.tested", doc, kind=result.kind,
+                               latency_ms=result.latency_ms, saved=False)
                     continue
                 changes = checked_fields(result, now)
                 updates.append((self.workspace_id, id, changes))
@@ -260,16 +282,18 @@ class Records:
                 config[field] = self.keyring.encrypt(config[field], secret_context(record, field))
         return {"config": config, "hints": hints}
 
-    def open_secret(self, record: Mapping[str, Any], field: str,
-                    accept_unbound: bool | None = None) -> str:
+    def open_secret(self, record: Mapping[str, Any], field: str, *,
+                    reseal: bool = False) -> str:
         """The secret ``field`` of ``record``, decrypted.
 
         A bound token decrypts only in the record, field and base URL it was made
-        for.  An unbound (``v1``) token is accepted only while the store still
-        holds old secrets (``accept_unbound``, by default: until keys are rotated).
+        for.  An unbound (``v1``) token says nothing about where it belongs (anyone
+        who can write the store could have put it beside their own base URL), so it
+        is never opened for use: only to be re-sealed (``reseal``), by an operator
+        who was shown where it points (see :meth:`ConnectionService.rotate_keys`).
 
         :raises DecryptionError: naming the record, when the value is not a token,
-            is an unbound token that is no longer accepted, or does not decrypt.
+            is an unbound token, or does not decrypt.
         """
         token = record["config"].get(field)
         name, id = record.get("name"), record.get("id")
@@ -278,13 +302,12 @@ class Records:
                 f"The API key of '{name}' is not stored as an encrypted token (it is plain "
                 "text, or a damaged token), so it is not used. Enter the API key again.", id)
         bound = crypto.is_bound(token)
-        if accept_unbound is None:
-            accept_unbound = not self.all_bound()
-        if not bound and not accept_unbound:
+        if not bound and not reseal:
             raise DecryptionError(
-                f"The API key of '{name}' is an old token not bound to its connection, "
-                "which this data file no longer accepts (all its keys are bound), so it is "
-                "not used (was the data file edited?). Enter the API key again.", id)
+                f"The API key of '{name}' is an old token not bound to its connection and "
+                "base URL, so it is not used (nothing shows it was saved for this address). "
+                "Enter the API key again, or have an operator re-seal it with `rotate-key`, "
+                "which shows where it points first.", id)
         try:
             return self.keyring.decrypt(token, secret_context(record, field) if bound else None)
         except DecryptionError:
@@ -294,12 +317,11 @@ class Records:
                 f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
                 "file edited? Enter the API key again).", id) from None
 
-    def decrypted(self, record: Mapping[str, Any],
-                  accept_unbound: bool | None = None) -> dict[str, str]:
+    def decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
         """``record``'s config with its secrets opened (see :meth:`open_secret`)."""
         secret = secret_fields(record)
-        return {field: self.open_secret(record, field, accept_unbound) if field in secret
-                else value for field, value in record["config"].items()}
+        return {field: self.open_secret(record, field) if field in secret else value
+                for field, value in record["config"].items()}
 
     def same_secret(self, doc: Mapping[str, Any], field: str, value: str) -> bool:
         if field not in doc["config"]:
@@ -309,33 +331,18 @@ class Records:
         except DecryptionError:
             return False
 
-    def all_bound(self) -> bool:
-        """Whether every secret in the store is bound, so an unbound one in a record
-        can only have been planted there.  The key check says so; a store without
-        one (an old store, or a key check deleted from the file) is bound if it
-        holds any bound token."""
-        check = self.store.key_check()
-        if check is not None:
-            return check.get("bound") is True or crypto.is_bound(check["key_check"])
-        revision = self.store.revision()
-        seen = self._bound_seen
-        if seen is None or seen[0] != revision or revision is None:
-            found = any(crypto.is_bound(token) for _, _, token in secret_tokens(self.store))
-            seen = self._bound_seen = (revision, found)
-        return seen[1]
-
-    def residue(self, record: Mapping[str, Any], field: str, all_bound: bool) -> Residue | None:
+    def residue(self, record: Mapping[str, Any], field: str) -> Residue | None:
         token = record["config"].get(field)
         if not crypto.is_encrypted(token):
             return "no_key"
         bound = crypto.is_bound(token)
         which = self.keyring.decrypting_key(
             token, secret_context(record, field) if bound else None)
-        if which is None or (not bound and all_bound):
+        if which is None:
             return "no_key"
-        if which > 0:
-            return "previous_key"
-        return None if bound else "unbound"
+        if not bound:
+            return "unbound"
+        return "previous_key" if which > 0 else None
 
     # -- the key check -------------------------------------------------------------------------
 
@@ -368,19 +375,12 @@ class Records:
                 f"the old one as {crypto.PREVIOUS_KEY_VARIABLE}, the new one as "
                 f"{crypto.KEY_VARIABLE}, and rotate.")
 
-    def write_key_check(self, tx: Transaction, bound: bool | None = None) -> None:
-        """Write the key check; a bound one (``v2``) also says that the store refuses
-        unbound secrets from now on.  By default it is bound unless the store holds
-        only old unbound secrets (a store written before tokens were bound)."""
-        if bound is None:
-            tokens = [token for _, _, token in secret_tokens(self.store)]
-            bound = not tokens or any(crypto.is_bound(token) for token in tokens)
-        if bound:
-            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
-                                                                KEY_CHECK_CONTEXT),
-                              "bound": True})
-        else:
-            tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT)})
+    def write_key_check(self, tx: Transaction) -> None:
+        """Write the key check: a token bound to nothing a record could be, which
+        proves at every start and before every write that the key fits the data."""
+        tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
+                                                            KEY_CHECK_CONTEXT),
+                          "bound": True})
 
 
 def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:

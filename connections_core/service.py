@@ -528,9 +528,10 @@ class ConnectionService:
             changes = {"deleted_at": self._records.now(), "is_default": False,
                        "version": version_of(doc) + 1}
             tx.update_connection(self.workspace_id, id, changes)
-            if doc.get("is_default") is True:
-                self._records.promote_oldest(tx, str(doc.get("type")))
             self._records.audit(tx, "connection.deleted", doc)
+            if doc.get("is_default") is True:
+                self._records.promote_oldest(tx, str(doc.get("type")),
+                                             "the previous default was deleted")
         log.info("Deleted connection %s in workspace %s", id, self.workspace_id)
         return self._records.to_connection({**doc, **changes})
 
@@ -563,38 +564,53 @@ class ConnectionService:
             self._records.audit(tx, "connection.default_set", doc)
         return self._records.to_connection({**doc, "is_default": True})
 
-    def rotate_keys(self) -> int:
+    def rotate_keys(self, *, reseal: Iterable[ResidualSecret] = ()) -> int:
         """Re-encrypt every stored secret, in every workspace (deleted connections
         too), with the current key, bound to its record.
 
-        Old unbound (``v1``) secrets become bound ones, and from then on the store
-        refuses an unbound secret in a record.  All or nothing: if one secret
-        can't be decrypted, nothing is written.  Only trusted code and instance
-        admins may rotate.
+        An old unbound (``v1``) secret is never used: nothing shows it was saved for
+        the base URL beside it, which anyone who can write the store could have set.
+        It is re-sealed (bound to its record and that base URL) only when it is in
+        ``reseal``, the unbound secrets an operator was shown (see
+        :meth:`residual_secrets`: workspace, name, base URL) and agreed to, and only
+        while it still points where it did then; any other is left as it is.  All
+        or nothing: if one secret can't be decrypted, nothing is written.  Only
+        trusted code and instance admins may rotate.
 
         :returns: how many secrets were re-encrypted.
         :raises DecryptionError: naming the record whose secret can't be decrypted.
         """
         self._authorize("rotate_keys")
-        count = 0
+        agreed = {(r.workspace_id, r.id, r.field, r.base_url) for r in reseal
+                  if r.reason == "unbound"}
+        #: workspace -> [secrets re-encrypted, of which old unbound ones re-sealed]
+        counts: dict[str, builtins.list[int]] = {self.workspace_id: [0, 0]}
 
-        def reseal(doc: Record) -> None:
-            nonlocal count
-            secret = secret_fields(doc)
-            try:
-                opened = {field: self._records.open_secret(doc, field, accept_unbound)
-                          for field in secret}
-            except DecryptionError as error:
-                raise DecryptionError(
-                    f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing was "
-                    "re-encrypted.", error.record_id) from None
+        def reseal_doc(doc: Record) -> None:
+            opened = {}
+            resealed_unbound = 0
+            for field in secret_fields(doc):
+                token = doc["config"].get(field)
+                unbound = crypto.is_encrypted(token) and not crypto.is_bound(token)
+                if unbound and (doc["workspace_id"], doc["id"], field,
+                                secret_context(doc, field)["baseUrl"]) not in agreed:
+                    continue  # never opened: left for an operator to look at
+                try:
+                    opened[field] = self._records.open_secret(doc, field, reseal=unbound)
+                except DecryptionError as error:
+                    raise DecryptionError(
+                        f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing "
+                        "was re-encrypted.", error.record_id) from None
+                resealed_unbound += unbound
             doc["config"] = {**doc["config"], **{
                 field: self.keyring.encrypt(value, secret_context(doc, field))
                 for field, value in opened.items()}}
-            count += len(opened)
+            if opened:
+                counted = counts.setdefault(doc["workspace_id"], [0, 0])
+                counted[0] += len(opened)
+                counted[1] += resealed_unbound
 
         with self._records.transaction() as tx:
-            accept_unbound = not self._records.all_bound()
             # An error in the middle leaves the transaction unfinished: it is then
             # rolled back, and nothing was re-encrypted.
             resealed = []
@@ -602,12 +618,18 @@ class ConnectionService:
                 if not secret_fields(doc) or not isinstance(doc.get("workspace_id"), str) \
                         or not isinstance(doc.get("id"), str):
                     continue  # nothing to re-encrypt, or nothing could address it
-                reseal(doc)
+                reseal_doc(doc)
                 resealed.append((doc["workspace_id"], doc["id"], {"config": doc["config"]}))
             tx.update_connections(resealed)
-            self._records.write_key_check(tx, bound=True)
-            self._records.audit(tx, "keys.rotated", None, count=count)
-        log.info("Re-encrypted %d secrets with the current key", count)
+            self._records.write_key_check(tx)
+            # An entry in every workspace whose keys were re-encrypted (and this one):
+            # each workspace's Activity shows what happened to its keys.
+            for workspace, (count, unbound) in sorted(counts.items()):
+                self._records.in_workspace(workspace).audit(
+                    tx, "keys.rotated", None, count=count, resealed_unbound=unbound)
+        count = sum(c for c, _ in counts.values())
+        log.info("Re-encrypted %d secrets with the current key (%d old unbound ones "
+                 "re-sealed)", count, sum(u for _, u in counts.values()))
         return count
 
     # -- backups (connections_core.backup) --------------------------------------------------
@@ -632,6 +654,8 @@ class ConnectionService:
         :raises DecryptionError: a secret can't be decrypted (naming its record).
         """
         self._authorize("resolve_config")
+        # Every key of the workspace is about to be decrypted: recorded first.
+        self._records.attempt("connections.exported", None)
         _, rows = self.store.connections(self.workspace_id)
         mine = sorted((row for row in rows if self._records.is_mine(row)),
                       key=lambda row: str(row.get("created_at")))
@@ -718,7 +742,8 @@ class ConnectionService:
             tx.replace_connection(record)
             wants_default = False
             if current.get("type") != record["type"]:
-                self._records.promote_oldest_if_none(tx, str(current.get("type")))
+                self._records.promote_oldest_if_none(tx, str(current.get("type")),
+                                                     "a backup replaced the previous default")
         else:
             tx.insert_connection(record)
         self._records.audit(tx, "connection.imported", record, type=record["type"],
@@ -730,12 +755,13 @@ class ConnectionService:
         ``preferred`` (ids) still undeleted, else the oldest."""
         if tx.default_connection(self.workspace_id, type) is not None:
             return
-        active = {row["id"] for row in tx.connections(self.workspace_id, type=type, active=True)}
+        active = {row["id"]: row
+                  for row in tx.connections(self.workspace_id, type=type, active=True)}
         for id in preferred:
             if id in active:
-                tx.update_connection(self.workspace_id, id, {"is_default": True})
+                self._records.make_default(tx, active[id], "a backup was imported")
                 return
-        self._records.promote_oldest(tx, type)
+        self._records.promote_oldest(tx, type, "a backup was imported")
 
     def _add_members(self, tx: Transaction, members: Iterable[Mapping[str, Any]]) -> None:
         """Add each member who is absent (within the transaction under way)."""
@@ -783,8 +809,13 @@ class ConnectionService:
         record = self._records.record(id, damaged=True)
         if record.get("deleted_at"):
             raise not_found(id)
+        self._records.attempt("connection.test_started", record)
         result = self._check(record)
-        self._records.record_results([(record, result)], each="connection.tested")
+        try:
+            self._records.record_results([(record, result)], each="connection.tested")
+        except StoreError as error:
+            raise _unsaved(error, f"'{shown(record.get('name'))}' was checked "
+                                  f"({result.kind})") from None
         return result
 
     def test_draft(self, type: str, config: Mapping[str, Any], *,
@@ -812,6 +843,9 @@ class ConnectionService:
             kept = _kept_secrets(provider, record["config"], config)
             config = {**_without_display_values(provider, config),
                       **{f: self._records.open_secret(record, f) for f in kept}}
+            if kept:  # the stored key is sent: recorded first (once valid), as by test()
+                validate_config(provider, config)
+                self._records.attempt("connection.test_started", record, draft=True)
         return test_connection(type, config, self.timeout)
 
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
@@ -878,8 +912,9 @@ class ConnectionService:
         self._authorize("pull_model")
         timeout = _checked_timeout(timeout, "timeout")
         record = self._ollama_record(id)
-        pull = ollama.pull_model(record["config"]["baseUrl"], name, timeout=timeout)
-        return ollama.Pull(self._recorded_pull(record, name.strip(), pull), pull.cancel)
+        model = ollama.checked_name(name)
+        pull = ollama.pull_model(record["config"]["baseUrl"], model, timeout=timeout)
+        return ollama.Pull(self._recorded_pull(record, model, pull), pull.cancel)
 
     def delete_model(self, id: str, name: str) -> None:
         """Delete ``name`` from the server of Ollama connection ``id``, and record it.
@@ -888,15 +923,50 @@ class ConnectionService:
         """
         self._authorize("delete_model")
         record = self._ollama_record(id)
-        ollama.delete_model(record["config"]["baseUrl"], name, timeout=self.timeout)
-        with self._records.transaction() as tx:
-            self._records.audit(tx, "ollama.model_deleted", record, model=name.strip())
+        model = ollama.checked_name(name)
+        self._records.attempt("ollama.model_delete_started", record, model=model)
+        try:
+            ollama.delete_model(record["config"]["baseUrl"], model, timeout=self.timeout)
+        except ConnectionsError as error:
+            self._outcome("ollama.model_delete_failed", record, model=model,
+                          error=_error_kind(error))
+            raise
+        self._outcome("ollama.model_deleted", record, model=model, required=True)
 
-    def _recorded_pull(self, record: Record, name: str, steps: Iterator[ollama.PullProgress]
+    def _recorded_pull(self, record: Record, name: str, steps: ollama.Pull
                        ) -> Generator[ollama.PullProgress, None, None]:
-        yield from steps  # raises unless the server said "success"
-        with self._records.transaction() as tx:
-            self._records.audit(tx, "ollama.model_pulled", record, model=name)
+        try:
+            self._records.attempt("ollama.model_pull_started", record, model=name)
+        except StoreError:
+            steps.close()  # never started: nothing was sent
+            raise
+        try:
+            yield from steps  # raises unless the server said "success"
+        except GeneratorExit:
+            self._outcome("ollama.model_pull_cancelled", record, model=name)
+            raise
+        except ConnectionsError as error:
+            if getattr(error, "kind", None) == "cancelled":
+                self._outcome("ollama.model_pull_cancelled", record, model=name)
+            else:
+                self._outcome("ollama.model_pull_failed", record, model=name,
+                              error=_error_kind(error))
+            raise
+        self._outcome("ollama.model_pulled", record, model=name, required=True)
+
+    def _outcome(self, action: str, record: Record, *, required: bool = False,
+                 **details: Any) -> None:
+        """Record how something recorded as started ended.  When that can't be written
+        the start is in the trail already: a failure or a cancel is only logged, and a
+        change that happened (``required``) is a StoreError that says it happened."""
+        try:
+            self._records.attempt(action, record, **details)
+        except StoreError as error:
+            if required:
+                raise _unsaved(error, f"Done on '{shown(record.get('name'))}' "
+                                      f"({action})") from None
+            log.warning("Could not record %s on connection %s: %s", action,
+                        shown(record.get("id")), error)
 
     def _ollama_record(self, id: str) -> Record:
         record = self._records.record(id)
@@ -934,20 +1004,20 @@ class ConnectionService:
     def residual_secrets(self) -> builtins.list[ResidualSecret]:
         """The stored secrets, in every workspace (deleted connections too), that the
         current key alone can't serve: what :meth:`rotate_keys` would still have to
-        re-encrypt, or can't.  Empty after a complete rotation.  Only trusted code
-        and instance admins may ask.
+        re-encrypt, or can't, each with the base URL beside it.  Empty after a
+        complete rotation.  Only trusted code and instance admins may ask.
         """
         self._authorize("residual_secrets")
         found: builtins.list[ResidualSecret] = []
-        all_bound = self._records.all_bound()
         for row in self.store.connections()[1]:
             for field in secret_fields(row):
-                reason = self._records.residue(row, field, all_bound)
+                reason = self._records.residue(row, field)
                 if reason is not None:
                     found.append(ResidualSecret(
                         workspace_id=text_or(row.get("workspace_id"), "?"),
                         name=text_or(row.get("name"), "(no name)"),
-                        id=text_or(row.get("id"), "?"), field=field, reason=reason))
+                        id=text_or(row.get("id"), "?"), field=field, reason=reason,
+                        base_url=secret_context(row, field)["baseUrl"]))
         return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))
 
     # -- internals: checks and changes ------------------------------------------------------
@@ -956,14 +1026,13 @@ class ConnectionService:
                        ) -> Iterator[tuple[Connection, TestResult]]:
         if not records:
             return
-        # Read once for the run, not once per secret (a query each, on PostgreSQL).
-        accept_unbound = not self._records.all_bound()
+        self._records.attempt("connections.test_all_started", None, count=len(records))
         pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
                                   thread_name_prefix="connections-check")
         count = failed = 0
         try:
             pending: dict[Future[TestResult], Record] = {
-                pool.submit(self._check, record, accept_unbound): record for record in records}
+                pool.submit(self._check, record): record for record in records}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 finished = [(pending.pop(future), future.result()) for future in done]
@@ -972,7 +1041,11 @@ class ConnectionService:
                 # One write for every result that is in, however many that is; the
                 # last one also records the run.
                 summary = None if pending else {"count": count, "failed": failed}
-                stored = self._records.record_results(finished, summary=summary)
+                try:
+                    stored = self._records.record_results(finished, summary=summary)
+                except StoreError as error:
+                    raise _unsaved(error, f"Test all checked {count} of {len(records)} "
+                                          "connections") from None
                 for record, result in finished:
                     yield self._records.to_connection(stored.get(record["id"], record)), result
         finally:
@@ -980,9 +1053,11 @@ class ConnectionService:
             # not wait for checks it will never see: drop those not started.
             pool.shutdown(wait=False, cancel_futures=True)
             if count < len(records):
-                with self._records.transaction() as tx:
-                    self._records.audit(tx, "connections.tested_all", None, count=count,
-                                        failed=failed)
+                try:
+                    self._records.attempt("connections.tested_all", None, count=count,
+                                          failed=failed)
+                except StoreError as error:
+                    log.warning("Could not record the end of a stopped Test all: %s", error)
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
                         config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:
@@ -1012,7 +1087,7 @@ class ConnectionService:
         sealed["hints"] = {**doc.get("hints", {}), **sealed["hints"]}
         return sealed, changed
 
-    def _check(self, record: Record, accept_unbound: bool | None = None) -> TestResult:
+    def _check(self, record: Record) -> TestResult:
         """Check one record; whatever happens becomes its result (never an exception,
         so that one bad connection can't stop a run over all of them)."""
         damage = damage_of(record)
@@ -1020,7 +1095,7 @@ class ConnectionService:
             return TestResult(False, self._records.damage_message(record, damage),
                               "invalid_response", 0)
         try:
-            config = self._records.decrypted(record, accept_unbound)
+            config = self._records.decrypted(record)
         except DecryptionError as error:
             return TestResult(False, str(error), "auth", 0)
         try:
@@ -1144,6 +1219,21 @@ def _new_key_file(path: Path) -> str:
             f"{crypto.KEY_VARIABLE} is not set, and a key for local use can't be written to "
             f"{path} ({reason}). Free disk space and make that folder writable, or set "
             f"{crypto.KEY_VARIABLE}. {crypto.MAKE_A_KEY}") from None
+
+
+def _error_kind(error: ConnectionsError) -> str:
+    """What went wrong, as an audit entry says it: a provider error's kind
+    (``unreachable``, ``auth``, ...), ``not_found``, or the error's class."""
+    if isinstance(error, NotFoundError):
+        return "not_found"
+    return str(getattr(error, "kind", None) or type(error).__name__)
+
+
+def _unsaved(error: StoreError, done: str) -> StoreError:
+    """A StoreError for a change that reached a server but whose outcome could not be
+    written: it says what happened, since "nothing was changed" is no longer true."""
+    return StoreError(f"{done}, and its start is in the audit trail, but the outcome "
+                      f"could not be saved: {error}", error.path)
 
 
 def _check_details(result: TestResult | None) -> Record:

@@ -7,17 +7,21 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import responses
 
 from connections_core import (
     ConflictError,
     ConnectionService,
     KeyRing,
+    NotFoundError,
     Store,
     StoreError,
     TinyDBStore,
@@ -66,9 +70,10 @@ def test_each_change_is_recorded_with_its_action(service: ConnectionService,
     assert actions(service)[::-1] == [
         "connection.created", "connection.created", "connection.created",
         "connection.updated", "connection.default_set", "connection.deleted",
-        "connection.restored", "connection.tested", "connections.tested_all",
-        "ollama.model_pulled", "ollama.model_deleted", "member.set", "member.removed",
-        "keys.rotated"]
+        "connection.default_set", "connection.restored", "connection.test_started",
+        "connection.tested", "connections.test_all_started", "connections.tested_all",
+        "ollama.model_pull_started", "ollama.model_pulled", "ollama.model_delete_started",
+        "ollama.model_deleted", "member.set", "member.removed", "keys.rotated"]
 
 
 def test_entries_say_who_what_and_which(service: ConnectionService,
@@ -123,7 +128,7 @@ def test_members_and_rotation_details(service: ConnectionService) -> None:
     rotated, removed, added = service.audit(limit=3)
     assert dict(added.details) == {"email": "ada@example.com", "role": "admin"}
     assert dict(removed.details) == {"email": "ada@example.com"}
-    assert dict(rotated.details) == {"count": 1}
+    assert dict(rotated.details) == {"count": 1, "resealed_unbound": 0}
 
 
 def test_a_signed_in_actor_is_named(store: Store, keyring: KeyRing) -> None:
@@ -349,3 +354,126 @@ def test_from_env_reads_the_retention(tmp_path: Path, key: str) -> None:
     for bad in ("0", "-3", "a year", "1.5"):
         with pytest.raises(ValidationError, match="CONNECTIONS_AUDIT_DAYS"):
             ConnectionService.from_env(environ={**env, "CONNECTIONS_AUDIT_DAYS": bad})
+
+
+# -- what reaches a server is recorded before it does --------------------------------------
+
+def while_the_file_is_locked(data_path: Path, work: Callable[[], object],
+                             monkeypatch: pytest.MonkeyPatch) -> BaseException | None:
+    """Run ``work`` (in another thread) while another holder keeps the data file's lock
+    past the write timeout; what it raised."""
+    from filelock import FileLock
+
+    from connections_core import store as store_module
+
+    monkeypatch.setattr(store_module, "LOCK_TIMEOUT", 0.05)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # inspected by the caller
+            raised.append(error)
+
+    with FileLock(str(data_path) + ".lock", thread_local=False):
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(timeout=30)
+    return raised[0] if raised else None
+
+
+def test_nothing_reaches_a_server_when_the_attempt_cant_be_recorded(
+        data_path: Path, keyring: KeyRing, fake_server: FakeServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the data file locked elsewhere, test, pull_model and delete_model sent the
+    key or changed the Ollama server, wrote no entry, and said "nothing was changed"."""
+    service = ConnectionService(TinyDBStore(data_path), keyring)
+    fake_server.api_key = KEY
+    work = service.create("openai", "Work", {"apiKey": KEY, "baseUrl": fake_server.openai_url})
+    local = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    before = actions(service)
+
+    for attempt in (lambda: service.test(work.id),
+                    lambda: list(service.pull_model(local.id, "llama3.2:1b")),
+                    lambda: service.delete_model(local.id, "qwen2.5:0.5b")):
+        error = while_the_file_is_locked(data_path, attempt, monkeypatch)
+        assert isinstance(error, StoreError) and "nothing was changed" in str(error)
+
+    assert fake_server.requests == [], "nothing was sent anywhere"
+    assert actions(service) == before
+    assert [m["name"] for m in fake_server.ollama_models] == ["llama3.2:1b", "qwen2.5:0.5b"]
+
+
+def test_how_a_pull_or_a_delete_ended_is_recorded(service: ConnectionService,
+                                                 fake_server: FakeServer) -> None:
+    local = service.create("ollama", "Local", {"baseUrl": fake_server.url})
+    with pytest.raises(NotFoundError):
+        service.delete_model(local.id, "not-there:1b")
+    pull = service.pull_model(local.id, "llama3.2:1b")
+    next(pull)
+    pull.close()
+
+    ended = service.audit(limit=4)
+    assert [(e.action, e.details["model"]) for e in ended] == [
+        ("ollama.model_pull_cancelled", "llama3.2:1b"),
+        ("ollama.model_pull_started", "llama3.2:1b"),
+        ("ollama.model_delete_failed", "not-there:1b"),
+        ("ollama.model_delete_started", "not-there:1b")]
+    assert ended[2].details["error"] == "not_found"
+
+
+@responses.activate
+def test_a_check_of_a_connection_edited_while_it_ran_is_recorded(
+        service: ConnectionService) -> None:
+    """The result is not stored (it describes a config that is gone), but the key was
+    sent: that check went unrecorded."""
+    created = service.create("openai", "Work", {"apiKey": KEY})
+
+    def edit_meanwhile(request: Any) -> tuple[int, dict[str, str], str]:
+        service.update(created.id, created.version, config={"organization": "org-new"})
+        return 200, {}, json.dumps({"object": "list", "data": []})
+    responses.add_callback(responses.GET, "https://api.openai.com/v1/models",
+                           callback=edit_meanwhile)
+
+    assert service.test(created.id).success
+    tested = service.audit(action="connection.tested")[0]
+    assert tested.details["saved"] is False and tested.details["kind"] == "ok"
+    assert service.get(created.id).status == "unconfigured"
+
+
+def test_a_default_moved_by_a_deletion_or_an_import_is_recorded(
+        service: ConnectionService) -> None:
+    first = service.create("openai", "First", {"apiKey": KEY})
+    second = service.create("openai", "Second", {"apiKey": KEY})
+    third = service.create("openai", "Third", {"apiKey": KEY})
+    service.delete(first.id)
+    moved = service.audit(limit=1)[0]
+    assert (moved.action, moved.target_id) == ("connection.default_set", second.id)
+    assert moved.details == {"reason": "the previous default was deleted"}
+
+    [record] = [r for r in service.backup_records() if r["id"] == second.id]
+    service.import_records([{**record, "type": "anthropic", "config": {"apiKey": KEY}}])
+    now_anthropic, moved_here = service.audit(action="connection.default_set")[:2]
+    assert now_anthropic.target_id == second.id == service.get_default("anthropic").id
+    assert moved_here.target_id == third.id == service.get_default("openai").id
+    assert moved_here.details == {"reason": "a backup replaced the previous default"}
+
+
+def test_rotation_and_export_are_recorded_in_every_workspace_they_touch(
+        store: Store, keyring: KeyRing) -> None:
+    from connections_core.backup import export_backup
+
+    alpha = ConnectionService(store, keyring, "alpha")
+    beta = ConnectionService(store, keyring, "beta")
+    alpha.create("openai", "A", {"apiKey": KEY})
+    beta.create("openai", "B1", {"apiKey": KEY})
+    beta.create("anthropic", "B2", {"apiKey": KEY})
+
+    assert alpha.rotate_keys() == 3
+    assert [dict(e.details) for e in beta.audit(action="keys.rotated")] == [
+        {"count": 2, "resealed_unbound": 0}]
+    assert [dict(e.details) for e in alpha.audit(action="keys.rotated")] == [
+        {"count": 1, "resealed_unbound": 0}]
+
+    export_backup(alpha, ["alpha", "beta"], "correct horse battery staple", scrypt_n=2**14)
+    assert [len(s.audit(action="connections.exported")) for s in (alpha, beta)] == [1, 1]

@@ -26,11 +26,12 @@ from connections_core import (
     TinyDBStore,
     crypto,
 )
-from connections_core.models import MASK
+from connections_core.models import MASK, ResidualSecret
 from connections_core.records import KEY_CHECK_PLAINTEXT
 from connections_core.store import AtomicJSONStorage
 from tests import stores
 from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
+from tests.fakes import FakeServer
 
 OPENAI = "https://api.openai.com/v1"
 ATTACKER = "https://attacker.example/v1"
@@ -207,28 +208,63 @@ def test_a_malformed_first_secret_does_not_stop_start_up(store: Store, key: str)
 
 # -- old unbound tokens and downgrades ---------------------------------------------------------
 
-def test_an_old_store_is_read_until_rotation_binds_every_secret(
+def unbound(service: ConnectionService) -> list[ResidualSecret]:
+    return [r for r in service.residual_secrets() if r.reason == "unbound"]
+
+
+@responses.activate
+def test_an_old_store_is_refused_until_an_operator_reseals_what_they_were_shown(
         store: Store, key: str) -> None:
+    """An old (unbound) token says nothing about where it belongs: it was used until
+    the store held a bound one, so a planted copy could send the key anywhere."""
     service = ConnectionService(store, KeyRing(key))
     first, second = add(service, "first"), add(service, "second", OTHER_KEY)
     old_store(store, key, {first.id: OPENAI_KEY, second.id: OTHER_KEY})
     old_token = stores.connection(store, first.id)["config"]["apiKey"]
 
     reopened = ConnectionService(store, KeyRing(key))
-    assert reopened.resolve_config("openai", second.id)["apiKey"] == OTHER_KEY
-    assert reopened.rotate_keys() == 2
+    with pytest.raises(DecryptionError, match="'second' is an old token") as caught:
+        reopened.resolve_config("openai", second.id)
+    assert caught.value.record_id == second.id
+    assert reopened.test(first.id).kind == "auth" and len(responses.calls) == 0
+    shown = unbound(reopened)
+    assert {(r.name, r.base_url) for r in shown} == {("first", OPENAI), ("second", OPENAI)}
+
+    assert reopened.rotate_keys() == 0, "nothing agreed, nothing re-sealed"
+    assert [token[:3] for token in stores.secrets(store)] == ["v1:"] * 2
+    assert reopened.rotate_keys(reseal=shown) == 2
 
     check = store.key_check()
     assert check is not None and check["bound"] is True
     assert [token[:3] for token in [*stores.secrets(store), check["key_check"]]] == ["v2:"] * 3
     assert reopened.resolve_config("openai", first.id)["apiKey"] == OPENAI_KEY
+    assert unbound(reopened) == []
+    latest = reopened.audit(action="keys.rotated")[0]
+    assert latest.details == {"count": 2, "resealed_unbound": 2}
     stores.edit_config(store, first.id, apiKey=old_token)
     with pytest.raises(DecryptionError, match="'first' is an old token") as caught:
         reopened.resolve_config("openai", first.id)
     assert caught.value.record_id == first.id
 
 
-def test_a_new_record_in_an_old_store_is_bound_and_the_old_ones_still_read(
+def test_a_reseal_agreed_to_is_refused_once_the_base_url_moved(store: Store, key: str) -> None:
+    """What the operator was shown is what gets sealed: a base URL changed after they
+    looked (by someone who can write the store) leaves the token unbound."""
+    service = ConnectionService(store, KeyRing(key))
+    first, second = add(service, "first"), add(service, "second", OTHER_KEY)
+    old_store(store, key, {first.id: OPENAI_KEY, second.id: OTHER_KEY})
+    shown = unbound(service)
+    stores.edit_config(store, first.id, baseUrl=ATTACKER)
+
+    assert service.rotate_keys(reseal=shown) == 1
+    with pytest.raises(DecryptionError, match="'first' is an old token"):
+        service.resolve_config("openai", first.id)
+    assert service.resolve_config("openai", second.id)["apiKey"] == OTHER_KEY
+    [left] = unbound(service)
+    assert (left.name, left.base_url) == ("first", ATTACKER)
+
+
+def test_a_new_record_in_an_old_store_is_bound_and_the_old_one_waits_for_a_reseal(
         store: Store, key: str) -> None:
     service = ConnectionService(store, KeyRing(key))
     first = add(service, "first")
@@ -236,8 +272,10 @@ def test_a_new_record_in_an_old_store_is_bound_and_the_old_ones_still_read(
     reopened = ConnectionService(store, KeyRing(key))
     second = add(reopened, "second", OTHER_KEY)
     assert stores.connection(store, second.id)["config"]["apiKey"][:3] == "v2:"
-    assert reopened.resolve_config("openai", first.id)["apiKey"] == OPENAI_KEY
     assert reopened.resolve_config("openai", second.id)["apiKey"] == OTHER_KEY
+    with pytest.raises(DecryptionError, match="'first' is an old token"):
+        reopened.resolve_config("openai", first.id)
+    assert [r.name for r in unbound(reopened)] == ["first"]
 
 
 def unbind_key_check(store: Store) -> None:
@@ -247,29 +285,54 @@ def unbind_key_check(store: Store) -> None:
                                  if name != "bound"})
 
 
+def put_back_the_old_key_check(store: Store, key: str) -> None:
+    """The key check from a copy kept from before bound tokens (a pg_dump, a file backup)."""
+    stores.set_key_check(store, {"key_check": crypto.encrypt(KEY_CHECK_PLAINTEXT, key)})
+
+
+def unmake_every_other_token(store: Store, key: str, planted: str) -> None:
+    """No key check, and every other secret not a token: nothing bound is left to see."""
+    stores.remove_key_check(store)
+    for record in stores.records(store)["connections"]:
+        if record["id"] != planted:
+            stores.edit_config(store, record["id"], apiKey="not a token any more")
+
+
 @pytest.mark.parametrize("cover_tracks", [
-    lambda store: None,
-    unbind_key_check,
-    stores.remove_key_check,
-], ids=["as is", "bound flag removed", "key check removed"])
-@responses.activate
-def test_an_unbound_token_planted_in_a_new_store_is_refused(
-        service: ConnectionService, key: str, cover_tracks: Callable[[Store], None]) -> None:
-    """A new store holds only bound tokens, so an unbound one can only have been
-    planted (made with the same key elsewhere), to point at another server.  Even
-    without its key check, a bound token elsewhere in the file shows that."""
+    lambda store, key, planted: None,
+    lambda store, key, planted: unbind_key_check(store),
+    lambda store, key, planted: stores.remove_key_check(store),
+    lambda store, key, planted: put_back_the_old_key_check(store, key),
+    unmake_every_other_token,
+], ids=["as is", "bound flag removed", "key check removed", "old key check put back",
+        "key check removed, other keys unmade"])
+def test_an_old_token_planted_with_another_base_url_never_reaches_it(
+        service: ConnectionService, key: str, fake_server: FakeServer,
+        cover_tracks: Callable[[Store, str, str], None]) -> None:
+    """Someone who can write the store but has no key, with a copy from before bound
+    tokens, planted an old token beside their own base URL and covered their tracks
+    (an old key check put back, or nothing bound left to see): `test` sent the real
+    key to their server and `resolve_config` handed it to the application."""
     created = add(service, "work")
-    add(service, "another")
+    add(service, "another", OTHER_KEY)
+    assert service.rotate_keys() == 2
+    attacker = fake_server.openai_url
 
     stores.edit_config(service.store, created.id, apiKey=crypto.encrypt(OPENAI_KEY, key),
-                       baseUrl=ATTACKER)
-    cover_tracks(service.store)
+                       baseUrl=attacker)
+    cover_tracks(service.store, key, created.id)
 
     reopened = ConnectionService(service.store, KeyRing(key))
     with pytest.raises(DecryptionError, match="'work'"):
-        reopened.resolve_config("openai")
+        reopened.resolve_config("openai", created.id)
     assert reopened.test(created.id).kind == "auth"
-    assert len(responses.calls) == 0
+    assert reopened.test_all()[created.id].kind == "auth"
+    with pytest.raises(DecryptionError, match="'work'"):
+        reopened.test_draft("openai", {"apiKey": ""}, existing_id=created.id)
+    with pytest.raises(DecryptionError, match="'work'"):
+        reopened.backup_records()
+    assert fake_server.requests == [], "nothing reached the planted base URL"
+    assert [(r.name, r.base_url) for r in unbound(reopened)] == [("work", attacker)]
 
 
 # -- rotation ----------------------------------------------------------------------------------
@@ -282,7 +345,8 @@ def test_rotation_rebinds_deleted_and_other_workspaces_records(
     beta.delete(gone.id)
     old_store(store, key, {kept.id: OPENAI_KEY, gone.id: OTHER_KEY})
 
-    assert ConnectionService(store, KeyRing(key), "alpha").rotate_keys() == 2
+    rotating = ConnectionService(store, KeyRing(key), "alpha")
+    assert rotating.rotate_keys(reseal=unbound(rotating)) == 2
     assert [token[:3] for token in stores.secrets(store)] == ["v2:"] * 2
     beta.restore(gone.id)
     assert beta.resolve_config("openai")["apiKey"] == OTHER_KEY
@@ -324,6 +388,7 @@ def test_rotation_reads_the_table_a_fixed_number_of_times_and_writes_once(
     """rotate_keys() updated one document at a time, each update reading the whole
     table: 1,000 records took 0.42 s and 4,000 took 5.04 s, under the lock."""
     service = filled_old_store(data_path, key, size)
+    shown = unbound(service)
     counts = {"read": 0, "write": 0}
     read, replace = AtomicJSONStorage.read, AtomicJSONStorage._replace_file
 
@@ -337,7 +402,7 @@ def test_rotation_reads_the_table_a_fixed_number_of_times_and_writes_once(
     monkeypatch.setattr(AtomicJSONStorage, "read", counted_read)
     monkeypatch.setattr(AtomicJSONStorage, "_replace_file", counted_replace)
 
-    assert service.rotate_keys() == size
+    assert service.rotate_keys(reseal=shown) == size
     assert counts["write"] == 1
     assert counts["read"] <= 12, f"{counts['read']} reads for {size} records"
     [entry] = service.audit(action="keys.rotated")
@@ -362,6 +427,7 @@ def test_rotation_on_postgresql_takes_a_fixed_number_of_statements(
     old_store(postgres_store, key, {first.id: OPENAI_KEY,
                                     **{f"old-{n}": OPENAI_KEY for n in range(size - 1)}})
     service = ConnectionService(postgres_store, KeyRing(key))
+    shown = unbound(service)
     counts = {"statements": 0, "batches": 0}
     execute, executemany = psycopg.Connection.execute, psycopg.Cursor.executemany
 
@@ -375,7 +441,7 @@ def test_rotation_on_postgresql_takes_a_fixed_number_of_statements(
     monkeypatch.setattr(psycopg.Connection, "execute", counted_execute)
     monkeypatch.setattr(psycopg.Cursor, "executemany", counted_executemany)
 
-    assert service.rotate_keys() == size
+    assert service.rotate_keys(reseal=shown) == size
     assert counts["batches"] == 1
     assert counts["statements"] <= 20, f"{counts['statements']} statements for {size} records"
     assert [token[:3] for token in stores.secrets(postgres_store)] == ["v2:"] * size

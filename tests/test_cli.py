@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from connections_core import ConnectionService, KeyRing, TinyDBStore, crypto, generate_key
 from tests.fakes import API_KEY, FakeServer, unused_url
 from tests.together import on_a_terminal
 
@@ -276,6 +276,32 @@ def test_rotate_key_with_an_undecryptable_secret_changes_nothing(stocked: Instal
     assert rotate.code == 1 and "Nothing was re-encrypted" in rotate.err
     assert "Traceback" not in rotate.output
     assert stocked.data_file.read_bytes() == before
+
+
+def test_rotate_key_reseals_old_keys_only_where_the_operator_agreed(
+        stocked: Installation) -> None:
+    """Old unbound keys were re-sealed, and so used, without anyone seeing where they
+    would be sent: now rotate-key shows each base URL and asks (or takes --yes)."""
+    with TinyDBStore(stocked.data_file).transaction() as tx:
+        tx.update_connections(
+            (record["workspace_id"], record["id"],
+             {"config": {**record["config"], "apiKey": crypto.encrypt(API_KEY, stocked.key)}})
+            for record in tx.connections(None) if "apiKey" in record["config"])
+
+    refused = stocked.run("rotate-key", "--json")
+    assert refused.code == 1, refused
+    assert "Not re-sealing them without confirmation" in refused.err and "--yes" in refused.err
+    main = next(s for s in refused.json()["secrets"] if s["name"] == "Main")
+    assert main["reason"] == "unbound" and main["base_url"].startswith("http://127.0.0.1:")
+    assert f"default/Main ({main['id']}, apiKey) -> {main['base_url']}" in refused.err
+    assert refused.json()["unbound"] == 4 and '"v1:' in stocked.data_file.read_text()
+
+    code, shown = on_a_terminal([sys.executable, "-m", "connections_core", "rotate-key"],
+                                stocked.home, stocked.env(), answer="y")
+    assert code == 0, shown
+    assert "Do these keys belong at these addresses?" in shown and "Residual: 0" in shown
+    assert '"v1:' not in stocked.data_file.read_text()
+    assert stocked.service().resolve_config("openai")["apiKey"] == API_KEY
 
 
 # -- purge ------------------------------------------------------------------------------------

@@ -23,12 +23,14 @@ from connections_core import (
     ConnectionsError,
     ConnectionService,
     KeyRing,
+    ProviderError,
     TinyDBStore,
     decrypt,
     generate_key,
     ollama,
     test_connection,
 )
+from tests import stores
 from tests.fakes import API_KEY
 
 NASTY_TEXT = ["", " ", "\ud800", "a\udfffb", "\x00", "\n", "\u202e", "\u200b", "x" * 100_000,
@@ -78,9 +80,11 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def refused_or_fine(world: dict[str, Any], call: Callable[[], Any]) -> None:
-    """``call`` either works or raises a ConnectionsError; refused, it writes nothing."""
+    """``call`` either works or raises a ConnectionsError; refused, it writes nothing.
+    A server that failed (a ProviderError) was reached for after the attempt was
+    recorded: then only the audit trail grew."""
     path: Path = world["path"]
-    before = path.read_bytes()
+    before, records = path.read_bytes(), stores.records(world["service"].store)
     refusal: ConnectionsError | None = None
     try:
         result = call()
@@ -89,7 +93,9 @@ def refused_or_fine(world: dict[str, Any], call: Callable[[], Any]) -> None:
                 pass
     except ConnectionsError as error:
         refusal = error
-    if refusal is not None:
+    if isinstance(refusal, ProviderError):
+        assert stores.records(world["service"].store) == records, f"{refusal!r} changed records"
+    elif refusal is not None:
         str(refusal).encode("utf-8")  # a message that can be shown and logged
         assert path.read_bytes() == before, f"refused ({refusal!r}) but the file changed"
 

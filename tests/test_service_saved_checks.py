@@ -76,7 +76,9 @@ def test_update_with_only_a_check_records_it_without_a_new_version(
                              checked=result)
 
     assert (updated.status, updated.version) == ("connected", created.version)
-    assert [e.action for e in service.audit()][:2] == ["connection.tested", "connection.created"]
+    assert [e.action for e in service.audit()][:3] == [
+        "connection.tested", "connection.test_started", "connection.created"]
+    assert service.audit()[1].details == {"draft": True}
 
 
 def test_update_without_a_check_resets_a_changed_config(service: ConnectionService,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -30,15 +31,54 @@ ACTIONS: Mapping[str, str] = {
     "connection.deleted": "Deleted a connection",
     "connection.restored": "Restored a connection",
     "connection.default_set": "Made a connection the default",
+    "connection.test_started": "Started a check",
     "connection.tested": "Tested a connection",
+    "connections.test_all_started": "Started Test all",
     "connections.tested_all": "Tested all connections",
+    "ollama.model_pull_started": "Started pulling an Ollama model",
     "ollama.model_pulled": "Pulled an Ollama model",
+    "ollama.model_pull_failed": "Could not pull an Ollama model",
+    "ollama.model_pull_cancelled": "Cancelled an Ollama model pull",
+    "ollama.model_delete_started": "Started deleting an Ollama model",
     "ollama.model_deleted": "Deleted an Ollama model",
+    "ollama.model_delete_failed": "Could not delete an Ollama model",
     "member.set": "Gave a member a role",
     "member.removed": "Removed a member",
+    "connection.imported": "Imported a connection",
+    "member.imported": "Imported a member",
+    "connection.purged": "Removed a deleted connection for good",
+    "connections.exported": "Exported the connections (keys decrypted)",
     "keys.rotated": "Re-encrypted the stored keys",
     "access.denied": "Was refused",
 }
+
+#: An action recorded before something reaches a server -> the actions recording how it
+#: ended.  The table shows a start only when no end follows it (the CSV shows both).
+OUTCOMES: Mapping[str, tuple[str, ...]] = {
+    "connection.test_started": ("connection.tested",),
+    "connections.test_all_started": ("connections.tested_all",),
+    "ollama.model_pull_started": ("ollama.model_pulled", "ollama.model_pull_failed",
+                                  "ollama.model_pull_cancelled"),
+    "ollama.model_delete_started": ("ollama.model_deleted", "ollama.model_delete_failed"),
+}
+_STARTED_BY = {end: start for start, ends in OUTCOMES.items() for end in ends}
+
+
+def settled(entries: Iterable[AuditEntry]) -> list[AuditEntry]:
+    """``entries`` (newest first) without the starts that an end answers: one row for
+    one check or pull, and a start shown alone only when its end is missing."""
+    ends: Counter[tuple[str, str, str | None]] = Counter()
+    kept = []
+    for entry in entries:
+        start = _STARTED_BY.get(entry.action)
+        if start is not None:
+            ends[start, entry.actor, entry.target_id] += 1
+        elif entry.action in OUTCOMES and ends[entry.action, entry.actor, entry.target_id]:
+            ends[entry.action, entry.actor, entry.target_id] -= 1
+            continue
+        kept.append(entry)
+    return kept
+
 
 #: What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
