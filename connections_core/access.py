@@ -21,7 +21,7 @@ __all__ = ["ROLES", "allows", "checked_email", "checked_role", "needed_role"]
 #: The least role each operation needs (operations are the service's method names).
 _NEEDED: dict[str, Role] = {
     **dict.fromkeys(("list", "list_deleted", "get", "get_default", "needs_key_again",
-                     "members", "audit", "workspaces", "test", "test_all", "iter_test_all",
+                     "members", "audit", "test", "test_all", "iter_test_all",
                      "refresh_ollama_models"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
                      "pull_model", "delete_model"), "editor"),

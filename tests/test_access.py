@@ -98,13 +98,14 @@ CALLS: dict[str, Call] = {
     "rotate_keys": lambda s, t: s.rotate_keys(),
     "resolve_config": lambda s, t: s.resolve_config("openai"),
 }
-READ = {"list", "list_deleted", "get", "get_default", "members", "audit", "workspaces",
-        "test", "test_all", "iter_test_all", "refresh_ollama_models"}
+ANYONE = {"workspaces"}  # answers about the actor: empty for a stranger
+READ = ANYONE | {"list", "list_deleted", "get", "get_default", "members", "audit", "test",
+                 "test_all", "iter_test_all", "refresh_ollama_models"}
 EDIT = READ | {"create", "update", "delete", "restore", "set_default", "test_draft",
                "pull_model", "delete_model"}
 ADMINISTER = EDIT | {"set_member", "remove_member"}
 ALLOWED: dict[str, set[str]] = {
-    "stranger": set(),
+    "stranger": ANYONE,
     "viewer": READ,
     "editor": EDIT,
     "admin": ADMINISTER,
@@ -187,10 +188,16 @@ def test_workspaces_lists_only_the_actors(team: Team) -> None:
     assert team.service(VIEWER).workspaces() == [WORKSPACE]
     assert team.service(ROOT).workspaces() == ["default", "other", WORKSPACE]
     assert team.service(None).workspaces() == ["default", "other", WORKSPACE]
-    with pytest.raises(PermissionDeniedError):
-        team.service(VIEWER, "other").workspaces()
     assert team.service(VIEWER, "other").accessible_workspaces() == [WORKSPACE]
-    assert team.service(STRANGER).accessible_workspaces() == []
+
+
+def test_workspaces_answers_whoever_asks_from_wherever(team: Team) -> None:
+    """workspaces() raised PermissionDeniedError for someone with no access to the
+    service's workspace, where the contract says it returns the workspaces the actor
+    may open: an empty list for a stranger."""
+    assert team.service(STRANGER).workspaces() == []
+    assert team.service(VIEWER, "other").workspaces() == [WORKSPACE]
+    assert [e for e in team.service(None).audit() if e.action == "access.denied"] == []
 
 
 # -- members -------------------------------------------------------------------------------
