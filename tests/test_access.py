@@ -31,6 +31,8 @@ from tests.fakes import FakeServer
 WORKSPACE = "team"
 ADMIN, EDITOR, VIEWER = "ada@example.com", "ed@example.com", "vi@example.com"
 ROOT, STRANGER = "root@example.com", "eve@example.com"
+KEN = "ken@example.com"
+KELVIN = "\u212aen@example.com"  # a Kelvin sign, which Unicode lower-cases to "k"
 
 
 @dataclass
@@ -166,6 +168,37 @@ def test_roles_and_addresses_compare_case_insensitively(team: Team) -> None:
     root = ConnectionService(team.store, team.keyring, WORKSPACE, actor="ROOT@example.com",
                              admins=["Root@Example.com"])
     assert root.role == "admin" and root.is_instance_admin
+
+
+def test_only_ascii_letters_fold_case(team: Team) -> None:
+    """``"\\u212aen@example.com".lower() == "ken@example.com"``: someone whose provider
+    verified the first address was taken for the second, and for an instance admin when
+    that one was in CONNECTIONS_ADMINS."""
+    team.service(ADMIN).set_member(KEN, "editor")
+    kelvin = ConnectionService(team.store, team.keyring, WORKSPACE, actor=KELVIN, admins=[KEN])
+    assert kelvin.actor == KELVIN
+    assert not kelvin.is_instance_admin
+    assert kelvin.role is None
+
+
+def test_a_non_ascii_address_is_a_member_and_an_admin_as_written(team: Team) -> None:
+    admin = team.service(ADMIN)
+    admin.set_member(KEN, "editor")
+    assert admin.set_member(f"  {KELVIN} ", "viewer").email == KELVIN
+    assert team.service("KEN@Example.com").role == "editor"
+    assert team.service(KELVIN).role == "viewer"
+    assert ConnectionService(team.store, team.keyring, WORKSPACE, actor=KELVIN,
+                             admins=[KELVIN]).is_instance_admin
+    assert not ConnectionService(team.store, team.keyring, WORKSPACE, actor=KEN,
+                                 admins=[KELVIN]).is_instance_admin
+
+
+def test_the_audit_filter_tells_the_two_addresses_apart(team: Team) -> None:
+    team.service(ADMIN).set_member(KEN, "editor")
+    team.service(KEN).create("ollama", "Ken's", {"baseUrl": team.fake.url})
+    assert team.service(ADMIN).audit(actor=KELVIN) == []
+    assert [entry.target_name for entry in team.service(ADMIN).audit(
+        actor="Ken@Example.com", action="connection.created")] == ["Ken's"]
 
 
 def test_role_is_none_for_trusted_code_and_strangers(team: Team) -> None:

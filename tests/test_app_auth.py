@@ -134,6 +134,20 @@ def test_an_unverified_email_is_refused(ada: str) -> None:
     assert not at.sidebar.selectbox
 
 
+@pytest.mark.parametrize("verified", [0, "0", "no", None, "False ", "true", 1])
+def test_only_a_boolean_true_verifies_the_email(verified: Any) -> None:
+    """Only ``false`` (or "false" in any case) was refused: ``0``, ``"0"``, ``"no"``,
+    ``null`` and ``"False "`` let an address the provider did not verify in."""
+    assert sign_in_status(claims(ADA, email_verified=verified), time.time()) == "unverified"
+
+
+def test_an_email_verified_of_no_gets_the_refusal(ada: str) -> None:
+    at = open_as(ADA, email_verified="no")
+
+    assert f"has not verified {ADA}" in refusals(at)[0]
+    assert not at.sidebar.selectbox
+
+
 def test_a_sign_in_without_an_email_is_refused(data_dir: Path) -> None:
     at = open_as("")
 
@@ -203,6 +217,20 @@ def test_the_email_is_compared_in_lower_case(ada: str) -> None:
 
     assert at.title[0].value == "Connections"
     assert f"Signed in as {ADA}" in sidebar_text(at)
+
+
+def test_a_kelvin_sign_is_not_a_k(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unicode lower-cases the Kelvin sign to "k": someone whose provider verified
+    ``\\u212aim@example.com`` was signed in as kim@example.com, an instance admin."""
+    kim, kelvin = "kim@example.com", "\u212aim@example.com"
+    monkeypatch.setenv("CONNECTIONS_ADMINS", kim)
+    service().set_member(kim, "admin")
+    at = open_as(kelvin)
+
+    assert f"You are signed in as {kelvin}, but you don't have access to any workspace " \
+        "yet." in said(at)
+    assert not at.sidebar.selectbox
+    assert_clean(at)
 
 
 def test_sign_out_signs_out(ada: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Literal, NoReturn
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
+from connections_core import email_verified, normalized_email
 from ui.errors import show_error
 from ui.format import md
 
@@ -63,7 +64,8 @@ def sign_in_enabled() -> bool:
 
 
 def signed_in_email() -> str | None:
-    """The gate: the signed-in person's e-mail (lower case), or None when sign-in is off.
+    """The gate: the signed-in person's e-mail (as the core compares addresses: ASCII
+    letters in lower case), or None when sign-in is off.
 
     Anyone else gets a page instead of the app, and the run stops there: the
     sign-in page (saying so when a session expired), a refusal (an e-mail the
@@ -77,7 +79,7 @@ def signed_in_email() -> str | None:
     user = st.user.to_dict()
     status = sign_in_status(user, time.time())
     if status == "signed_in":
-        return str(user["email"]).strip().lower()
+        return normalized_email(str(user["email"]))
     if status in ("signed_out", "expired"):
         _sign_in_page(expired=status == "expired")
     _refused_page(user, status)
@@ -88,7 +90,7 @@ def sign_in_status(user: Mapping[str, Any], now: float) -> Status:
 
     A token with no readable ``exp`` counts as expired: there is no telling how
     old it is.  A missing ``email_verified`` is accepted (not every provider
-    sends it); only a false one is refused.
+    sends it); anything but a boolean true is refused (the core's rule).
     """
     if not user.get("is_logged_in"):
         return "signed_out"
@@ -96,7 +98,7 @@ def sign_in_status(user: Mapping[str, Any], now: float) -> Status:
         return "expired"
     if not str(user.get("email") or "").strip():
         return "no_email"
-    if str(user.get("email_verified", True)).lower() == "false":
+    if not email_verified(user):
         return "unverified"
     return "signed_in"
 
