@@ -36,6 +36,9 @@ _NEEDED: dict[str, Role] = {
 }
 INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets",
                                  "import_records"})
+#: What anyone signed in may do about themselves, whatever their role (even none); about
+#: someone else, only an instance admin.
+OWN = frozenset({"sign_out", "signed_out_at"})
 TRUSTED_ONLY = frozenset({"resolve_config"})
 
 EMAIL_MAX = 254
@@ -48,10 +51,14 @@ def needed_role(operation: str) -> Role | None:
     return _NEEDED.get(operation)
 
 
-def allows(role: Role | None, operation: str, *, instance_admin: bool = False) -> bool:
-    """Whether a signed-in person with ``role`` may perform ``operation``."""
+def allows(role: Role | None, operation: str, *, instance_admin: bool = False,
+           own: bool = False) -> bool:
+    """Whether a signed-in person with ``role`` may perform ``operation`` (``own``: on
+    themselves, for the operations in :data:`OWN`)."""
     if operation in TRUSTED_ONLY:
         return False
+    if operation in OWN:
+        return own or instance_admin
     if operation in INSTANCE_ADMIN_ONLY or instance_admin:
         return instance_admin
     needed = _NEEDED.get(operation)
