@@ -372,7 +372,14 @@ class ConnectionService:
         """
         if self.actor is None:
             return False
-        return sessions.ended(issued_at, sessions.signed_out_at(self.store, self.actor))
+        signed_out = sessions.signed_out_at(self.store, self.actor)
+        if signed_out is not None and sessions.issued_at(issued_at) is None:
+            # Signing in again can't help: the person sees the sign-in page each time.
+            log.warning("An identity of %s was refused: its ID token has no readable iat "
+                        "(issue time), so it can't be told from one issued before they last "
+                        "signed out. Have the identity provider include iat, as OpenID "
+                        "Connect requires.", self.actor)
+        return sessions.ended(issued_at, signed_out)
 
     # -- the audit trail --------------------------------------------------------------------
 

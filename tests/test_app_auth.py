@@ -258,6 +258,94 @@ def test_instance_admins_can_come_from_the_secrets(data_dir: Path) -> None:
     assert "Instance admin" in sidebar_text(at)
 
 
+# -- signing out ends every session -------------------------------------------------------------
+
+@pytest.fixture
+def logouts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``st.logout()`` calls (it redirects the browser: tests/test_browser_auth.py follows it)."""
+    calls: list[bool] = []
+    monkeypatch.setattr(st, "logout", lambda: calls.append(True))
+    return calls
+
+
+def an_hour_ago() -> int:
+    return int(time.time()) - 3600
+
+
+def test_signing_out_in_one_tab_ends_the_others(ada: str, logouts: list[bool]) -> None:
+    """``st.logout()`` ends only the tab it runs in (Streamlit keeps no session on the
+    server): another tab, or a copy of the cookie, stayed signed in until the token's exp."""
+    here, there = open_as(ADA, iat=an_hour_ago()), open_as(ADA, iat=an_hour_ago())
+
+    here.sidebar.button(key="sidebar_sign_out").click().run()
+    there.run()
+
+    assert logouts == [True]
+    assert "This session has ended: you signed out in another tab or browser" in said(there)
+    assert buttons(there) == ["Sign in"]
+    assert not there.sidebar.selectbox and ADA not in rendered(there)
+    assert_clean(there)
+
+
+def test_signing_in_again_after_signing_out_gets_in(ada: str, logouts: list[bool]) -> None:
+    open_as(ADA, iat=an_hour_ago()).sidebar.button(key="sidebar_sign_out").click().run()
+
+    at = open_as(ADA, iat=int(time.time()) + 1)  # issued after the sign-out
+
+    assert at.title[0].value == "Connections"
+    assert f"Signed in as {ADA}" in sidebar_text(at)
+
+
+def test_removing_a_member_ends_their_open_session(ada: str) -> None:
+    """A removed member's open tab went on (to the no-access page, or their other
+    workspaces) until the token's exp."""
+    service("team-a").set_member(ROOT, "admin")
+    service("team-a").set_member(ADA, "viewer")
+    at = open_as(ADA, iat=an_hour_ago())
+
+    service().remove_member(ADA)
+    at.run()
+
+    assert "This session has ended" in said(at)
+    assert buttons(at) == ["Sign in"]
+
+
+def test_a_token_without_an_issue_time_ends_at_a_sign_out(ada: str) -> None:
+    """Its age can't be told, so once its person has signed out it counts as from before."""
+    assert open_as(ADA).title[0].value == "Connections"  # no iat: fine until a sign-out
+    service().sign_out(ADA)
+
+    assert "This session has ended" in said(open_as(ADA))
+
+
+def test_someone_in_no_workspace_signs_out_everywhere(ada: str, logouts: list[bool]) -> None:
+    there = open_as(BOB, iat=an_hour_ago())
+
+    open_as(BOB, iat=an_hour_ago()).button(key="auth_no_access_sign_out").click().run()
+    there.run()
+
+    assert "This session has ended" in said(there)
+
+
+def test_an_unverified_identity_signs_out_here_only(ada: str, logouts: list[bool]) -> None:
+    """Its address is not proven to be theirs: recording a sign-out for it would let
+    anyone end the sessions of the address's owner."""
+    owner = open_as(ADA, iat=an_hour_ago())
+
+    open_as(ADA, email_verified=False).button(key="auth_refused_sign_out").click().run()
+
+    assert logouts == [True]
+    assert owner.run().title[0].value == "Connections"
+    assert service().signed_out_at(ADA) is None
+
+
+def test_a_sign_out_is_in_the_activity(ada: str, logouts: list[bool]) -> None:
+    open_as(ADA, iat=an_hour_ago()).sidebar.button(key="sidebar_sign_out").click().run()
+
+    entry = service().audit(limit=1)[0]
+    assert (entry.actor, entry.action) == (ADA, "session.signed_out")
+
+
 # -- no access ---------------------------------------------------------------------------------
 
 def test_someone_in_no_workspace_is_told_whom_to_ask(ada: str) -> None:

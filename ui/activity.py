@@ -36,6 +36,7 @@ ACTIONS: Mapping[str, str] = {
     "ollama.model_deleted": "Deleted an Ollama model",
     "member.set": "Gave a member a role",
     "member.removed": "Removed a member",
+    "session.signed_out": "Signed out everywhere",
     "keys.rotated": "Re-encrypted the stored keys",
     "access.denied": "Was refused",
 }
