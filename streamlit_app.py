@@ -12,7 +12,13 @@ from ui.chrome import FAVICON, chrome, tab_title
 from ui.errors import reported_errors
 from ui.format import md
 from ui.notices import show_notices
-from ui.service import chosen_service, current_service, key_source, require_a_workspace
+from ui.service import (
+    chosen_service,
+    current_service,
+    key_source,
+    require_a_current_session,
+    require_a_workspace,
+)
 from ui.sidebar import sidebar
 
 st.set_page_config(page_title=PRODUCT, page_icon=FAVICON, layout="wide")
@@ -35,6 +41,7 @@ PAGES = [
 signed_in_email()
 
 with reported_errors():
+    require_a_current_session()  # signed out since, elsewhere, or removed: the sign-in page
     require_a_workspace()  # someone in no workspace at all: a page that says whom to ask
     page = st.navigation(PAGES)
     st.set_page_config(page_title=tab_title(page.title))

@@ -18,7 +18,7 @@ Everything this package raises is a :class:`ConnectionsError`.
 from typing import TYPE_CHECKING
 
 from . import ollama
-from .access import needed_role
+from .access import email_verified, needed_role, normalized_email
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .errors import (
     ConflictError,
@@ -71,10 +71,12 @@ __all__ = [
     "TinyDBStore",
     "ValidationError",
     "decrypt",
+    "email_verified",
     "encrypt",
     "generate_key",
     "is_encrypted",
     "needed_role",
+    "normalized_email",
     "ollama",
     "test_connection",
 ]

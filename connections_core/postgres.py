@@ -293,6 +293,19 @@ class PostgresTransaction(Transaction):
             b"DELETE FROM connections_members WHERE workspace_id = %s AND email = %s",
             (_text(workspace_id), _text(email)))
 
+    # -- sign-outs ---------------------------------------------------------------------------
+
+    def sign_out(self, email: str) -> Record | None:
+        rows = self._rows("SELECT record FROM connections_sign_outs WHERE email = %s",
+                          (_text(email),))
+        return _loads(rows[0][0]) if rows else None
+
+    def put_sign_out(self, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            b"INSERT INTO connections_sign_outs (email, record) VALUES (%s, %s) "
+            b"ON CONFLICT (email) DO UPDATE SET record = EXCLUDED.record",
+            (_key(record, "email", "a sign-out"), _dumps(record)))
+
     # -- the key check -----------------------------------------------------------------------
 
     def key_check(self) -> Record | None:
@@ -367,7 +380,8 @@ class _Address:
 
 
 class PostgresStore(Store):
-    """Connections, members, the key check and the audit trail in a PostgreSQL database.
+    """Connections, members, sign-outs, the key check and the audit trail in a PostgreSQL
+    database.
 
     :param dsn: ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` (or any libpq
         connection string).
@@ -576,6 +590,11 @@ class PostgresStore(Store):
             rows = self._rows("SELECT record FROM connections_members WHERE workspace_id = %s",
                               (_text(workspace_id),))
         return [_loads(text) for text, in rows]
+
+    def sign_out(self, email: str) -> Record | None:
+        rows = self._rows("SELECT record FROM connections_sign_outs WHERE email = %s",
+                          (_text(email),))
+        return _loads(rows[0][0]) if rows else None
 
     def key_check(self) -> Record | None:
         rows = self._rows("SELECT record FROM connections_key_check")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import access, crypto, http, ollama
+from . import access, crypto, http, ollama, sessions
 from .errors import (
     ConflictError,
     ConnectionsError,
@@ -93,6 +93,9 @@ PULL_SILENCE_LIMIT = 600.0
 NAME_MAX = 100
 MAX_CHECKS_AT_ONCE = 32
 _CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
+#: What a refusal of an operation in access.OWN says a person may do.
+_OWN_WORDS = {"sign_out": "sign yourself out",
+              "signed_out_at": "see when you yourself signed out"}
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -240,19 +243,19 @@ class ConnectionService:
 
     def can(self, operation: str) -> bool:
         """Whether the actor may call the method named ``operation`` (e.g. ``"create"``)
-        here; screens use it to offer only what a role allows."""
-        return self.actor is None or access.allows(self.role, operation,
+        here (on themselves, for ``sign_out``); screens use it to offer only what a
+        role allows."""
+        return self.actor is None or access.allows(self.role, operation, own=True,
                                                    instance_admin=self.is_instance_admin)
 
     def workspaces(self) -> builtins.list[str]:
         """The workspaces the actor may open (all of them for trusted code and
-        instance admins), sorted."""
-        self._authorize("workspaces")
-        return self.accessible_workspaces()
+        instance admins), sorted: empty for someone who belongs to none.
 
-    def accessible_workspaces(self) -> builtins.list[str]:
-        """The same list as :meth:`workspaces`, also when the actor may not open this
-        one: what a screen offers someone who followed a link to the wrong place."""
+        Never refused: it answers about the actor, whichever workspace this service
+        is bound to, so a screen can offer it to someone who followed a link to a
+        workspace they may not open.
+        """
         members = self.store.members()
         if self.actor is None or self.is_instance_admin:
             rows = self.store.connections()[1]
@@ -260,6 +263,9 @@ class ConnectionService:
             return sorted({"default", *(w for w in found if isinstance(w, str))})
         return sorted({m["workspace_id"] for m in members if m.get("email") == self.actor
                        and isinstance(m.get("workspace_id"), str)})
+
+    #: The name :meth:`workspaces` had when it refused a stranger; kept for callers.
+    accessible_workspaces = workspaces
 
     # -- members ----------------------------------------------------------------------------
 
@@ -297,7 +303,8 @@ class ConnectionService:
         return _to_member(doc)
 
     def remove_member(self, email: str) -> None:
-        """Take a person's access to the workspace away.
+        """Take a person's access to the workspace away, and end their open sessions
+        (a sign-out, as :meth:`sign_out` records, in the same write).
 
         :raises NotFoundError: they are not a member.
         :raises ValidationError: they are its last admin while others remain.
@@ -315,7 +322,64 @@ class ConnectionService:
                 raise ValidationError({"email": "This is the workspace's last admin: make "
                                                 "someone else admin first."})
             tx.remove_member(self.workspace_id, clean)
+            # Their open sessions end too (in every workspace: a sign-out is per person),
+            # so a dashboard they still have open stops at once, not at the token's exp.
+            sessions.record_sign_out(tx, clean, self._clock())
             self._records.audit(tx, "member.removed", None, clean, email=clean)
+
+    # -- sign-outs --------------------------------------------------------------------------
+
+    def sign_out(self, email: str | None = None) -> datetime:
+        """Record that a person signed out, now: every identity issued to them until
+        then is ended (:meth:`session_ended`), in every tab, browser and replica.
+
+        Recorded in the audit trail of this workspace (``session.signed_out``).
+
+        :param email: whose sign-out; the actor's when None.  A signed-in person may
+            record only their own, whatever their role; instance admins and trusted
+            code anyone's.
+        :returns: the time recorded (a later one already recorded is kept).
+        :raises ValidationError: ``email`` is not an address, or is None for trusted
+            code (nobody is signed in).
+        """
+        clean = self._person(email)
+        self._authorize("sign_out", own=clean == self.actor)
+        with self._records.transaction() as tx:
+            at = sessions.record_sign_out(tx, clean, self._clock())
+            self._records.audit(tx, "session.signed_out", None, clean, email=clean)
+        log.info("Recorded a sign-out of %s", clean)
+        return at
+
+    def signed_out_at(self, email: str | None = None) -> datetime | None:
+        """When a person last signed out (or was removed from a workspace), or None.
+
+        :param email: whose; the actor's when None.  The same people may ask as may
+            call :meth:`sign_out`.
+        :raises ValidationError: as :meth:`sign_out`.
+        """
+        clean = self._person(email)
+        self._authorize("signed_out_at", own=clean == self.actor)
+        return sessions.signed_out_at(self.store, clean)
+
+    def session_ended(self, issued_at: object) -> bool:
+        """Whether the actor's identity, issued at ``issued_at`` (the ID token's
+        ``iat``: seconds since the epoch), was ended by a sign-out since: one recorded
+        at or after that time.  With a sign-out recorded, an identity with no readable
+        ``iat`` is ended too.  Always False for trusted code (nobody is signed in).
+
+        The sign-in gate asks it on every run, so a tab whose person signed out in
+        another one, or was removed, stops at its next run.
+        """
+        if self.actor is None:
+            return False
+        signed_out = sessions.signed_out_at(self.store, self.actor)
+        if signed_out is not None and sessions.issued_at(issued_at) is None:
+            # Signing in again can't help: the person sees the sign-in page each time.
+            log.warning("An identity of %s was refused: its ID token has no readable iat "
+                        "(issue time), so it can't be told from one issued before they last "
+                        "signed out. Have the identity provider include iat, as OpenID "
+                        "Connect requires.", self.actor)
+        return sessions.ended(issued_at, signed_out)
 
     # -- the audit trail --------------------------------------------------------------------
 
@@ -1117,12 +1181,13 @@ class ConnectionService:
     def _actor_name(self) -> str:
         return self.actor or self.trusted_actor
 
-    def _authorize(self, operation: str) -> None:
-        """Refuse ``operation`` unless the actor may perform it; a refusal is recorded."""
+    def _authorize(self, operation: str, *, own: bool = False) -> None:
+        """Refuse ``operation`` (on the actor themselves, when ``own``) unless the actor
+        may perform it; a refusal is recorded."""
         if self.actor is None:
             return
         role, admin = self.role, self.is_instance_admin
-        if access.allows(role, operation, instance_admin=admin):
+        if access.allows(role, operation, instance_admin=admin, own=own):
             return
         try:
             with self._records.transaction() as tx:
@@ -1138,12 +1203,25 @@ class ConnectionService:
         if operation in access.INSTANCE_ADMIN_ONLY:
             return (f"Only an instance admin ({ADMINS_VARIABLE}) may do this "
                     f"({operation.replace('_', ' ')}).")
+        if operation in access.OWN:
+            return (f"You may only {_OWN_WORDS[operation]}; for someone else, ask an "
+                    f"instance admin ({ADMINS_VARIABLE}).")
         if role is None:
             # The same words whether the workspace exists or not.
             return (f"{self.actor} has no access to workspace '{self.workspace_id}'. Ask one "
                     "of its admins, or an instance admin, to add you.")
         return (f"Your role in workspace '{self.workspace_id}' is {role}; "
                 f"{operation.replace('_', ' ')} needs the {access.needed_role(operation)} role.")
+
+    def _person(self, email: str | None) -> str:
+        """The address ``email`` names, or the actor's when None."""
+        if email is not None:
+            return access.checked_email(email)
+        if self.actor is None:
+            raise ValidationError({"email": "Name whose sign-out this is: this service "
+                                            "was built without an actor, for nobody "
+                                            "signed in."})
+        return self.actor
 
     def _member_doc(self, docs: Iterable[Any], email: str) -> Any:
         return next((d for d in docs if d.get("workspace_id") == self.workspace_id

@@ -5,12 +5,14 @@ file, the embedded default) and :class:`~connections_core.postgres.PostgresStore
 (a PostgreSQL database, for several replicas).  Nothing above this seam knows
 which one it runs on.
 
-A store keeps four kinds of record, all plain ``dict`` values as JSON holds them:
+A store keeps five kinds of record, all plain ``dict`` values as JSON holds them:
 
 * **connections**, identified by ``(workspace_id, id)``; the store keeps them
   as given (a record someone damaged by hand is still returned, so that it can
   be shown as damaged and deleted);
 * **members**, identified by ``(workspace_id, email)``;
+* **sign-outs**, identified by ``email`` alone (they hold for every workspace):
+  when each person last signed out, which ends every identity issued before;
 * **the key check**: one record (or none) proving which key the data was
   written with;
 * **audit entries**, appended, read newest first.
@@ -105,6 +107,16 @@ class Transaction(ABC):
     def remove_member(self, workspace_id: str, email: str) -> None:
         """Remove a member (nothing happens if absent)."""
 
+    # -- sign-outs ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def sign_out(self, email: str) -> Record | None:
+        """The sign-out recorded for ``email``, or None."""
+
+    @abstractmethod
+    def put_sign_out(self, record: Mapping[str, Any]) -> None:
+        """Add a sign-out, or replace the one with its ``email``."""
+
     # -- the key check -----------------------------------------------------------------------
 
     @abstractmethod
@@ -128,7 +140,7 @@ class Transaction(ABC):
 
 
 class Store(ABC):
-    """Where connections, members, the key check and the audit trail live."""
+    """Where connections, members, sign-outs, the key check and the audit trail live."""
 
     #: A short name for messages and ``doctor``: ``"tinydb"`` or ``"postgresql"``.
     kind: str
@@ -172,6 +184,11 @@ class Store(ABC):
     @abstractmethod
     def members(self, workspace_id: str | None = None) -> list[Record]:
         """The members of one workspace (every workspace when None)."""
+
+    @abstractmethod
+    def sign_out(self, email: str) -> Record | None:
+        """The sign-out recorded for ``email``, or None (read on every run of a
+        signed-in page, so a store finds it without reading the others)."""
 
     @abstractmethod
     def key_check(self) -> Record | None:

@@ -51,6 +51,7 @@ AUDIT_STATE = "audit_state"  # the table that says how much of the audit trail i
 CONNECTIONS = "connections"
 MEMBERS = "members"
 META = "meta"  # the key check
+SIGN_OUTS = "sign_outs"
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
@@ -368,6 +369,10 @@ class TinyDBStore(Store):
     def members(self, workspace_id: str | None = None) -> list[Record]:
         return _in_workspace(self.snapshot(MEMBERS)[1], workspace_id)
 
+    def sign_out(self, email: str) -> Record | None:
+        return next((dict(doc) for doc in self.snapshot(SIGN_OUTS)[1]
+                     if doc.get("email") == email), None)
+
     def key_check(self) -> Record | None:
         return _key_check(self.snapshot(META)[1])
 
@@ -478,6 +483,7 @@ class TinyDBTransaction(Transaction):
         self._store = store
         self._connections = store.table(CONNECTIONS)
         self._members = store.table(MEMBERS)
+        self._sign_outs = store.table(SIGN_OUTS)
 
     def connection(self, workspace_id: str, id: str) -> Record | None:
         doc = self._connection_doc(workspace_id, id)
@@ -552,6 +558,18 @@ class TinyDBTransaction(Transaction):
         if doc is not None:
             self._members.remove(doc_ids=[doc.doc_id])
 
+    def sign_out(self, email: str) -> Record | None:
+        doc = self._sign_out_doc(email)
+        return None if doc is None else dict(doc)
+
+    def put_sign_out(self, record: Mapping[str, Any]) -> None:
+        doc = self._sign_out_doc(record["email"])
+        if doc is None:
+            self._sign_outs.insert(dict(record))
+        else:
+            self._sign_outs.remove(doc_ids=[doc.doc_id])
+            self._sign_outs.insert(Document(dict(record), doc_id=doc.doc_id))
+
     def key_check(self) -> Record | None:
         return _key_check(self._store.table(META).all())
 
@@ -571,6 +589,9 @@ class TinyDBTransaction(Transaction):
         return next((doc for doc in self._members
                      if doc.get("email") == email and doc.get("workspace_id") == workspace_id),
                     None)
+
+    def _sign_out_doc(self, email: str) -> Document | None:
+        return next((doc for doc in self._sign_outs if doc.get("email") == email), None)
 
 
 def _text_id(doc: Mapping[str, Any]) -> str | None:

@@ -40,8 +40,9 @@ PASSWORD = "pw-Zq7xK2mVb9LtRr4e"
 TEMPLATE = "connections_migrated"
 START_TIMEOUT = 60  # seconds for pg_ctl -w
 #: Empties a migrated database (much faster than creating one: see ``recycle``).
-RESET = ("TRUNCATE connections, connections_members, connections_key_check, connections_audit "
-         "RESTART IDENTITY; UPDATE connections_revision SET epoch = gen_random_uuid(), n = 0")
+RESET = ("TRUNCATE connections, connections_members, connections_sign_outs, "
+         "connections_key_check, connections_audit RESTART IDENTITY; "
+         "UPDATE connections_revision SET epoch = gen_random_uuid(), n = 0")
 
 
 def _bindir() -> Path | None:

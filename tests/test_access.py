@@ -31,6 +31,8 @@ from tests.fakes import FakeServer
 WORKSPACE = "team"
 ADMIN, EDITOR, VIEWER = "ada@example.com", "ed@example.com", "vi@example.com"
 ROOT, STRANGER = "root@example.com", "eve@example.com"
+KEN = "ken@example.com"
+KELVIN = "\u212aen@example.com"  # a Kelvin sign, which Unicode lower-cases to "k"
 
 
 @dataclass
@@ -98,13 +100,14 @@ CALLS: dict[str, Call] = {
     "rotate_keys": lambda s, t: s.rotate_keys(),
     "resolve_config": lambda s, t: s.resolve_config("openai"),
 }
-READ = {"list", "list_deleted", "get", "get_default", "members", "audit", "workspaces",
-        "test", "test_all", "iter_test_all", "refresh_ollama_models"}
+ANYONE = {"workspaces"}  # answers about the actor: empty for a stranger
+READ = ANYONE | {"list", "list_deleted", "get", "get_default", "members", "audit", "test",
+                 "test_all", "iter_test_all", "refresh_ollama_models"}
 EDIT = READ | {"create", "update", "delete", "restore", "set_default", "test_draft",
                "pull_model", "delete_model"}
 ADMINISTER = EDIT | {"set_member", "remove_member"}
 ALLOWED: dict[str, set[str]] = {
-    "stranger": set(),
+    "stranger": ANYONE,
     "viewer": READ,
     "editor": EDIT,
     "admin": ADMINISTER,
@@ -167,6 +170,37 @@ def test_roles_and_addresses_compare_case_insensitively(team: Team) -> None:
     assert root.role == "admin" and root.is_instance_admin
 
 
+def test_only_ascii_letters_fold_case(team: Team) -> None:
+    """``"\\u212aen@example.com".lower() == "ken@example.com"``: someone whose provider
+    verified the first address was taken for the second, and for an instance admin when
+    that one was in CONNECTIONS_ADMINS."""
+    team.service(ADMIN).set_member(KEN, "editor")
+    kelvin = ConnectionService(team.store, team.keyring, WORKSPACE, actor=KELVIN, admins=[KEN])
+    assert kelvin.actor == KELVIN
+    assert not kelvin.is_instance_admin
+    assert kelvin.role is None
+
+
+def test_a_non_ascii_address_is_a_member_and_an_admin_as_written(team: Team) -> None:
+    admin = team.service(ADMIN)
+    admin.set_member(KEN, "editor")
+    assert admin.set_member(f"  {KELVIN} ", "viewer").email == KELVIN
+    assert team.service("KEN@Example.com").role == "editor"
+    assert team.service(KELVIN).role == "viewer"
+    assert ConnectionService(team.store, team.keyring, WORKSPACE, actor=KELVIN,
+                             admins=[KELVIN]).is_instance_admin
+    assert not ConnectionService(team.store, team.keyring, WORKSPACE, actor=KEN,
+                                 admins=[KELVIN]).is_instance_admin
+
+
+def test_the_audit_filter_tells_the_two_addresses_apart(team: Team) -> None:
+    team.service(ADMIN).set_member(KEN, "editor")
+    team.service(KEN).create("ollama", "Ken's", {"baseUrl": team.fake.url})
+    assert team.service(ADMIN).audit(actor=KELVIN) == []
+    assert [entry.target_name for entry in team.service(ADMIN).audit(
+        actor="Ken@Example.com", action="connection.created")] == ["Ken's"]
+
+
 def test_role_is_none_for_trusted_code_and_strangers(team: Team) -> None:
     assert team.service(None).role is None
     assert team.service(STRANGER).role is None
@@ -187,10 +221,16 @@ def test_workspaces_lists_only_the_actors(team: Team) -> None:
     assert team.service(VIEWER).workspaces() == [WORKSPACE]
     assert team.service(ROOT).workspaces() == ["default", "other", WORKSPACE]
     assert team.service(None).workspaces() == ["default", "other", WORKSPACE]
-    with pytest.raises(PermissionDeniedError):
-        team.service(VIEWER, "other").workspaces()
     assert team.service(VIEWER, "other").accessible_workspaces() == [WORKSPACE]
-    assert team.service(STRANGER).accessible_workspaces() == []
+
+
+def test_workspaces_answers_whoever_asks_from_wherever(team: Team) -> None:
+    """workspaces() raised PermissionDeniedError for someone with no access to the
+    service's workspace, where the contract says it returns the workspaces the actor
+    may open: an empty list for a stranger."""
+    assert team.service(STRANGER).workspaces() == []
+    assert team.service(VIEWER, "other").workspaces() == [WORKSPACE]
+    assert [e for e in team.service(None).audit() if e.action == "access.denied"] == []
 
 
 # -- members -------------------------------------------------------------------------------

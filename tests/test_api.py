@@ -21,7 +21,7 @@ def test_all_lists_exactly_the_public_names() -> None:
               if not name.startswith("_") and name not in {"annotations", "TYPE_CHECKING"}}
     modules = {"access", "addresses", "audit", "backup", "cli", "crypto", "doctor", "errors",
                "http", "migrate", "migrations", "models", "permissions", "postgres",
-               "providers", "records", "service", "storage", "store", "text"}
+               "providers", "records", "service", "sessions", "storage", "store", "text"}
     lazy = {"PostgresStore"}  # imported on first use: the TinyDB path never needs psycopg
     assert set(connections_core.__all__) == (public | lazy) - modules
     for name in connections_core.__all__:

@@ -28,6 +28,7 @@ from ui.auth import sign_in_status
 from ui.format import md
 
 ADA, BOB, ROOT = "ada@example.com", "bob@example.com", "root@example.com"
+YEAR_2100 = 4_102_444_800  # seconds since the epoch
 CLIENT_SECRET = "client-secret-never-shown-4242"
 COOKIE_SECRET = "cookie-secret-never-shown-" + "7" * 32
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": COOKIE_SECRET,
@@ -133,6 +134,20 @@ def test_an_unverified_email_is_refused(ada: str) -> None:
     assert not at.sidebar.selectbox
 
 
+@pytest.mark.parametrize("verified", [0, "0", "no", None, "False ", "true", 1])
+def test_only_a_boolean_true_verifies_the_email(verified: Any) -> None:
+    """Only ``false`` (or "false" in any case) was refused: ``0``, ``"0"``, ``"no"``,
+    ``null`` and ``"False "`` let an address the provider did not verify in."""
+    assert sign_in_status(claims(ADA, email_verified=verified), time.time()) == "unverified"
+
+
+def test_an_email_verified_of_no_gets_the_refusal(ada: str) -> None:
+    at = open_as(ADA, email_verified="no")
+
+    assert f"has not verified {ADA}" in refusals(at)[0]
+    assert not at.sidebar.selectbox
+
+
 def test_a_sign_in_without_an_email_is_refused(data_dir: Path) -> None:
     at = open_as("")
 
@@ -143,7 +158,9 @@ def test_a_sign_in_without_an_email_is_refused(data_dir: Path) -> None:
 @pytest.mark.parametrize(("claims_", "status"), [
     ({}, "signed_out"),
     ({"is_logged_in": False, "email": ADA}, "signed_out"),
-    (claims(ADA, exp=str(int(time.time()) + 60)), "signed_in"),
+    # Built when the tests are collected: a minute ahead would have passed by the time
+    # this runs after slower tests.
+    (claims(ADA, exp=str(YEAR_2100)), "signed_in"),
     (claims(ADA, exp="soon"), "expired"),
     (claims(ADA, exp=True), "expired"),
     (claims(ADA, email_verified="false"), "unverified"),
@@ -202,6 +219,20 @@ def test_the_email_is_compared_in_lower_case(ada: str) -> None:
     assert f"Signed in as {ADA}" in sidebar_text(at)
 
 
+def test_a_kelvin_sign_is_not_a_k(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unicode lower-cases the Kelvin sign to "k": someone whose provider verified
+    ``\\u212aim@example.com`` was signed in as kim@example.com, an instance admin."""
+    kim, kelvin = "kim@example.com", "\u212aim@example.com"
+    monkeypatch.setenv("CONNECTIONS_ADMINS", kim)
+    service().set_member(kim, "admin")
+    at = open_as(kelvin)
+
+    assert f"You are signed in as {kelvin}, but you don't have access to any workspace " \
+        "yet." in said(at)
+    assert not at.sidebar.selectbox
+    assert_clean(at)
+
+
 def test_sign_out_signs_out(ada: str, monkeypatch: pytest.MonkeyPatch) -> None:
     logouts: list[bool] = []
     monkeypatch.setattr(st, "logout", lambda: logouts.append(True))
@@ -225,6 +256,94 @@ def test_instance_admins_can_come_from_the_secrets(data_dir: Path) -> None:
 
     assert at.title[0].value == "Connections"
     assert "Instance admin" in sidebar_text(at)
+
+
+# -- signing out ends every session -------------------------------------------------------------
+
+@pytest.fixture
+def logouts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``st.logout()`` calls (it redirects the browser: tests/test_browser_auth.py follows it)."""
+    calls: list[bool] = []
+    monkeypatch.setattr(st, "logout", lambda: calls.append(True))
+    return calls
+
+
+def an_hour_ago() -> int:
+    return int(time.time()) - 3600
+
+
+def test_signing_out_in_one_tab_ends_the_others(ada: str, logouts: list[bool]) -> None:
+    """``st.logout()`` ends only the tab it runs in (Streamlit keeps no session on the
+    server): another tab, or a copy of the cookie, stayed signed in until the token's exp."""
+    here, there = open_as(ADA, iat=an_hour_ago()), open_as(ADA, iat=an_hour_ago())
+
+    here.sidebar.button(key="sidebar_sign_out").click().run()
+    there.run()
+
+    assert logouts == [True]
+    assert "This session has ended: you signed out in another tab or browser" in said(there)
+    assert buttons(there) == ["Sign in"]
+    assert not there.sidebar.selectbox and ADA not in rendered(there)
+    assert_clean(there)
+
+
+def test_signing_in_again_after_signing_out_gets_in(ada: str, logouts: list[bool]) -> None:
+    open_as(ADA, iat=an_hour_ago()).sidebar.button(key="sidebar_sign_out").click().run()
+
+    at = open_as(ADA, iat=int(time.time()) + 1)  # issued after the sign-out
+
+    assert at.title[0].value == "Connections"
+    assert f"Signed in as {ADA}" in sidebar_text(at)
+
+
+def test_removing_a_member_ends_their_open_session(ada: str) -> None:
+    """A removed member's open tab went on (to the no-access page, or their other
+    workspaces) until the token's exp."""
+    service("team-a").set_member(ROOT, "admin")
+    service("team-a").set_member(ADA, "viewer")
+    at = open_as(ADA, iat=an_hour_ago())
+
+    service().remove_member(ADA)
+    at.run()
+
+    assert "This session has ended" in said(at)
+    assert buttons(at) == ["Sign in"]
+
+
+def test_a_token_without_an_issue_time_ends_at_a_sign_out(ada: str) -> None:
+    """Its age can't be told, so once its person has signed out it counts as from before."""
+    assert open_as(ADA).title[0].value == "Connections"  # no iat: fine until a sign-out
+    service().sign_out(ADA)
+
+    assert "This session has ended" in said(open_as(ADA))
+
+
+def test_someone_in_no_workspace_signs_out_everywhere(ada: str, logouts: list[bool]) -> None:
+    there = open_as(BOB, iat=an_hour_ago())
+
+    open_as(BOB, iat=an_hour_ago()).button(key="auth_no_access_sign_out").click().run()
+    there.run()
+
+    assert "This session has ended" in said(there)
+
+
+def test_an_unverified_identity_signs_out_here_only(ada: str, logouts: list[bool]) -> None:
+    """Its address is not proven to be theirs: recording a sign-out for it would let
+    anyone end the sessions of the address's owner."""
+    owner = open_as(ADA, iat=an_hour_ago())
+
+    open_as(ADA, email_verified=False).button(key="auth_refused_sign_out").click().run()
+
+    assert logouts == [True]
+    assert owner.run().title[0].value == "Connections"
+    assert service().signed_out_at(ADA) is None
+
+
+def test_a_sign_out_is_in_the_activity(ada: str, logouts: list[bool]) -> None:
+    open_as(ADA, iat=an_hour_ago()).sidebar.button(key="sidebar_sign_out").click().run()
+
+    entry = service().audit(limit=1)[0]
+    assert (entry.actor, entry.action) == (ADA, "session.signed_out")
 
 
 # -- no access ---------------------------------------------------------------------------------

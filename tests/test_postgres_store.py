@@ -131,6 +131,20 @@ def test_members_are_put_replaced_and_removed(postgres_store: PostgresStore) -> 
     assert postgres_store.members(WS) == []
 
 
+def test_sign_outs_are_put_replaced_and_read_by_email(postgres_store: PostgresStore) -> None:
+    ada = {"email": "ada@example.com", "at": "2026-01-01T00:00:00+00:00"}
+    bob = {"email": "bob@example.com", "at": "2026-01-01T00:00:00+00:00"}
+    with postgres_store.transaction() as tx:
+        tx.put_sign_out(ada)
+        tx.put_sign_out(bob)
+        tx.put_sign_out({**ada, "at": "2026-01-02T00:00:00+00:00"})
+        assert tx.sign_out("ada@example.com") == {**ada, "at": "2026-01-02T00:00:00+00:00"}
+    assert postgres_store.sign_out("ada@example.com") == {**ada, "at": "2026-01-02T00:00:00+00:00"}
+    assert postgres_store.sign_out("bob@example.com") == bob
+    assert postgres_store.sign_out("eve@example.com") is None
+    assert postgres_store.sign_out("\x00") is None  # no text column holds it: nobody's
+
+
 def test_the_key_check_is_one_record(postgres_store: PostgresStore) -> None:
     assert postgres_store.key_check() is None
     with postgres_store.transaction() as tx:
@@ -301,7 +315,10 @@ def test_any_record_round_trips(postgres_store: PostgresStore, fields: dict[str,
 
 # -- migrations ----------------------------------------------------------------------------------
 
-SECOND = Migration(2, "notes", "ALTER TABLE connections ADD COLUMN notes text")
+BUNDLED = [(migration.version, migration.name) for migration in bundled_migrations()]
+LATEST = BUNDLED[-1][0]
+#: A step after the package's own, as a newer version of connections would bring.
+NEXT = Migration(LATEST + 1, "notes", "ALTER TABLE connections ADD COLUMN notes text")
 
 
 def _versions(postgres: PostgresServer, database: str) -> list[tuple[int, str]]:
@@ -335,7 +352,21 @@ def test_two_stores_starting_at_once_migrate_once(postgres: PostgresServer,
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
-    assert _versions(postgres, empty_database) == [(1, "initial")]
+    assert _versions(postgres, empty_database) == BUNDLED
+
+
+def test_a_database_of_the_first_schema_gains_the_sign_outs(postgres: PostgresServer,
+                                                            empty_database: str) -> None:
+    dsn = postgres.dsn(empty_database)
+    with PostgresStore(dsn, migrations=bundled_migrations()[:1]) as store, \
+            store.transaction() as tx:
+        tx.insert_connection(connection())
+    with PostgresStore(dsn) as store:
+        assert _versions(postgres, empty_database) == [(1, "initial"), (2, "sign_outs")]
+        assert store.connections()[1] == [connection()]
+        with store.transaction() as tx:
+            tx.put_sign_out({"email": "ada@example.com", "at": "2026-01-01T00:00:00+00:00"})
+        assert store.sign_out("ada@example.com") is not None
 
 
 def test_an_older_database_is_upgraded(postgres: PostgresServer,
@@ -343,27 +374,28 @@ def test_an_older_database_is_upgraded(postgres: PostgresServer,
     dsn = postgres.dsn(postgres_database)
     with PostgresStore(dsn) as store, store.transaction() as tx:
         tx.insert_connection(connection())
-    PostgresStore(dsn, migrations=[*bundled_migrations(), SECOND]).close()
-    assert _versions(postgres, postgres_database) == [(1, "initial"), (2, "notes")]
-    with PostgresStore(dsn, migrations=[*bundled_migrations(), SECOND]) as store:
+    PostgresStore(dsn, migrations=[*bundled_migrations(), NEXT]).close()
+    assert _versions(postgres, postgres_database) == [*BUNDLED, (LATEST + 1, "notes")]
+    with PostgresStore(dsn, migrations=[*bundled_migrations(), NEXT]) as store:
         assert store.connections()[1] == [connection()]
 
 
 def test_an_older_database_without_migrations_says_how_to_upgrade(
         postgres: PostgresServer, postgres_database: str) -> None:
     with pytest.raises(StoreError, match=f"database {postgres_database} on 127.0.0.1:.* schema "
-                       "version 1, older than .* needs \\(2\\).*Start one replica with "
-                       "migrations on"):
+                       f"version {LATEST}, older than .* needs \\({LATEST + 1}\\).*Start one "
+                       "replica with migrations on"):
         PostgresStore(postgres.dsn(postgres_database), migrate=False,
-                      migrations=[*bundled_migrations(), SECOND])
+                      migrations=[*bundled_migrations(), NEXT])
 
 
 def test_a_database_newer_than_the_code_is_refused(postgres: PostgresServer,
                                                    postgres_database: str) -> None:
     dsn = postgres.dsn(postgres_database)
-    PostgresStore(dsn, migrations=[*bundled_migrations(), SECOND]).close()
-    with pytest.raises(StoreError, match="schema version 2 \\(notes\\), newer than this version "
-                       "of connections knows \\(up to 1\\).*Upgrade connections"):
+    PostgresStore(dsn, migrations=[*bundled_migrations(), NEXT]).close()
+    with pytest.raises(StoreError, match=f"schema version {LATEST + 1} \\(notes\\), newer than "
+                       f"this version of connections knows \\(up to {LATEST}\\).*Upgrade "
+                       "connections"):
         PostgresStore(dsn)
 
 

@@ -198,6 +198,21 @@ def test_insert_multiple_keeps_every_document(store: TinyDBStore) -> None:
     assert len(store.snapshot("connections")[1]) == 5
 
 
+def test_sign_outs_are_a_table_of_the_data_file(data_path: Path) -> None:
+    ada = {"email": "ada@example.com", "at": "2026-01-01T00:00:00+00:00"}
+    bob = {"email": "bob@example.com", "at": "2026-01-01T00:00:00+00:00"}
+    later = {**ada, "at": "2026-01-02T00:00:00+00:00"}
+    with TinyDBStore(data_path).transaction() as tx:
+        tx.put_sign_out(ada)
+        tx.put_sign_out(bob)
+        tx.put_sign_out(later)
+        assert tx.sign_out("ada@example.com") == later
+    assert sorted(json.loads(data_path.read_text())["sign_outs"].values(),
+                  key=lambda doc: doc["email"]) == [later, bob]
+    assert TinyDBStore(data_path).sign_out("ada@example.com") == later
+    assert TinyDBStore(data_path).sign_out("eve@example.com") is None
+
+
 def test_a_data_folder_that_is_a_file_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("not a folder")
     with pytest.raises(StoreError, match="CONNECTIONS_DATA_DIR"):

@@ -44,6 +44,7 @@ ACTIONS: Mapping[str, str] = {
     "ollama.model_delete_failed": "Could not delete an Ollama model",
     "member.set": "Gave a member a role",
     "member.removed": "Removed a member",
+    "session.signed_out": "Signed out everywhere",
     "connection.imported": "Imported a connection",
     "member.imported": "Imported a member",
     "connection.purged": "Removed a deleted connection for good",

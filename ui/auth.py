@@ -13,6 +13,11 @@ What Streamlit 1.67 does and does not do, and so what this module does:
   all, so it is read with ``.get``.
 - Its identity cookie lasts 30 days and it never checks ``exp``: a token past
   its ``exp`` means signing in again here.
+- It keeps no session on the server: ``st.logout()`` ends the tab it is called
+  in, and another tab, or a copy of the cookie, stays signed in.  So "Sign out"
+  also records the time in the store (``ConnectionService.sign_out``), and
+  :func:`refuse_an_ended_session`, the gate's second step once the store is
+  open, turns away every identity issued (``iat``) at or before it.
 - A bad ``[auth]`` section only fails when ``st.login()`` is called, with a
   message about ``secrets.toml`` (or, for a bad ``redirect_uri``, not at all:
   the provider's answer is silently dropped).  So the settings are checked here,
@@ -29,6 +34,7 @@ from typing import Any, Literal, NoReturn
 import streamlit as st
 from streamlit.errors import StreamlitAuthError
 
+from connections_core import ConnectionService, email_verified, normalized_email
 from ui.errors import show_error
 from ui.format import md
 
@@ -63,7 +69,8 @@ def sign_in_enabled() -> bool:
 
 
 def signed_in_email() -> str | None:
-    """The gate: the signed-in person's e-mail (lower case), or None when sign-in is off.
+    """The gate: the signed-in person's e-mail (as the core compares addresses: ASCII
+    letters in lower case), or None when sign-in is off.
 
     Anyone else gets a page instead of the app, and the run stops there: the
     sign-in page (saying so when a session expired), a refusal (an e-mail the
@@ -77,10 +84,18 @@ def signed_in_email() -> str | None:
     user = st.user.to_dict()
     status = sign_in_status(user, time.time())
     if status == "signed_in":
-        return str(user["email"]).strip().lower()
+        return normalized_email(str(user["email"]))
     if status in ("signed_out", "expired"):
         _sign_in_page(expired=status == "expired")
     _refused_page(user, status)
+
+
+def refuse_an_ended_session(service: ConnectionService) -> None:
+    """The gate's second step, on every run once the store is open: an identity
+    issued before its person last signed out (in another tab or browser) or was
+    removed from a workspace gets the sign-in page, saying so, and the run stops."""
+    if service.session_ended(st.user.to_dict().get("iat")):
+        _sign_in_page(ended=True)
 
 
 def sign_in_status(user: Mapping[str, Any], now: float) -> Status:
@@ -88,7 +103,7 @@ def sign_in_status(user: Mapping[str, Any], now: float) -> Status:
 
     A token with no readable ``exp`` counts as expired: there is no telling how
     old it is.  A missing ``email_verified`` is accepted (not every provider
-    sends it); only a false one is refused.
+    sends it); anything but a boolean true is refused (the core's rule).
     """
     if not user.get("is_logged_in"):
         return "signed_out"
@@ -96,7 +111,7 @@ def sign_in_status(user: Mapping[str, Any], now: float) -> Status:
         return "expired"
     if not str(user.get("email") or "").strip():
         return "no_email"
-    if str(user.get("email_verified", True)).lower() == "false":
+    if not email_verified(user):
         return "unverified"
     return "signed_in"
 
@@ -124,15 +139,24 @@ def settings_problems(auth: object) -> list[str]:
     return problems
 
 
-def sign_out_button(key: str) -> None:
-    """The "Sign out" button: Streamlit deletes its cookie, and ends the session at the
-    provider too when the provider offers that."""
+def sign_out_button(key: str, service: ConnectionService | None) -> None:
+    """The "Sign out" button: the sign-out is recorded through ``service`` (so every
+    other session of the person ends too), then Streamlit deletes its cookie, and
+    ends the session at the provider too when the provider offers that.
+
+    ``service`` is None where the identity was refused (an address the provider
+    did not verify): recording a sign-out for it would let anyone sign out the
+    address's owner.
+    """
     if st.button("Sign out", key=key, icon=":material/logout:"):
+        if service is not None:
+            service.sign_out()
         st.logout()
 
 
-def no_access_page(email: str, admins: frozenset[str]) -> NoReturn:
+def no_access_page(service: ConnectionService) -> NoReturn:
     """Someone signed in who belongs to no workspace: who they are, and whom to ask."""
+    email, admins = str(service.actor), service.admins
     st.title(PRODUCT)
     st.warning(f"You are signed in as **{md(email)}**, but you don't have access to any "
                "workspace yet.", icon=":material/lock:")
@@ -142,15 +166,19 @@ def no_access_page(email: str, admins: frozenset[str]) -> NoReturn:
     else:
         st.markdown("This dashboard has no admin yet: whoever runs it can name admins in "
                     "`CONNECTIONS_ADMINS` (comma-separated e-mails).")
-    sign_out_button("auth_no_access_sign_out")
+    sign_out_button("auth_no_access_sign_out", service)
     st.stop()
 
 
-def _sign_in_page(expired: bool) -> NoReturn:
+def _sign_in_page(*, expired: bool = False, ended: bool = False) -> NoReturn:
     st.title(PRODUCT)
     st.markdown("Your team's AI provider connections, with their API keys encrypted at rest.")
     if expired:
         st.info("Your session expired. Sign in again to continue.", icon=":material/timer_off:")
+    if ended:
+        st.info("This session has ended: you signed out in another tab or browser, or your "
+                "access to a workspace was removed. Sign in again to continue.",
+                icon=":material/logout:")
     if st.button("Sign in", key="auth_sign_in", type="primary", icon=":material/login:"):
         try:
             st.login()
@@ -169,7 +197,7 @@ def _refused_page(user: Mapping[str, Any], status: Status) -> NoReturn:
         st.error("Your identity provider did not say who you are (it sent no e-mail "
                  "address), so you can't sign in here. Ask whoever runs this dashboard to "
                  "request the `email` scope.", icon=":material/gpp_bad:")
-    sign_out_button("auth_refused_sign_out")
+    sign_out_button("auth_refused_sign_out", None)
     st.stop()
 
 

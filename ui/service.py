@@ -18,7 +18,7 @@ from typing import NoReturn
 import streamlit as st
 
 from connections_core import ConnectionService, ValidationError
-from ui.auth import no_access_page, signed_in_email
+from ui.auth import no_access_page, refuse_an_ended_session, signed_in_email
 from ui.errors import show_error
 from ui.format import md
 
@@ -48,6 +48,13 @@ def current_service() -> ConnectionService:
     return service
 
 
+def require_a_current_session() -> None:
+    """Someone signed in whose identity was issued before they last signed out (or
+    were removed) gets the sign-in page instead of the app: see :mod:`ui.auth`."""
+    if signed_in_email() is not None:
+        refuse_an_ended_session(_service(DEFAULT_WORKSPACE))
+
+
 def require_a_workspace() -> None:
     """Someone signed in who may open no workspace at all gets, instead of the app,
     the page that says whom to ask."""
@@ -55,7 +62,7 @@ def require_a_workspace() -> None:
         return
     default = _service(DEFAULT_WORKSPACE)
     if not workspaces_open_to_me():
-        no_access_page(str(default.actor), default.admins)
+        no_access_page(default)
 
 
 def chosen_service() -> ConnectionService:

@@ -54,7 +54,7 @@ def signed_in_as(service: ConnectionService) -> None:
     st.divider()
     st.caption(f"Signed in as **{md(service.actor)}**")
     st.caption(_role(service))
-    sign_out_button("sidebar_sign_out")
+    sign_out_button("sidebar_sign_out", service)
 
 
 def _role(service: ConnectionService) -> str:
