@@ -7,7 +7,7 @@ installation's ``ENCRYPTION_KEY``::
     data = export_backup(service, ["team-a"], passphrase)
     write_backup(Path("team-a.backup.json"), data)          # mode 0600, atomic
     ...                                                     # on another machine:
-    backup = read_backup(Path("team-a.backup.json").read_bytes(), passphrase)
+    backup = read_backup(load_backup(Path("team-a.backup.json")), passphrase)
     report = import_backup(other_service, backup, on_conflict="skip")
 
 The file (format ``connections-backup``, version 1)::
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -81,6 +82,7 @@ __all__ = [
     "MemberEntry",
     "export_backup",
     "import_backup",
+    "load_backup",
     "read_backup",
     "write_backup",
 ]
@@ -103,6 +105,7 @@ NONCE_BYTES = 12
 PASSPHRASE_MIN = 8
 #: A backup larger than this is refused unread (50,000 connections fit).
 MAX_BACKUP_BYTES = 64 * 2**20
+_READ_CHUNK = 2**20
 MAX_CONNECTIONS = 50_000
 _CHECK_TEXT = b"connections backup passphrase check"
 
@@ -325,6 +328,71 @@ def _write_error(path: Path, error: OSError) -> BackupError:
 # -- reading -----------------------------------------------------------------------------
 
 
+def load_backup(path: Path) -> bytes:
+    """The content of the backup file at ``path``, for :func:`read_backup`.
+
+    It is checked on the open file before anything is read: only a regular file
+    of at most :data:`MAX_BACKUP_BYTES` is read (a device such as ``/dev/zero``,
+    a named pipe or a folder is refused, and so is a larger file), and never more
+    than that many bytes, even if the file grows meanwhile.
+
+    :raises BackupError: the file can't be opened or read, is not a regular file,
+        or is larger than a backup may be.  The message names the path.
+    """
+    path = Path(path)
+    try:
+        # Non-blocking, so that opening a named pipe does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BackupError(f"{path} is {_kind_of(info.st_mode)}, not a file: a backup is a "
+                              "file written by `connections export`. Nothing was imported.")
+        if info.st_size > MAX_BACKUP_BYTES:
+            raise _too_large()
+        data = _read_at_most(fd, MAX_BACKUP_BYTES + 1)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BACKUP_BYTES:  # it grew after it was measured
+        raise _too_large()
+    return data
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(_READ_CHUNK, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _read_error(path: Path, error: OSError) -> BackupError:
+    reason = error.strerror or error.__class__.__name__
+    return BackupError(f"Can't read {path}: {reason}. Check the path; nothing was imported.")
+
+
+def _too_large() -> BackupError:
+    return BackupError(f"This file is larger than a backup may be ({MAX_BACKUP_BYTES // 2**20} "
+                       "MiB); it is not a connections backup. Nothing was imported.")
+
+
 def read_backup(data: bytes, passphrase: str) -> Backup:
     """Check and decrypt a backup made by :func:`export_backup`.
 
@@ -352,10 +420,9 @@ def read_backup(data: bytes, passphrase: str) -> Backup:
 def _parsed(data: bytes) -> Record:
     """The document, with a known format and version (nothing decrypted yet)."""
     if not isinstance(data, bytes | bytearray):
-        raise BackupError("A backup is read as bytes (Path.read_bytes()).")
+        raise BackupError("A backup is read as bytes (load_backup(path)).")
     if len(data) > MAX_BACKUP_BYTES:
-        raise BackupError(f"This file is larger than a backup may be ({MAX_BACKUP_BYTES // 2**20}"
-                          " MiB); it is not a connections backup. Nothing was imported.")
+        raise _too_large()
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from connections_core.backup import (
     _seal,
     export_backup,
     import_backup,
+    load_backup,
     read_backup,
     write_backup,
 )
@@ -325,6 +327,49 @@ def test_a_hostile_entry_is_refused_naming_it(
 def test_a_file_too_large_is_refused_unread() -> None:
     with pytest.raises(BackupError, match="larger than a backup may be"):
         read_backup(b" " * (64 * 2**20 + 1), PASSPHRASE)
+
+
+def test_load_backup_reads_what_export_wrote(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "backup.json"
+    write_backup(path, data)
+    assert read_backup(load_backup(path), PASSPHRASE).workspaces == ("default",)
+
+
+def test_load_backup_refuses_a_huge_file_unread(tmp_path: Path) -> None:
+    """The size was checked only after the whole file was read."""
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as file:
+        file.truncate(2**30)  # sparse: a gigabyte that takes no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackupError, match="larger than a backup may be"):
+            load_backup(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize(("kind", "make"), [
+    ("a folder", lambda path: path.mkdir()),
+    ("a named pipe", os.mkfifo),
+])
+def test_load_backup_refuses_what_is_not_a_file(tmp_path: Path, kind: str,
+                                                make: Callable[[Path], None]) -> None:
+    path = tmp_path / "backup.json"
+    make(path)
+    with pytest.raises(BackupError, match=f"is {kind}, not a file.*Nothing was imported"):
+        load_backup(path)
+
+
+def test_load_backup_refuses_a_device_without_reading_it() -> None:
+    with pytest.raises(BackupError, match="/dev/zero is a device, not a file"):
+        load_backup(Path("/dev/zero"))
+
+
+def test_load_backup_of_a_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match="Can't read .*missing.json: No such file"):
+        load_backup(tmp_path / "missing.json")
 
 
 def test_members_without_an_admin_are_refused(data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -29,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor")
 SECRET_TAIL = API_KEY[-4:]
 PASSPHRASE = "correct horse battery staple"
+#: The address space a command run by :func:`start_bounded` may take: several times
+#: what an import needs, far less than reading a gigabyte.
+MEMORY_BOUND = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,38 @@ class Installation:
 
 def finish(process: subprocess.Popen[str], stdin: str = "") -> Ran:
     out, err = process.communicate(stdin, timeout=60)
+    return Ran(process.returncode, out, err)
+
+
+def start_bounded(site: Installation, *args: str, **env: str | None
+                  ) -> subprocess.Popen[str]:
+    """``site.start(...)`` in at most :data:`MEMORY_BOUND` of address space, so a
+    command that reads without a limit fails at once instead of filling the machine."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BOUND, MEMORY_BOUND))
+
+    return subprocess.Popen([sys.executable, "-m", "connections_core", *args], cwd=site.home,
+                            env=site.env(**env), text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
+
+
+def finish_measured(process: subprocess.Popen[str]) -> tuple[Ran, int]:
+    """Wait for ``process`` (whose output fits in its pipes): what it printed, and the
+    most memory it held (resident, in MiB)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out, err = process.communicate()
+    return Ran(process.returncode, out, err), usage.ru_maxrss // 1024
+
+
+def finish_within(process: subprocess.Popen[str], bound: float) -> Ran:
+    """Its result, or the test fails once ``bound`` seconds have passed (and it is stopped)."""
+    try:
+        out, err = process.communicate(timeout=bound)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"still running after {bound} s")
     return Ran(process.returncode, out, err)
 
 
@@ -458,6 +494,37 @@ def test_import_dry_run_and_each_conflict_mode(stocked: Installation, tmp_path: 
     assert "copied 4" in copied.out
     assert {c.name for c in stocked.service().list()} == {
         "Main", "Stale", "GPU box", "Main (imported)", "Stale (imported)", "GPU box (imported)"}
+
+
+def test_import_refuses_a_huge_file_without_reading_it(site: Installation,
+                                                       tmp_path: Path) -> None:
+    """`import` read the whole file before its size cap: 1 GiB took 1,066 MiB."""
+    huge = tmp_path / "huge.backup.json"
+    with huge.open("wb") as file:
+        file.truncate(2**30)  # sparse: a gigabyte that takes no disk
+
+    ran, peak_mib = finish_measured(start_bounded(site, "import", str(huge),
+                                                  "--passphrase-env", "P", P=PASSPHRASE))
+
+    assert_one_line_error(ran, 2, "larger than a backup may be", "nothing was imported")
+    assert peak_mib < 128, f"took {peak_mib} MiB"
+    assert list(site.data.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["device", "named pipe"])
+def test_import_refuses_what_is_not_a_file_at_once(site: Installation, tmp_path: Path,
+                                                    kind: str) -> None:
+    """`import /dev/zero` read until MemoryError, and a named pipe waited for a writer."""
+    path = Path("/dev/zero")
+    if kind == "named pipe":
+        path = tmp_path / "pipe.backup.json"
+        os.mkfifo(path)
+
+    ran = finish_within(start_bounded(site, "import", str(path), "--passphrase-env", "P",
+                                      P=PASSPHRASE), bound=20)
+
+    assert_one_line_error(ran, 2, f"is a {kind}", "not a file", "nothing was imported")
+    assert list(site.data.iterdir()) == []
 
 
 def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,

@@ -9,7 +9,14 @@ from typing import get_args
 
 import click
 
-from ..backup import OnConflict, export_backup, import_backup, read_backup, write_backup
+from ..backup import (
+    OnConflict,
+    export_backup,
+    import_backup,
+    load_backup,
+    read_backup,
+    write_backup,
+)
 from .common import (
     OK,
     Bar,
@@ -91,7 +98,7 @@ def import_command(file: Path, data_dir: Path | None, workspace: str | None,
       connections import team-a.backup.json --on-conflict replace
     """
     # The backup first: a wrong passphrase or a damaged file leaves everything as it was.
-    backup = read_backup(_read(file), _passphrase(passphrase_env, twice=False))
+    backup = read_backup(load_backup(file), _passphrase(passphrase_env, twice=False))
     # An import is how a new installation starts: it may make the data folder (and,
     # with no ENCRYPTION_KEY, a local key file), except in a dry run.
     service = open_service(data_dir, new_installation=not dry_run)
@@ -106,14 +113,6 @@ def import_command(file: Path, data_dir: Path | None, workspace: str | None,
     echo(f"{counts}; {len(report.members)} members added."
          + (" Dry run: nothing was written." if dry_run else ""))
     return OK
-
-
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as error:
-        raise Failure(f"Can't read {file}: {error.strerror or error.__class__.__name__}. "
-                      "Check the path; nothing was imported.") from None
 
 
 def _passphrase(variable: str | None, *, twice: bool) -> str:
