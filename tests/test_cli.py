@@ -547,3 +547,20 @@ def test_a_name_edited_into_the_file_cannot_drive_the_terminal(site: Installatio
     assert "Local" in table.out
     assert "\x1b" not in table.output and "\x07" not in table.output
     assert error.code == 2 and "\x1b" not in error.output
+
+
+def test_json_escapes_controls_that_a_terminal_obeys(site: Installation) -> None:
+    """`list --json` and `test --json` printed a name's U+009B (a terminal's CSI),
+    U+009D and U+202E raw; the tables already replaced them."""
+    site.service().create("ollama", "Local", {"baseUrl": unused_url()})
+    site.data_file.write_text(site.data_file.read_text().replace(
+        '"Local"', '"Lo\\u009b2J\\u009d0;x\\u202ecal"'))
+
+    listed, tested = site.run_all(["list", "--json"], ["test", "--json"])
+
+    name = "Lo\u009b2J\u009d0;x\u202ecal"
+    assert listed.json()["connections"][0]["name"] == name
+    assert tested.json()["results"][0]["name"] == name
+    for ran in (listed, tested):
+        assert not {"\u009b", "\u009d", "\u202e"} & set(ran.out), ran.out
+        assert '"Lo\\u009b2J\\u009d0;x\\u202ecal"' in ran.out
