@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connections_core import (
+    ConflictError,
     ConnectionService,
     KeyRing,
     PermissionDeniedError,
@@ -25,6 +26,8 @@ from connections_core.backup import (
     SCRYPT_N,
     Backup,
     BackupError,
+    BackupMember,
+    DefaultMove,
     ImportEntry,
     _derive,
     _document_context,
@@ -499,6 +502,57 @@ def test_a_dry_run_into_an_empty_folder_creates_no_file(backup: Backup,
     report = import_backup(target, backup, dry_run=True)
     assert report.counts["created"] == 4 and len(report.members) == 1
     assert not target.store.path.exists()
+
+
+# -- what a person confirms -----------------------------------------------------------------
+
+
+def test_a_report_names_the_admins_an_import_adds(backup: Backup,
+                                                  target: ConnectionService) -> None:
+    report = import_backup(target, backup, dry_run=True)
+    assert report.admins_added == [BackupMember("default", "ana@example.com", "admin")]
+    assert report.to_confirm == report.admins_added
+
+
+def test_a_report_names_a_default_that_a_replace_points_elsewhere(
+        backup: Backup, target: ConnectionService) -> None:
+    import_backup(target, backup)
+    prod = target.get_default("openai")
+    assert prod is not None
+    target.update(prod.id, prod.version, name="Prod here",
+                  config={"baseUrl": "https://gateway.example.com/v1", "apiKey": OPENAI_KEY})
+
+    report = import_backup(target, backup, on_conflict="replace", dry_run=True)
+
+    assert report.moved_defaults == [DefaultMove(
+        "default", prod.id, "Prod here", "openai", "https://gateway.example.com/v1",
+        "https://api.openai.com/v1")]
+    assert report.to_confirm == report.moved_defaults  # ana is a member already
+
+
+def test_a_replace_with_the_same_base_urls_moves_no_default(backup: Backup,
+                                                           target: ConnectionService) -> None:
+    import_backup(target, backup)
+    report = import_backup(target, backup, on_conflict="replace")
+    assert report.count("replaced") == 4 and report.to_confirm == []
+
+
+def test_an_import_refuses_what_was_not_confirmed(backup: Backup,
+                                                  target: ConnectionService) -> None:
+    """A change that appears between the dry run a person confirmed and the import is
+    not made: here ana, whom nobody confirmed as an admin."""
+    target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
+    before = stores.contents(target.store)
+    with pytest.raises(ConflictError, match="make ana@example.com an admin of 'default'"):
+        import_backup(target, backup, confirmed=[])
+    assert stores.contents(target.store) == before
+
+
+def test_an_import_makes_what_was_confirmed(backup: Backup, target: ConnectionService) -> None:
+    confirmed = import_backup(target, backup, dry_run=True).to_confirm
+    report = import_backup(target, backup, confirmed=confirmed)
+    assert report.admins_added == confirmed
+    assert [(m.email, m.role) for m in target.members()] == [("ana@example.com", "admin")]
 
 
 def test_a_failing_import_writes_nothing(backup: Backup, target: ConnectionService,

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from connections_core.backup import export_backup, write_backup
 from tests.fakes import API_KEY, FakeServer, unused_url
 from tests.together import on_a_terminal
 
@@ -525,6 +526,143 @@ def test_import_refuses_what_is_not_a_file_at_once(site: Installation, tmp_path:
 
     assert_one_line_error(ran, 2, f"is a {kind}", "not a file", "nothing was imported")
     assert list(site.data.iterdir()) == []
+
+
+# -- import: what is confirmed ----------------------------------------------------------------
+
+ELSEWHERE = "http://127.0.0.1:9/v1"
+
+
+def backup_of(site: Installation, path: Path) -> Path:
+    """The backup of ``site``'s default workspace (at scrypt's least cost, to be quick)."""
+    write_backup(path, export_backup(site.service(), ["default"], PASSPHRASE, scrypt_n=2**14))
+    return path
+
+
+@pytest.fixture
+def with_an_admin(stocked: Installation, tmp_path: Path) -> Path:
+    """A backup whose default workspace has an admin, ana@example.com."""
+    stocked.service().set_member("ana@example.com", "admin")
+    return backup_of(stocked, tmp_path / "with-an-admin.backup.json")
+
+
+@pytest.fixture
+def moved_default(stocked: Installation, tmp_path: Path) -> Path:
+    """A backup of ``stocked``, whose default OpenAI connection (Main) has since been
+    pointed elsewhere: replacing it from the backup changes the default's base URL."""
+    backup = backup_of(stocked, tmp_path / "default.backup.json")
+    service = stocked.service()
+    main = next(c for c in service.list() if c.name == "Main")
+    service.update(main.id, main.version, config={"baseUrl": ELSEWHERE, "apiKey": API_KEY})
+    return backup
+
+
+def nowhere(tmp_path: Path) -> Installation:
+    """An installation that doesn't exist yet."""
+    return Installation(tmp_path, tmp_path / "elsewhere" / "data", generate_key())
+
+
+def import_on_a_terminal(site: Installation, backup: Path, *flags: str,
+                         typed: str) -> tuple[int, str]:
+    return on_a_terminal([sys.executable, "-m", "connections_core", "import", str(backup),
+                          "--passphrase-env", "P", *flags], site.home,
+                         site.env(TERM="xterm", P=PASSPHRASE), typed=typed)
+
+
+def test_an_import_that_adds_an_admin_needs_yes_without_a_terminal(
+        with_an_admin: Path, tmp_path: Path) -> None:
+    """An import that made someone an admin only printed it: nothing asked."""
+    other = nowhere(tmp_path)
+
+    ran = other.run("import", str(with_an_admin), "--passphrase-env", "P", P=PASSPHRASE)
+
+    assert_one_line_error(ran, 2, "not a terminal", "pass --yes", "nothing was imported")
+    assert "admin     default/ana@example.com" in ran.out
+    assert not other.data.exists()
+
+
+def test_an_import_that_adds_an_admin_goes_ahead_with_yes(with_an_admin: Path,
+                                                         tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    ran = other.run("import", str(with_an_admin), "--passphrase-env", "P", "--yes",
+                    P=PASSPHRASE)
+
+    assert ran.code == 0, ran
+    assert "member    default/ana@example.com (admin)" in ran.out
+    assert [(m.email, m.role) for m in other.service().members()] == [
+        ("ana@example.com", "admin")]
+
+
+def test_an_import_that_adds_an_admin_asks_on_a_terminal(with_an_admin: Path,
+                                                        tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    code, shown = import_on_a_terminal(other, with_an_admin, typed="y\n")
+
+    assert code == 0, shown
+    assert "admin     default/ana@example.com" in shown and "Import, with these changes?" in shown
+    assert [m.email for m in other.service().members()] == ["ana@example.com"]
+
+
+def test_declining_an_import_that_adds_an_admin_writes_nothing(with_an_admin: Path,
+                                                              tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    code, shown = import_on_a_terminal(other, with_an_admin, typed="n\n")
+
+    assert code == 1, shown
+    assert "Nothing was imported." in shown
+    assert not other.data.exists()  # not even the folder, or a key file
+
+
+def test_a_replace_that_moves_a_default_needs_yes_without_a_terminal(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    """Replacing a default connection with one of another base URL only printed
+    "replaced": nothing said the default would now send its requests elsewhere."""
+    before = stocked.data_file.read_bytes()
+
+    ran = stocked.run("import", str(moved_default), "--passphrase-env", "P",
+                      "--on-conflict", "replace", P=PASSPHRASE)
+
+    assert_one_line_error(ran, 2, "pass --yes", "nothing was imported")
+    assert "default/Main (OpenAI, " in ran.out
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in ran.out
+    assert stocked.data_file.read_bytes() == before
+
+
+def test_a_replace_that_moves_a_default_asks_on_a_terminal(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    code, shown = import_on_a_terminal(stocked, moved_default, "--on-conflict", "replace",
+                                       typed="y\n")
+
+    assert code == 0, shown
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in shown
+    default = stocked.service().get_default("openai")
+    assert default is not None and default.name == "Main"
+    assert default.base_url == fake_server.openai_url
+
+
+def test_declining_a_replace_that_moves_a_default_writes_nothing(
+        stocked: Installation, moved_default: Path) -> None:
+    before = stocked.data_file.read_bytes()
+
+    code, shown = import_on_a_terminal(stocked, moved_default, "--on-conflict", "replace",
+                                       typed="n\n")
+
+    assert code == 1, shown
+    assert "Nothing was imported." in shown
+    assert stocked.data_file.read_bytes() == before
+
+
+def test_a_dry_run_names_what_an_import_would_ask_about(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    ran = stocked.run("import", str(moved_default), "--passphrase-env", "P",
+                      "--on-conflict", "replace", "--dry-run", P=PASSPHRASE)
+
+    assert ran.code == 0, ran
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in ran.out
+    assert "--yes" in ran.out and "Dry run: nothing was written." in ran.out
 
 
 def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,

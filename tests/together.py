@@ -45,13 +45,16 @@ def at_once(work: Callable[[int], object], threads: int,
 
 
 def on_a_terminal(command: Sequence[str], cwd: Path, env: Mapping[str, str],
-                  bound: float = 60) -> tuple[int, str]:
-    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr:
-    ``(exit code, everything it showed)``."""
+                  bound: float = 60, typed: str = "") -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr, where
+    ``typed`` waits to be read as if a person had typed it: ``(exit code, everything
+    it showed)``."""
     master, terminal = pty.openpty()
     process = subprocess.Popen(list(command), cwd=cwd, env=dict(env),
                                stdin=terminal, stdout=terminal, stderr=terminal)
     os.close(terminal)
+    if typed:
+        os.write(master, typed.encode())
     chunks = []
     while True:
         try:
