@@ -7,7 +7,7 @@ installation's ``ENCRYPTION_KEY``::
     data = export_backup(service, ["team-a"], passphrase)
     write_backup(Path("team-a.backup.json"), data)          # mode 0600, atomic
     ...                                                     # on another machine:
-    backup = read_backup(Path("team-a.backup.json").read_bytes(), passphrase)
+    backup = read_backup(load_backup(Path("team-a.backup.json")), passphrase)
     report = import_backup(other_service, backup, on_conflict="skip")
 
 The file (format ``connections-backup``, version 1)::
@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from . import access
 from .crypto import associated_data
-from .errors import ConnectionsError, PermissionDeniedError, ValidationError
+from .errors import ConflictError, ConnectionsError, PermissionDeniedError, ValidationError
 from .models import STATUSES
 from .providers import MAX_MODELS, PROVIDERS, get_provider, validate_config
 from .service import (
@@ -76,11 +77,13 @@ __all__ = [
     "BackupConnection",
     "BackupError",
     "BackupMember",
+    "DefaultMove",
     "ImportEntry",
     "ImportReport",
     "MemberEntry",
     "export_backup",
     "import_backup",
+    "load_backup",
     "read_backup",
     "write_backup",
 ]
@@ -103,6 +106,7 @@ NONCE_BYTES = 12
 PASSPHRASE_MIN = 8
 #: A backup larger than this is refused unread (50,000 connections fit).
 MAX_BACKUP_BYTES = 64 * 2**20
+_READ_CHUNK = 2**20
 MAX_CONNECTIONS = 50_000
 _CHECK_TEXT = b"connections backup passphrase check"
 
@@ -177,12 +181,31 @@ MemberEntry = BackupMember
 
 
 @dataclass(frozen=True)
+class DefaultMove:
+    """A default connection that an import replaces with one of another base URL:
+    what uses the workspace's default of its type then talks to another server."""
+
+    workspace: str
+    id: str
+    name: str  # here, before the import
+    type: str
+    base_url: str  # here, before the import
+    new_base_url: str  # the backup's
+
+
+#: What a person should confirm before an import does it: an admin it adds to a
+#: workspace, or a default connection it points at another base URL.
+ToConfirm = MemberEntry | DefaultMove
+
+
+@dataclass(frozen=True)
 class ImportReport:
     """Every connection of the backup and what became of it, in the file's order."""
 
     entries: list[ImportEntry]
     members: list[MemberEntry] = field(default_factory=list)
     dry_run: bool = False
+    moved_defaults: list[DefaultMove] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         """How many connections had ``action``."""
@@ -197,6 +220,17 @@ class ImportReport:
     def changed(self) -> bool:
         """Whether the import wrote (or would write) anything."""
         return bool(self.members) or any(e.action != "skipped" for e in self.entries)
+
+    @property
+    def admins_added(self) -> list[MemberEntry]:
+        """The members it adds (or would add) as admins of their workspace."""
+        return [member for member in self.members if member.role == "admin"]
+
+    @property
+    def to_confirm(self) -> list[ToConfirm]:
+        """What a person should confirm first: the admins it adds and the defaults it
+        moves (pass them back as ``import_backup(..., confirmed=...)``)."""
+        return [*self.admins_added, *self.moved_defaults]
 
 
 # -- export ------------------------------------------------------------------------------
@@ -325,6 +359,71 @@ def _write_error(path: Path, error: OSError) -> BackupError:
 # -- reading -----------------------------------------------------------------------------
 
 
+def load_backup(path: Path) -> bytes:
+    """The content of the backup file at ``path``, for :func:`read_backup`.
+
+    It is checked on the open file before anything is read: only a regular file
+    of at most :data:`MAX_BACKUP_BYTES` is read (a device such as ``/dev/zero``,
+    a named pipe or a folder is refused, and so is a larger file), and never more
+    than that many bytes, even if the file grows meanwhile.
+
+    :raises BackupError: the file can't be opened or read, is not a regular file,
+        or is larger than a backup may be.  The message names the path.
+    """
+    path = Path(path)
+    try:
+        # Non-blocking, so that opening a named pipe does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BackupError(f"{path} is {_kind_of(info.st_mode)}, not a file: a backup is a "
+                              "file written by `connections export`. Nothing was imported.")
+        if info.st_size > MAX_BACKUP_BYTES:
+            raise _too_large()
+        data = _read_at_most(fd, MAX_BACKUP_BYTES + 1)
+    except OSError as error:
+        raise _read_error(path, error) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BACKUP_BYTES:  # it grew after it was measured
+        raise _too_large()
+    return data
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(_READ_CHUNK, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _read_error(path: Path, error: OSError) -> BackupError:
+    reason = error.strerror or error.__class__.__name__
+    return BackupError(f"Can't read {path}: {reason}. Check the path; nothing was imported.")
+
+
+def _too_large() -> BackupError:
+    return BackupError(f"This file is larger than a backup may be ({MAX_BACKUP_BYTES // 2**20} "
+                       "MiB); it is not a connections backup. Nothing was imported.")
+
+
 def read_backup(data: bytes, passphrase: str) -> Backup:
     """Check and decrypt a backup made by :func:`export_backup`.
 
@@ -352,10 +451,9 @@ def read_backup(data: bytes, passphrase: str) -> Backup:
 def _parsed(data: bytes) -> Record:
     """The document, with a known format and version (nothing decrypted yet)."""
     if not isinstance(data, bytes | bytearray):
-        raise BackupError("A backup is read as bytes (Path.read_bytes()).")
+        raise BackupError("A backup is read as bytes (load_backup(path)).")
     if len(data) > MAX_BACKUP_BYTES:
-        raise BackupError(f"This file is larger than a backup may be ({MAX_BACKUP_BYTES // 2**20}"
-                          " MiB); it is not a connections backup. Nothing was imported.")
+        raise _too_large()
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
@@ -537,11 +635,13 @@ class _Plan:
     entries: list[ImportEntry] = field(default_factory=list)
     records: dict[str, list[Record]] = field(default_factory=dict)  # by target workspace
     members: dict[str, list[MemberEntry]] = field(default_factory=dict)
+    moved_defaults: list[DefaultMove] = field(default_factory=list)
 
 
 def import_backup(service: ConnectionService, backup: Backup, *, workspace: str | None = None,
                   on_conflict: OnConflict = "skip", dry_run: bool = False,
-                  progress: Progress | None = None) -> ImportReport:
+                  progress: Progress | None = None,
+                  confirmed: Collection[ToConfirm] | None = None) -> ImportReport:
     """Import ``backup`` into this installation, re-encrypting its secrets with the
     service's key (bound to their new records, as :meth:`create` does).
 
@@ -554,6 +654,11 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
     becomes the default only where its type has none.  Members are added only when
     absent, and only when importing into the workspaces named in the file.
 
+    An import that adds an admin, or replaces a default connection with one of
+    another base URL, lists these in :attr:`ImportReport.to_confirm`: a caller
+    asking a person first makes a dry run, shows them, and passes what was
+    confirmed as ``confirmed``.
+
     All or nothing: one transaction, with an audit entry for each change
     (``connection.imported``, ``member.imported``).
 
@@ -561,8 +666,11 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
         are then left out: they were given access to another workspace).
     :param dry_run: work out the same report and write nothing.
     :param progress: called with ``(done, total)`` connections.
+    :param confirmed: the changes a person confirmed; if the import would now make
+        another (this installation changed since the dry run), nothing is written.
     :raises ValidationError: ``on_conflict`` or ``workspace`` is invalid.
     :raises PermissionDeniedError: the actor is not trusted code or an instance admin.
+    :raises ConflictError: it would add an admin or move a default not in ``confirmed``.
     """
     if on_conflict not in get_args(OnConflict):
         raise ValidationError({"on_conflict": "On a conflict, choose skip, replace or copy."})
@@ -573,6 +681,10 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
                                     "import_records")
     with nullcontext() if dry_run else service.store.transaction():
         plan = _plan(service, backup, workspace, on_conflict, progress)
+        members = [m for found in plan.members.values() for m in found]
+        report = ImportReport(plan.entries, members, dry_run, plan.moved_defaults)
+        if confirmed is not None:
+            _refuse_unconfirmed(report, confirmed)
         if not dry_run:
             for name, records in plan.records.items():
                 added = [{"email": m.email, "role": m.role} for m in plan.members.get(name, [])]
@@ -580,8 +692,23 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
                     services[name].import_records(records, added)
     if progress is not None:
         progress(len(backup.connections), len(backup.connections))
-    members = [m for found in plan.members.values() for m in found]
-    return ImportReport(plan.entries, members, dry_run)
+    return report
+
+
+def _refuse_unconfirmed(report: ImportReport, confirmed: Collection[ToConfirm]) -> None:
+    unconfirmed = [change for change in report.to_confirm if change not in confirmed]
+    if unconfirmed:
+        raise ConflictError(
+            "This installation changed since the import's changes were confirmed: it would "
+            f"now also {'; '.join(_said(change) for change in unconfirmed)}. Nothing was "
+            "imported; run the import again to see what it does now.")
+
+
+def _said(change: ToConfirm) -> str:
+    if isinstance(change, DefaultMove):
+        return (f"point the default {get_provider(change.type).display_name} connection "
+                f"'{change.workspace}/{change.name}' at {change.new_base_url}")
+    return f"make {change.email} an admin of '{change.workspace}'"
 
 
 def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
@@ -589,9 +716,12 @@ def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
     """Decide what happens to each connection and member, from the rows stored now."""
     rows = service.store.connections()[1]
     present: dict[str, dict[str, str]] = {}  # workspace -> id -> name
+    defaults: dict[tuple[str, str], Record] = {}  # (workspace, id) -> the stored row
     for row in rows:
         if isinstance(row.get("workspace_id"), str) and isinstance(row.get("id"), str):
             present.setdefault(row["workspace_id"], {})[row["id"]] = str(row.get("name"))
+            if row.get("is_default") is True and not row.get("deleted_at"):
+                defaults[(row["workspace_id"], row["id"])] = row
     plan = _Plan()
     claimed: set[tuple[str, str]] = set()
     total = len(backup.connections)
@@ -600,6 +730,10 @@ def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
         here = present.setdefault(target, {})
         entry, record = _decide(connection, target, here, claimed, on_conflict)
         plan.entries.append(entry)
+        if entry.action == "replaced" and record is not None:
+            moved = _moved_default(defaults.get((target, entry.id)), record, target)
+            if moved is not None:
+                plan.moved_defaults.append(moved)
         if record is not None:
             plan.records.setdefault(target, []).append(record)
             here[entry.id] = entry.name
@@ -628,6 +762,24 @@ def _decide(connection: BackupConnection, target: str, here: Mapping[str, str],
         record["name"] = _unique_name(connection.name, set(here.values()))
         return ImportEntry(target, record["name"], record["id"], "copied"), record
     return ImportEntry(target, here[connection.id], connection.id, "skipped"), None
+
+
+def _moved_default(row: Mapping[str, Any] | None, record: Mapping[str, Any],
+                   workspace: str) -> DefaultMove | None:
+    """What replacing the stored ``row`` with ``record`` does to a default: it stays
+    the default (as :meth:`ConnectionService.import_records` keeps it, when the type
+    is the same and the backup's is not deleted) and its base URL may change."""
+    if row is None or row.get("type") != record["type"] or record.get("deleted_at"):
+        return None
+    default = get_provider(record["type"]).default_base_url
+    config = row.get("config")
+    before = str((config.get("baseUrl") if isinstance(config, dict) else None) or default)
+    after = str(record["config"].get("baseUrl") or default)
+    if before == after:
+        return None
+    # Named as it is here: the connection the person knows as their default.
+    return DefaultMove(workspace, record["id"], str(row.get("name")), record["type"], before,
+                       after)
 
 
 def _copy_id(id: str, workspace: str, taken: Mapping[str, str]) -> str:

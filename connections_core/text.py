@@ -4,15 +4,19 @@ A name is shown in lists, pickers, messages and the audit trail, so it must
 read as what it is: no control characters (NUL, line breaks), no
 bidirectional overrides (which make ``exe.txt`` read as ``txt.exe``), no
 lone surrogates (which can't be stored as UTF-8), and at least one visible
-character.
+character.  Text that reached the data anyway (a file edited by hand, a
+server's message) is made safe where it is shown: :func:`server_text` for a
+line, :func:`json_text` for a JSON document.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from typing import Any
 
-__all__ = ["name_problem", "server_text", "shown", "well_formed"]
+__all__ = ["json_text", "name_problem", "server_text", "shown", "well_formed"]
 
 #: Characters that reorder the text around them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
@@ -21,6 +25,10 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _INVISIBLE = frozenset("\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064"
                        "\ufeff\u3164\uffa0")
 _SHOWN_MAX = 80
+#: What JSON leaves raw but a terminal may obey, or can't be written as UTF-8: DEL and
+#: the C1 controls (U+009B starts an escape sequence as ``ESC [`` does), the
+#: bidirectional controls, and lone surrogates.  JSON escapes the C0 controls itself.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f" + "".join(sorted(_BIDI_CONTROLS)) + "\ud800-\udfff]")
 
 
 def name_problem(text: str, what: str) -> str | None:
@@ -63,3 +71,12 @@ def server_text(text: str, limit: int) -> str:
     flat = "".join(ch if ch.isprintable() else " " for ch in well_formed(text)).strip()
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
+
+
+def json_text(document: Any) -> str:
+    """``document`` as indented JSON to print: valid JSON that decodes to the same
+    values, in which no control character (C0, DEL, C1), bidirectional control or
+    lone surrogate is left raw: each is written as a ``\\uXXXX`` escape."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    # Outside its strings, JSON is ASCII punctuation: every match is inside one.
+    return _RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)

@@ -169,6 +169,25 @@ def test_spreadsheet_safe_makes_a_formula_text(cell: str, safe: str) -> None:
     assert spreadsheet_safe(cell) == safe
 
 
+LOOKALIKE_STARTS = ["\uff1dcmd()", "\ufe661+1", "\uff0b1+2", "\ufe621+2", "\uff0d2+3",
+                    "\ufe632+3", "\uff20SUM(A1)", "\ufe6bSUM(A1)", "\u200b=cmd()", "\u200c+1",
+                    "\u200d-1", "\u2060@SUM(A1)", "\ufeff=1", "\u200b\u2060=1", "\u200b\t=1",
+                    "\u200b\uff1d1"]
+
+
+@pytest.mark.parametrize("cell", LOOKALIKE_STARTS,
+                         ids=[ascii(cell[:2]) for cell in LOOKALIKE_STARTS])
+def test_spreadsheet_safe_treats_lookalikes_and_hidden_starts_as_formulas(cell: str) -> None:
+    """A fullwidth "＝", a small "﹦", or "=" after a zero-width character, was left as it
+    was, though a spreadsheet may read it as the ASCII one."""
+    assert spreadsheet_safe(cell) == f"'{cell}"
+
+
+@pytest.mark.parametrize("cell", ["\u200bWork", "a\uff1db", "\u00e9=1"])
+def test_spreadsheet_safe_leaves_other_cells_as_they_are(cell: str) -> None:
+    assert spreadsheet_safe(cell) == cell
+
+
 @pytest.mark.parametrize(("details", "said"), [
     ({"fields": ["name", "baseUrl"]}, "fields: name, baseUrl"),
     ({"kind": "ok", "latency_ms": 12}, "kind: ok · 12 ms"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from connections_core import (
+    ConflictError,
     ConnectionService,
     KeyRing,
     PermissionDeniedError,
@@ -24,6 +26,8 @@ from connections_core.backup import (
     SCRYPT_N,
     Backup,
     BackupError,
+    BackupMember,
+    DefaultMove,
     ImportEntry,
     _derive,
     _document_context,
@@ -31,6 +35,7 @@ from connections_core.backup import (
     _seal,
     export_backup,
     import_backup,
+    load_backup,
     read_backup,
     write_backup,
 )
@@ -327,6 +332,49 @@ def test_a_file_too_large_is_refused_unread() -> None:
         read_backup(b" " * (64 * 2**20 + 1), PASSPHRASE)
 
 
+def test_load_backup_reads_what_export_wrote(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "backup.json"
+    write_backup(path, data)
+    assert read_backup(load_backup(path), PASSPHRASE).workspaces == ("default",)
+
+
+def test_load_backup_refuses_a_huge_file_unread(tmp_path: Path) -> None:
+    """The size was checked only after the whole file was read."""
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as file:
+        file.truncate(2**30)  # sparse: a gigabyte that takes no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackupError, match="larger than a backup may be"):
+            load_backup(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize(("kind", "make"), [
+    ("a folder", lambda path: path.mkdir()),
+    ("a named pipe", os.mkfifo),
+])
+def test_load_backup_refuses_what_is_not_a_file(tmp_path: Path, kind: str,
+                                                make: Callable[[Path], None]) -> None:
+    path = tmp_path / "backup.json"
+    make(path)
+    with pytest.raises(BackupError, match=f"is {kind}, not a file.*Nothing was imported"):
+        load_backup(path)
+
+
+def test_load_backup_refuses_a_device_without_reading_it() -> None:
+    with pytest.raises(BackupError, match="/dev/zero is a device, not a file"):
+        load_backup(Path("/dev/zero"))
+
+
+def test_load_backup_of_a_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(BackupError, match="Can't read .*missing.json: No such file"):
+        load_backup(tmp_path / "missing.json")
+
+
 def test_members_without_an_admin_are_refused(data: bytes) -> None:
     def demote(document: dict[str, Any]) -> None:
         document["workspaces"]["default"]["members"][0]["role"] = "viewer"
@@ -454,6 +502,57 @@ def test_a_dry_run_into_an_empty_folder_creates_no_file(backup: Backup,
     report = import_backup(target, backup, dry_run=True)
     assert report.counts["created"] == 4 and len(report.members) == 1
     assert not target.store.path.exists()
+
+
+# -- what a person confirms -----------------------------------------------------------------
+
+
+def test_a_report_names_the_admins_an_import_adds(backup: Backup,
+                                                  target: ConnectionService) -> None:
+    report = import_backup(target, backup, dry_run=True)
+    assert report.admins_added == [BackupMember("default", "ana@example.com", "admin")]
+    assert report.to_confirm == report.admins_added
+
+
+def test_a_report_names_a_default_that_a_replace_points_elsewhere(
+        backup: Backup, target: ConnectionService) -> None:
+    import_backup(target, backup)
+    prod = target.get_default("openai")
+    assert prod is not None
+    target.update(prod.id, prod.version, name="Prod here",
+                  config={"baseUrl": "https://gateway.example.com/v1", "apiKey": OPENAI_KEY})
+
+    report = import_backup(target, backup, on_conflict="replace", dry_run=True)
+
+    assert report.moved_defaults == [DefaultMove(
+        "default", prod.id, "Prod here", "openai", "https://gateway.example.com/v1",
+        "https://api.openai.com/v1")]
+    assert report.to_confirm == report.moved_defaults  # ana is a member already
+
+
+def test_a_replace_with_the_same_base_urls_moves_no_default(backup: Backup,
+                                                           target: ConnectionService) -> None:
+    import_backup(target, backup)
+    report = import_backup(target, backup, on_conflict="replace")
+    assert report.count("replaced") == 4 and report.to_confirm == []
+
+
+def test_an_import_refuses_what_was_not_confirmed(backup: Backup,
+                                                  target: ConnectionService) -> None:
+    """A change that appears between the dry run a person confirmed and the import is
+    not made: here ana, whom nobody confirmed as an admin."""
+    target.create("ollama", "Here", {"baseUrl": "http://10.0.0.9:11434"})
+    before = stores.contents(target.store)
+    with pytest.raises(ConflictError, match="make ana@example.com an admin of 'default'"):
+        import_backup(target, backup, confirmed=[])
+    assert stores.contents(target.store) == before
+
+
+def test_an_import_makes_what_was_confirmed(backup: Backup, target: ConnectionService) -> None:
+    confirmed = import_backup(target, backup, dry_run=True).to_confirm
+    report = import_backup(target, backup, confirmed=confirmed)
+    assert report.admins_added == confirmed
+    assert [(m.email, m.role) for m in target.members()] == [("ana@example.com", "admin")]
 
 
 def test_a_failing_import_writes_nothing(backup: Backup, target: ConnectionService,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, crypto, generate_key
+from connections_core.backup import export_backup, write_backup
 from tests.fakes import API_KEY, FakeServer, unused_url
 from tests.together import on_a_terminal
 
@@ -29,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor")
 SECRET_TAIL = API_KEY[-4:]
 PASSPHRASE = "correct horse battery staple"
+#: The address space a command run by :func:`start_bounded` may take: several times
+#: what an import needs, far less than reading a gigabyte.
+MEMORY_BOUND = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,38 @@ class Installation:
 
 def finish(process: subprocess.Popen[str], stdin: str = "") -> Ran:
     out, err = process.communicate(stdin, timeout=60)
+    return Ran(process.returncode, out, err)
+
+
+def start_bounded(site: Installation, *args: str, **env: str | None
+                  ) -> subprocess.Popen[str]:
+    """``site.start(...)`` in at most :data:`MEMORY_BOUND` of address space, so a
+    command that reads without a limit fails at once instead of filling the machine."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BOUND, MEMORY_BOUND))
+
+    return subprocess.Popen([sys.executable, "-m", "connections_core", *args], cwd=site.home,
+                            env=site.env(**env), text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit)
+
+
+def finish_measured(process: subprocess.Popen[str]) -> tuple[Ran, int]:
+    """Wait for ``process`` (whose output fits in its pipes): what it printed, and the
+    most memory it held (resident, in MiB)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out, err = process.communicate()
+    return Ran(process.returncode, out, err), usage.ru_maxrss // 1024
+
+
+def finish_within(process: subprocess.Popen[str], bound: float) -> Ran:
+    """Its result, or the test fails once ``bound`` seconds have passed (and it is stopped)."""
+    try:
+        out, err = process.communicate(timeout=bound)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"still running after {bound} s")
     return Ran(process.returncode, out, err)
 
 
@@ -297,7 +334,7 @@ def test_rotate_key_reseals_old_keys_only_where_the_operator_agreed(
     assert refused.json()["unbound"] == 4 and '"v1:' in stocked.data_file.read_text()
 
     code, shown = on_a_terminal([sys.executable, "-m", "connections_core", "rotate-key"],
-                                stocked.home, stocked.env(), answer="y")
+                                stocked.home, stocked.env(), typed="y\n")
     assert code == 0, shown
     assert "Do these keys belong at these addresses?" in shown and "Residual: 0" in shown
     assert '"v1:' not in stocked.data_file.read_text()
@@ -486,6 +523,174 @@ def test_import_dry_run_and_each_conflict_mode(stocked: Installation, tmp_path: 
         "Main", "Stale", "GPU box", "Main (imported)", "Stale (imported)", "GPU box (imported)"}
 
 
+def test_import_refuses_a_huge_file_without_reading_it(site: Installation,
+                                                       tmp_path: Path) -> None:
+    """`import` read the whole file before its size cap: 1 GiB took 1,066 MiB."""
+    huge = tmp_path / "huge.backup.json"
+    with huge.open("wb") as file:
+        file.truncate(2**30)  # sparse: a gigabyte that takes no disk
+
+    ran, peak_mib = finish_measured(start_bounded(site, "import", str(huge),
+                                                  "--passphrase-env", "P", P=PASSPHRASE))
+
+    assert_one_line_error(ran, 2, "larger than a backup may be", "nothing was imported")
+    assert peak_mib < 128, f"took {peak_mib} MiB"
+    assert list(site.data.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["device", "named pipe"])
+def test_import_refuses_what_is_not_a_file_at_once(site: Installation, tmp_path: Path,
+                                                    kind: str) -> None:
+    """`import /dev/zero` read until MemoryError, and a named pipe waited for a writer."""
+    path = Path("/dev/zero")
+    if kind == "named pipe":
+        path = tmp_path / "pipe.backup.json"
+        os.mkfifo(path)
+
+    ran = finish_within(start_bounded(site, "import", str(path), "--passphrase-env", "P",
+                                      P=PASSPHRASE), bound=20)
+
+    assert_one_line_error(ran, 2, f"is a {kind}", "not a file", "nothing was imported")
+    assert list(site.data.iterdir()) == []
+
+
+# -- import: what is confirmed ----------------------------------------------------------------
+
+ELSEWHERE = "http://127.0.0.1:9/v1"
+
+
+def backup_of(site: Installation, path: Path) -> Path:
+    """The backup of ``site``'s default workspace (at scrypt's least cost, to be quick)."""
+    write_backup(path, export_backup(site.service(), ["default"], PASSPHRASE, scrypt_n=2**14))
+    return path
+
+
+@pytest.fixture
+def with_an_admin(stocked: Installation, tmp_path: Path) -> Path:
+    """A backup whose default workspace has an admin, ana@example.com."""
+    stocked.service().set_member("ana@example.com", "admin")
+    return backup_of(stocked, tmp_path / "with-an-admin.backup.json")
+
+
+@pytest.fixture
+def moved_default(stocked: Installation, tmp_path: Path) -> Path:
+    """A backup of ``stocked``, whose default OpenAI connection (Main) has since been
+    pointed elsewhere: replacing it from the backup changes the default's base URL."""
+    backup = backup_of(stocked, tmp_path / "default.backup.json")
+    service = stocked.service()
+    main = next(c for c in service.list() if c.name == "Main")
+    service.update(main.id, main.version, config={"baseUrl": ELSEWHERE, "apiKey": API_KEY})
+    return backup
+
+
+def nowhere(tmp_path: Path) -> Installation:
+    """An installation that doesn't exist yet."""
+    return Installation(tmp_path, tmp_path / "elsewhere" / "data", generate_key())
+
+
+def import_on_a_terminal(site: Installation, backup: Path, *flags: str,
+                         typed: str) -> tuple[int, str]:
+    return on_a_terminal([sys.executable, "-m", "connections_core", "import", str(backup),
+                          "--passphrase-env", "P", *flags], site.home,
+                         site.env(TERM="xterm", P=PASSPHRASE), typed=typed)
+
+
+def test_an_import_that_adds_an_admin_needs_yes_without_a_terminal(
+        with_an_admin: Path, tmp_path: Path) -> None:
+    """An import that made someone an admin only printed it: nothing asked."""
+    other = nowhere(tmp_path)
+
+    ran = other.run("import", str(with_an_admin), "--passphrase-env", "P", P=PASSPHRASE)
+
+    assert_one_line_error(ran, 2, "not a terminal", "pass --yes", "nothing was imported")
+    assert "admin     default/ana@example.com" in ran.out
+    assert not other.data.exists()
+
+
+def test_an_import_that_adds_an_admin_goes_ahead_with_yes(with_an_admin: Path,
+                                                         tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    ran = other.run("import", str(with_an_admin), "--passphrase-env", "P", "--yes",
+                    P=PASSPHRASE)
+
+    assert ran.code == 0, ran
+    assert "member    default/ana@example.com (admin)" in ran.out
+    assert [(m.email, m.role) for m in other.service().members()] == [
+        ("ana@example.com", "admin")]
+
+
+def test_an_import_that_adds_an_admin_asks_on_a_terminal(with_an_admin: Path,
+                                                        tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    code, shown = import_on_a_terminal(other, with_an_admin, typed="y\n")
+
+    assert code == 0, shown
+    assert "admin     default/ana@example.com" in shown and "Import, with these changes?" in shown
+    assert [m.email for m in other.service().members()] == ["ana@example.com"]
+
+
+def test_declining_an_import_that_adds_an_admin_writes_nothing(with_an_admin: Path,
+                                                              tmp_path: Path) -> None:
+    other = nowhere(tmp_path)
+
+    code, shown = import_on_a_terminal(other, with_an_admin, typed="n\n")
+
+    assert code == 1, shown
+    assert "Nothing was imported." in shown
+    assert not other.data.exists()  # not even the folder, or a key file
+
+
+def test_a_replace_that_moves_a_default_needs_yes_without_a_terminal(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    """Replacing a default connection with one of another base URL only printed
+    "replaced": nothing said the default would now send its requests elsewhere."""
+    before = stocked.data_file.read_bytes()
+
+    ran = stocked.run("import", str(moved_default), "--passphrase-env", "P",
+                      "--on-conflict", "replace", P=PASSPHRASE)
+
+    assert_one_line_error(ran, 2, "pass --yes", "nothing was imported")
+    assert "default/Main (OpenAI, " in ran.out
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in ran.out
+    assert stocked.data_file.read_bytes() == before
+
+
+def test_a_replace_that_moves_a_default_asks_on_a_terminal(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    code, shown = import_on_a_terminal(stocked, moved_default, "--on-conflict", "replace",
+                                       typed="y\n")
+
+    assert code == 0, shown
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in shown
+    default = stocked.service().get_default("openai")
+    assert default is not None and default.name == "Main"
+    assert default.base_url == fake_server.openai_url
+
+
+def test_declining_a_replace_that_moves_a_default_writes_nothing(
+        stocked: Installation, moved_default: Path) -> None:
+    before = stocked.data_file.read_bytes()
+
+    code, shown = import_on_a_terminal(stocked, moved_default, "--on-conflict", "replace",
+                                       typed="n\n")
+
+    assert code == 1, shown
+    assert "Nothing was imported." in shown
+    assert stocked.data_file.read_bytes() == before
+
+
+def test_a_dry_run_names_what_an_import_would_ask_about(
+        stocked: Installation, moved_default: Path, fake_server: FakeServer) -> None:
+    ran = stocked.run("import", str(moved_default), "--passphrase-env", "P",
+                      "--on-conflict", "replace", "--dry-run", P=PASSPHRASE)
+
+    assert ran.code == 0, ran
+    assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in ran.out
+    assert "--yes" in ran.out and "Dry run: nothing was written." in ran.out
+
+
 def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,
                                                    tmp_path: Path) -> None:
     ran = stocked.run("export", str(tmp_path / "x.json"), "--workspace", "nope",
@@ -506,3 +711,20 @@ def test_a_name_edited_into_the_file_cannot_drive_the_terminal(site: Installatio
     assert "Local" in table.out
     assert "\x1b" not in table.output and "\x07" not in table.output
     assert error.code == 2 and "\x1b" not in error.output
+
+
+def test_json_escapes_controls_that_a_terminal_obeys(site: Installation) -> None:
+    """`list --json` and `test --json` printed a name's U+009B (a terminal's CSI),
+    U+009D and U+202E raw; the tables already replaced them."""
+    site.service().create("ollama", "Local", {"baseUrl": unused_url()})
+    site.data_file.write_text(site.data_file.read_text().replace(
+        '"Local"', '"Lo\\u009b2J\\u009d0;x\\u202ecal"'))
+
+    listed, tested = site.run_all(["list", "--json"], ["test", "--json"])
+
+    name = "Lo\u009b2J\u009d0;x\u202ecal"
+    assert listed.json()["connections"][0]["name"] == name
+    assert tested.json()["results"][0]["name"] == name
+    for ran in (listed, tested):
+        assert not {"\u009b", "\u009d", "\u202e"} & set(ran.out), ran.out
+        assert '"Lo\\u009b2J\\u009d0;x\\u202ecal"' in ran.out

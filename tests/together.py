@@ -45,15 +45,17 @@ def at_once(work: Callable[[int], object], threads: int,
 
 
 def on_a_terminal(command: Sequence[str], cwd: Path, env: Mapping[str, str],
-                  bound: float = 60, answer: str | None = None) -> tuple[int, str]:
-    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr:
-    ``(exit code, everything it showed)``.  ``answer`` is typed (with Enter) once it
-    asks a yes/no question (``[y/N]``)."""
+                  bound: float = 60, typed: str = "") -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as its stdin, stdout and stderr, where
+    ``typed`` waits to be read as if a person had typed it: ``(exit code, everything
+    it showed)``."""
     master, terminal = pty.openpty()
     process = subprocess.Popen(list(command), cwd=cwd, env=dict(env),
                                stdin=terminal, stdout=terminal, stderr=terminal)
     os.close(terminal)
-    chunks: list[bytes] = []
+    if typed:
+        os.write(master, typed.encode())
+    chunks = []
     while True:
         try:
             chunk = os.read(master, 65536)
@@ -62,8 +64,5 @@ def on_a_terminal(command: Sequence[str], cwd: Path, env: Mapping[str, str],
         if not chunk:
             break
         chunks.append(chunk)
-        if answer is not None and b"[y/N]" in b"".join(chunks):
-            os.write(master, answer.encode() + b"\n")
-            answer = None
     os.close(master)
     return process.wait(timeout=bound), b"".join(chunks).decode("utf-8", "replace")

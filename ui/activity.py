@@ -2,7 +2,8 @@
 its table, and the same rows as a CSV that a spreadsheet can't run.
 
 A CSV opened in Excel, LibreOffice or Google Sheets runs a cell that starts
-like a formula (``=HYPERLINK(...)``, ``+cmd|...``), and a connection's name is
+like a formula (``=HYPERLINK(...)``, ``+cmd|...``, or the same behind a
+zero-width space or with a fullwidth ``＝``), and a connection's name is
 whatever its creator typed; :func:`spreadsheet_safe` makes such a cell text.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
@@ -87,8 +89,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(cell: str) -> str:
     """``cell`` as a spreadsheet shows it without evaluating it: one that starts like a
-    formula gets a leading ``'``, which spreadsheets read as "this is text"."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+    formula gets a leading ``'``, which spreadsheets read as "this is text".
+
+    What counts is the first character past any invisible formatting ones (zero-width
+    space and joiners, word joiner, byte-order mark: Unicode's "Cf"), compared once
+    NFKC-normalised, so a fullwidth ``＝`` or a small ``﹦`` counts as ``=``.
+    """
+    first = next((ch for ch in cell if unicodedata.category(ch) != "Cf"), "")
+    starts_a_formula = unicodedata.normalize("NFKC", first).startswith(FORMULA_STARTS)
+    return f"'{cell}" if starts_a_formula else cell
 
 
 def action_label(action: str) -> str:

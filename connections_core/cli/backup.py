@@ -9,13 +9,28 @@ from typing import get_args
 
 import click
 
-from ..backup import OnConflict, export_backup, import_backup, read_backup, write_backup
+from ..backup import (
+    Backup,
+    DefaultMove,
+    ImportReport,
+    OnConflict,
+    ToConfirm,
+    export_backup,
+    import_backup,
+    load_backup,
+    read_backup,
+    write_backup,
+)
+from ..providers import PROVIDERS
+from ..service import DATABASE_URL_VARIABLE, STORE_FILE, ConnectionService
 from .common import (
+    FOUND_A_PROBLEM,
     OK,
     Bar,
     Failure,
     data_dir_option,
     echo,
+    environment,
     open_service,
 )
 
@@ -79,11 +94,19 @@ def export_command(file: Path, data_dir: Path | None, workspace: str | None,
                    "(replace), or add the backup's as a new one (copy).")
 @click.option("--dry-run", is_flag=True, help="Say what would be done; write nothing.")
 @click.option("--passphrase-env", metavar="NAME", default=None, help=FROM_VARIABLE_HELP)
+@click.option("--yes", is_flag=True,
+              help="Don't ask before adding an admin or changing a default connection's "
+                   "base URL (without a terminal, such an import needs it).")
 def import_command(file: Path, data_dir: Path | None, workspace: str | None,
-                   on_conflict: OnConflict, dry_run: bool, passphrase_env: str | None) -> int:
+                   on_conflict: OnConflict, dry_run: bool, passphrase_env: str | None,
+                   yes: bool) -> int:
     """Import a backup made by `connections export`, re-encrypting its API keys with
     this installation's key. All or nothing; prints what it created, replaced,
     skipped or copied. A wrong passphrase or a damaged file changes nothing.
+
+    An import that adds an admin to a workspace, or (with --on-conflict replace)
+    changes a default connection's base URL, lists those changes and asks first on
+    a terminal; elsewhere it needs --yes.
 
     \b
     Example:
@@ -91,29 +114,87 @@ def import_command(file: Path, data_dir: Path | None, workspace: str | None,
       connections import team-a.backup.json --on-conflict replace
     """
     # The backup first: a wrong passphrase or a damaged file leaves everything as it was.
-    backup = read_backup(_read(file), _passphrase(passphrase_env, twice=False))
+    backup = read_backup(load_backup(file), _passphrase(passphrase_env, twice=False))
+    if dry_run:
+        report = _import(open_service(data_dir), backup, workspace, on_conflict, dry_run=True)
+        _print_report(report)
+        return OK
+    confirmed = None if yes else _confirmed(_to_confirm(data_dir, backup, workspace,
+                                                        on_conflict))
     # An import is how a new installation starts: it may make the data folder (and,
-    # with no ENCRYPTION_KEY, a local key file), except in a dry run.
-    service = open_service(data_dir, new_installation=not dry_run)
+    # with no ENCRYPTION_KEY, a local key file).
+    service = open_service(data_dir, new_installation=True)
+    _print_report(_import(service, backup, workspace, on_conflict, confirmed=confirmed))
+    return OK
+
+
+def _import(service: ConnectionService, backup: Backup, workspace: str | None,
+            on_conflict: OnConflict, *, dry_run: bool = False,
+            confirmed: list[ToConfirm] | None = None) -> ImportReport:
     with Bar("Importing", len(backup.connections)) as bar:
-        report = import_backup(service, backup, workspace=workspace, on_conflict=on_conflict,
-                               dry_run=dry_run, progress=bar.update)
+        return import_backup(service, backup, workspace=workspace, on_conflict=on_conflict,
+                             dry_run=dry_run, progress=bar.update, confirmed=confirmed)
+
+
+def _print_report(report: ImportReport) -> None:
     for entry in report.entries:
         echo(f"{entry.action:8}  {entry.workspace}/{entry.name} ({entry.id})")
     for member in report.members:
         echo(f"member    {member.workspace}/{member.email} ({member.role})")
+    for moved in report.moved_defaults:
+        echo(_change_line(moved))
     counts = ", ".join(f"{action} {n}" for action, n in report.counts.items())
     echo(f"{counts}; {len(report.members)} members added."
-         + (" Dry run: nothing was written." if dry_run else ""))
-    return OK
+         + (" Dry run: nothing was written." if report.dry_run else ""))
+    if report.dry_run and report.to_confirm:
+        echo(f"The import would ask to confirm {_counted(report.to_confirm)} first (or take "
+             "--yes).")
 
 
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as error:
-        raise Failure(f"Can't read {file}: {error.strerror or error.__class__.__name__}. "
-                      "Check the path; nothing was imported.") from None
+def _to_confirm(data_dir: Path | None, backup: Backup, workspace: str | None,
+                on_conflict: OnConflict) -> list[ToConfirm]:
+    """What the import would ask about, worked out without writing anything."""
+    env, folder = environment(data_dir)
+    if not env.get(DATABASE_URL_VARIABLE, "").strip() and not (folder / STORE_FILE).exists():
+        # Nothing is here yet (and opening it would make the folder): every member of the
+        # file is new, and there is no default to move.  The import checks this again.
+        return [] if workspace is not None else [m for m in backup.members
+                                                 if m.role == "admin"]
+    service = open_service(data_dir, new_installation=True)
+    return import_backup(service, backup, workspace=workspace, on_conflict=on_conflict,
+                         dry_run=True).to_confirm
+
+
+def _confirmed(changes: list[ToConfirm]) -> list[ToConfirm]:
+    """``changes``, once a person has confirmed them on a terminal (none: nothing to ask)."""
+    if not changes:
+        return changes
+    echo(f"This import needs confirmation: {_counted(changes)}.")
+    for change in changes:
+        echo(_change_line(change))
+    if not sys.stdin.isatty():
+        raise Failure("Not importing these changes without confirmation, and this is not a "
+                      "terminal: pass --yes to import them. Nothing was imported.")
+    if not click.confirm("Import, with these changes?", default=False):
+        raise Failure("Nothing was imported.", FOUND_A_PROBLEM)
+    return changes
+
+
+def _change_line(change: ToConfirm) -> str:
+    if isinstance(change, DefaultMove):
+        provider = PROVIDERS[change.type].display_name
+        return (f"default   {change.workspace}/{change.name} ({provider}, {change.id}): "
+                f"base URL {change.base_url} -> {change.new_base_url}")
+    return f"admin     {change.workspace}/{change.email} (a new member)"
+
+
+def _counted(changes: list[ToConfirm]) -> str:
+    admins = sum(not isinstance(change, DefaultMove) for change in changes)
+    moved = len(changes) - admins
+    said = [f"{admins} admin{'s' if admins != 1 else ''} added" if admins else "",
+            f"{moved} default connection{'s' if moved != 1 else ''} pointed at another base URL"
+            if moved else ""]
+    return " and ".join(part for part in said if part)
 
 
 def _passphrase(variable: str | None, *, twice: bool) -> str:

@@ -8,7 +8,6 @@ Text from the data (names, messages) is never read as markup.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from ..service import (
     KEY_FILE,
     ConnectionService,
 )
+from ..text import json_text
 
 OK, FOUND_A_PROBLEM, USAGE = 0, 1, 2
 #: A table wider than this is never cut when the output is not a terminal.
@@ -134,7 +134,8 @@ def echo(line: str = "", *, err: bool = False) -> None:
 
 
 def print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    """The one document of ``--json``, with controls a terminal obeys escaped."""
+    click.echo(json_text(document))
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
