@@ -28,6 +28,7 @@ from .common import (
     OK,
     Bar,
     Failure,
+    agreed,
     data_dir_option,
     echo,
     environment,
@@ -172,10 +173,9 @@ def _confirmed(changes: list[ToConfirm]) -> list[ToConfirm]:
     echo(f"This import needs confirmation: {_counted(changes)}.")
     for change in changes:
         echo(_change_line(change))
-    if not sys.stdin.isatty():
-        raise Failure("Not importing these changes without confirmation, and this is not a "
-                      "terminal: pass --yes to import them. Nothing was imported.")
-    if not click.confirm("Import, with these changes?", default=False):
+    if not agreed("Import, with these changes?",
+                  elsewhere="Not importing these changes without confirmation, and this is "
+                            "not a terminal: pass --yes to import them. Nothing was imported."):
         raise Failure("Nothing was imported.", FOUND_A_PROBLEM)
     return changes
 

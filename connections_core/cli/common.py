@@ -129,6 +129,17 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
 
 
+def agreed(question: str, *, elsewhere: str, err: bool = False) -> bool:
+    """A person's answer to ``question`` on a terminal (no unless they say yes).
+
+    :raises Failure: stdin is not a terminal: ``elsewhere`` says what to pass instead
+        (``--yes``).
+    """
+    if not sys.stdin.isatty():
+        raise Failure(elsewhere)
+    return click.confirm(question, default=False, err=err)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     click.echo(printable(line), err=err)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from .common import (
     OK,
     Bar,
     Failure,
+    agreed,
     chosen_workspaces,
     data_dir_option,
     echo,
@@ -175,10 +175,9 @@ def purge_command(data_dir: Path | None, days: int, yes: bool) -> int:
 
 
 def _confirm(count: int) -> None:
-    if not sys.stdin.isatty():
-        raise Failure("Not removing anything without confirmation, and this is not a "
-                      "terminal: pass --yes to remove them.")
-    if not click.confirm(f"Remove these {count} connections for good?", default=False):
+    if not agreed(f"Remove these {count} connections for good?",
+                  elsewhere="Not removing anything without confirmation, and this is not a "
+                            "terminal: pass --yes to remove them."):
         raise Failure("Nothing was removed.", FOUND_A_PROBLEM)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from .common import (
     FOUND_A_PROBLEM,
     OK,
     Bar,
+    Failure,
+    agreed,
     data_dir_option,
     echo,
     json_option,
@@ -86,14 +87,16 @@ def _agreed_reseal(residual: list[ResidualSecret], yes: bool) -> list[ResidualSe
         echo(f"  {_where(secret)} -> {secret.base_url or '(no base URL)'}", err=True)
     if yes:
         return unbound
-    if not sys.stdin.isatty():
-        echo("Not re-sealing them without confirmation, and this is not a terminal: check "
-             "the base URLs above, then run `rotate-key --yes`.", err=True)
-        return []
-    if click.confirm("Do these keys belong at these addresses? Re-seal them", default=False,
-                     err=True):
-        return unbound
-    echo("Left them unbound and unused: enter their keys again in the dashboard.", err=True)
+    try:
+        if agreed("Do these keys belong at these addresses? Re-seal them", err=True,
+                  elsewhere="Not re-sealing them without confirmation, and this is not a "
+                            "terminal: check the base URLs above, then run "
+                            "`rotate-key --yes`."):
+            return unbound
+        echo("Left them unbound and unused: enter their keys again in the dashboard.",
+             err=True)
+    except Failure as refusal:  # the rest is still re-encrypted
+        echo(str(refusal), err=True)
     return []
 
 
