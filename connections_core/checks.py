@@ -17,8 +17,10 @@ check of each run ahead of it, not after a whole workspace's Test all::
 :func:`test_all_run` is one workspace's Test all.  While one runs, Test all
 pressed again in the same workspace of the same store (in this process) joins
 it: the second caller gets every result, those already in first, and each
-connection is checked and recorded once.  Runs and the bound are per process:
-two replicas each run their own, each within its own bound.
+connection is checked and recorded once.  The results of every run are recorded
+on one thread, which rests between writes as long as each took, so that a store
+written for many runs at once still answers everyone else.  Runs and the bound
+are per process: two replicas each run their own, each within its own bound.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -196,10 +199,9 @@ class CheckPool:
 class _Run:
     """One workspace's Test all, shared by everyone who follows it.
 
-    The checks are one lane of the pool.  Whichever pool thread finishes a check
-    records it, together with every other result that arrived meanwhile (one
-    write however many), unless another thread is writing: that one takes it
-    in its next write.  The last write also records the run.  When the last
+    The checks are one lane of the pool; their results are recorded by the
+    process's :class:`_Recorder`, every result that arrived since the last write
+    in one write, the last of which also records the run.  When the last
     follower leaves before the end, the checks not started are dropped and the
     run is recorded as it stands.
     """
@@ -216,7 +218,8 @@ class _Run:
         self._arrived: list[tuple[Record, TestResult]] = []  # checked, not yet recorded
         self._recorded: list[Result] = []  # what followers get, in order of arrival
         self._failed = 0
-        self._writing = False  # a thread is recording results
+        self._writing = False  # the recorder is writing results
+        self._queued = False  # the recorder has this run to write
         self._open = bool(todo)  # results are still taken in
         self._done = not todo  # nothing more will be recorded
         self._followers = 0
@@ -296,41 +299,44 @@ class _Run:
             if not self._open:
                 return  # stopped: nobody is waiting for it
             self._arrived.append((record, result))
-            if self._writing:
-                return  # the thread writing takes it in its next write
-            self._writing = True
-        self._record_arrived()
+            if self._queued:
+                return  # the recorder takes it with the others
+            self._queued = True
+        _RECORDER.add(self)
 
-    def _record_arrived(self) -> None:
-        while True:
-            with self._changed:
-                batch, self._arrived = self._arrived, []
-                if not batch or not self._open:
-                    self._writing = False
-                    self._changed.notify_all()
-                    return
-                count = len(self._recorded) + len(batch)
-                failed = self._failed + sum(not result.success for _, result in batch)
-            last = count == self.total
-            try:
-                stored = self._records.record_results(
-                    batch, summary={"count": count, "failed": failed} if last else None)
-                recorded = [(self._records.to_connection(stored.get(record["id"], record)),
-                             result) for record, result in batch]
-            except BaseException as error:
-                with self._changed:
-                    self._writing = False
-                    self._changed.notify_all()
-                self._fail(error)
+    # -- on the recorder's thread -------------------------------------------------------------
+
+    def write_arrived(self) -> None:
+        """Record every result that arrived since the last write, in one write."""
+        with self._changed:
+            self._queued = False
+            batch, self._arrived = self._arrived, []
+            if not batch or not self._open:
                 return
+            self._writing = True
+            count = len(self._recorded) + len(batch)
+            failed = self._failed + sum(not result.success for _, result in batch)
+        last = count == self.total
+        try:
+            stored = self._records.record_results(
+                batch, summary={"count": count, "failed": failed} if last else None)
+            recorded = [(self._records.to_connection(stored.get(record["id"], record)),
+                         result) for record, result in batch]
+        except BaseException as error:
             with self._changed:
-                self._recorded += recorded
-                self._failed = failed
-                if last:
-                    self._open = False
+                self._writing = False
                 self._changed.notify_all()
+            self._fail(error)
+            return
+        with self._changed:
+            self._writing = False
+            self._recorded += recorded
+            self._failed = failed
             if last:
-                self._end()
+                self._open = False
+            self._changed.notify_all()
+        if last:
+            self._end()
 
     def _fail(self, error: BaseException) -> None:
         with self._changed:
@@ -348,6 +354,45 @@ class _Run:
             self._done = True
             self._changed.notify_all()
         self._on_end(self)
+
+
+class _Recorder:
+    """Records the results of every Test all in the process, on one thread of its own.
+
+    The runs take turns, each writing every result that arrived since its last
+    write at once; after each write the recorder rests as long as the write
+    took.  So checks never wait for the store (their slots are for requests),
+    and a store written for many workspaces at once is still free for everyone
+    else at least half the time (on the data file, a write rewrites the file,
+    and readers wait for it).
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._round: deque[_Run] = deque()  # the runs with results to write, in turn
+        self._running = False
+
+    def add(self, run: _Run) -> None:
+        with self._lock:
+            self._round.append(run)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._serve, name="connections-record",
+                                 daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                if not self._round:
+                    self._running = False
+                    return
+                run = self._round.popleft()
+            started = time.monotonic()
+            run.write_arrived()
+            time.sleep(time.monotonic() - started)
 
 
 class TestAllRun:
@@ -408,6 +453,7 @@ class TestAllRun:
 # session of the dashboard on purpose, as the bound and the joining are per process.
 _POOL = CheckPool(DEFAULT_MAX_CHECKS)
 _POOL_GUARD = threading.Lock()
+_RECORDER = _Recorder()
 _RUNS: dict[tuple[str, str], _Run] = {}
 _RUNS_GUARD = threading.Lock()
 
@@ -459,6 +505,7 @@ def _after_fork() -> None:
     """A child process has none of its parent's threads: it starts with an empty pool."""
     global _POOL_GUARD, _RUNS_GUARD
     _POOL._reset()
+    _RECORDER._reset()
     _POOL_GUARD, _RUNS_GUARD = threading.Lock(), threading.Lock()
     _RUNS.clear()
 
