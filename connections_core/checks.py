@@ -510,4 +510,5 @@ def _after_fork() -> None:
     _RUNS.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork)
+if hasattr(os, "register_at_fork"):  # not on Windows, which never forks
+    os.register_at_fork(after_in_child=_after_fork)
