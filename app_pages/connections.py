@@ -58,8 +58,7 @@ else:
                   disabled=no_create is not None, help=no_create,
                   on_click=open_dialog, args=("add",))
         st.button("Test all", key="conn_test_all", icon=":material/network_check:",
-                  disabled=test_all_running(), on_click=start_test_all,
-                  args=(service, len(connections)))
+                  disabled=test_all_running(), on_click=start_test_all, args=(service,))
     follow_checks()
     if st.session_state[TEST_ALL_RESULTS]:
         with st.expander("Results of Test all", expanded=True, icon=":material/fact_check:"):

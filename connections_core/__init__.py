@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import ollama
 from .access import email_verified, needed_role, normalized_email
+from .checks import TestAllRun
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .errors import (
     ConflictError,
@@ -67,6 +68,7 @@ __all__ = [
     "Store",
     "StoreCorruptError",
     "StoreError",
+    "TestAllRun",
     "TestResult",
     "TinyDBStore",
     "ValidationError",

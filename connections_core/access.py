@@ -29,7 +29,7 @@ __all__ = ["ROLES", "allows", "checked_email", "checked_role", "email_verified",
 _NEEDED: dict[str, Role] = {
     **dict.fromkeys(("list", "list_deleted", "get", "get_default", "needs_key_again",
                      "members", "audit", "test", "test_all", "iter_test_all",
-                     "refresh_ollama_models"), "viewer"),
+                     "start_test", "start_test_all", "refresh_ollama_models"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
                      "pull_model", "delete_model"), "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),

@@ -15,13 +15,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import access, crypto, http, ollama, sessions
+from . import access, checks, crypto, http, ollama, sessions
 from .errors import (
     ConflictError,
     ConnectionsError,
@@ -91,7 +92,6 @@ TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
 PULL_SILENCE_LIMIT = 600.0
 
 NAME_MAX = 100
-MAX_CHECKS_AT_ONCE = 32
 _CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
 #: What a refusal of an operation in access.OWN says a person may do.
 _OWN_WORDS = {"sign_out": "sign yourself out",
@@ -160,16 +160,20 @@ class ConnectionService:
         replica needs the same one).  ``CONNECTIONS_ADMINS`` lists the instance
         administrators (comma-separated e-mail addresses) and
         ``CONNECTIONS_AUDIT_DAYS`` how long audit entries are kept (default 365).
+        ``CONNECTIONS_MAX_CHECKS`` (how many checks may run at once in the process,
+        default 32) is checked here, so that a bad value is refused at start; the
+        process's checks read it from the process's environment.
 
         :raises EncryptionKeyError: a key is malformed, does not fit the data,
             or is missing while the store already holds encrypted secrets (or is
             on PostgreSQL).
         :raises StoreError: the store can't be opened (naming where it is).
-        :raises ValidationError: the workspace id, ``actor``, an admin's address
-            or the retention period is invalid.
+        :raises ValidationError: the workspace id, ``actor``, an admin's address,
+            the retention period or ``CONNECTIONS_MAX_CHECKS`` is invalid.
         """
         workspace_id = _checked_workspace(workspace_id)
         env = os.environ if environ is None else environ
+        checks.max_checks(env)
         admins = access.checked_emails(
             [a for a in env.get(ADMINS_VARIABLE, "").split(",") if a.strip()], ADMINS_VARIABLE)
         audit_days = _checked_audit_days(env.get(AUDIT_DAYS_VARIABLE) or DEFAULT_AUDIT_DAYS,
@@ -867,20 +871,18 @@ class ConnectionService:
 
         For Ollama the model names are stored too.  If the connection is edited
         while the check runs, the result is returned but not recorded: it
-        describes a config that no longer exists.
+        describes a config that no longer exists.  The check waits for a free
+        slot of the process's checks (``CONNECTIONS_MAX_CHECKS``).
         """
         self._authorize("test")
-        record = self._records.record(id, damaged=True)
-        if record.get("deleted_at"):
-            raise not_found(id)
-        self._records.attempt("connection.test_started", record)
-        result = self._check(record)
-        try:
-            self._records.record_results([(record, result)], each="connection.tested")
-        except StoreError as error:
-            raise _unsaved(error, f"'{shown(record.get('name'))}' was checked "
-                                  f"({result.kind})") from None
-        return result
+        return checks.shared_pool().call(partial(self._test, id))
+
+    def start_test(self, id: str) -> Future[TestResult]:
+        """:meth:`test`, run off the caller's thread: returns at once, and the future's
+        ``result()`` is what :meth:`test` would return or raise.  A screen polls it
+        instead of keeping a thread of its own waiting."""
+        self._authorize("start_test")
+        return checks.shared_pool().submit(partial(self._test, id))
 
     def test_draft(self, type: str, config: Mapping[str, Any], *,
                    existing_id: str | None = None) -> TestResult:
@@ -910,7 +912,7 @@ class ConnectionService:
             if kept:  # the stored key is sent: recorded first (once valid), as by test()
                 validate_config(provider, config)
                 self._records.attempt("connection.test_started", record, draft=True)
-        return test_connection(type, config, self.timeout)
+        return checks.shared_pool().call(partial(test_connection, type, config, self.timeout))
 
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
         """Whether saving ``config`` on connection ``id`` needs its secrets typed again:
@@ -927,16 +929,29 @@ class ConnectionService:
         """Check every connection of the workspace at once, yielding each result as
         it arrives (in the caller's thread, so a screen can show progress).
 
-        The run is recorded in the audit trail once, when it ends (or is stopped).
+        If a Test all of this workspace is under way in the process (started by
+        anyone, on any service over the same store), this joins it: its results
+        come first, then the rest as they arrive, and nothing is checked twice.
+        The run is recorded in the audit trail once, when it ends, or when every
+        caller following it has stopped (the checks not started are dropped).
         """
         self._authorize("iter_test_all")
-        return self._iter_test_all(self._records.active_records())
+        return self._follow_test_all()
 
     def test_all(self) -> dict[str, TestResult]:
-        """Check every connection of the workspace concurrently: ``{id: result}``."""
+        """Check every connection of the workspace concurrently: ``{id: result}``
+        (joining a Test all under way, as :meth:`iter_test_all` does)."""
         self._authorize("test_all")
-        return {connection.id: result
-                for connection, result in self._iter_test_all(self._records.active_records())}
+        return {connection.id: result for connection, result in self._follow_test_all()}
+
+    def start_test_all(self) -> checks.TestAllRun:
+        """:meth:`iter_test_all`, run off the caller's thread: starts (or joins) the
+        workspace's Test all and returns at once; the run hands over the results as
+        they arrive (``arrived()``), so a screen polls it instead of keeping a thread
+        waiting.  It runs to its end unless every caller following it closes it.
+        """
+        self._authorize("start_test_all")
+        return checks.test_all_run(self._records, self._check)
 
     def refresh_ollama_models(self, id: str) -> builtins.list[ollama.OllamaModel]:
         """List an Ollama connection's models and store their names on it.
@@ -1086,42 +1101,28 @@ class ConnectionService:
 
     # -- internals: checks and changes ------------------------------------------------------
 
-    def _iter_test_all(self, records: builtins.list[Record]
-                       ) -> Iterator[tuple[Connection, TestResult]]:
-        if not records:
-            return
-        self._records.attempt("connections.test_all_started", None, count=len(records))
-        pool = ThreadPoolExecutor(max_workers=min(MAX_CHECKS_AT_ONCE, len(records)),
-                                  thread_name_prefix="connections-check")
-        count = failed = 0
+    def _test(self, id: str) -> TestResult:
+        """Check one connection and record the result (on a thread of the pool): the
+        attempt first (what can't be recorded is not sent), then its outcome."""
+        record = self._records.record(id, damaged=True)
+        if record.get("deleted_at"):
+            raise not_found(id)
+        self._records.attempt("connection.test_started", record)
+        result = self._check(record)
         try:
-            pending: dict[Future[TestResult], Record] = {
-                pool.submit(self._check, record): record for record in records}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                finished = [(pending.pop(future), future.result()) for future in done]
-                count += len(finished)
-                failed += sum(not result.success for _, result in finished)
-                # One write for every result that is in, however many that is; the
-                # last one also records the run.
-                summary = None if pending else {"count": count, "failed": failed}
-                try:
-                    stored = self._records.record_results(finished, summary=summary)
-                except StoreError as error:
-                    raise _unsaved(error, f"Test all checked {count} of {len(records)} "
-                                          "connections") from None
-                for record, result in finished:
-                    yield self._records.to_connection(stored.get(record["id"], record)), result
+            self._records.record_results([(record, result)], each="connection.tested")
+        except StoreError as error:
+            raise _unsaved(error, f"'{shown(record.get('name'))}' was checked "
+                                  f"({result.kind})") from None
+        return result
+
+    def _follow_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
+        # A generator: nothing starts until the caller asks for the first result.
+        run = checks.test_all_run(self._records, self._check)
+        try:
+            yield from run.results()
         finally:
-            # A caller that stops early (a screen interrupted by a click) should
-            # not wait for checks it will never see: drop those not started.
-            pool.shutdown(wait=False, cancel_futures=True)
-            if count < len(records):
-                try:
-                    self._records.attempt("connections.tested_all", None, count=count,
-                                          failed=failed)
-                except StoreError as error:
-                    log.warning("Could not record the end of a stopped Test all: %s", error)
+            run.close()
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
                         config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:

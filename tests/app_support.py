@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +128,30 @@ def run_checks(at: AppTest, button: str, bound: float = 15) -> list[str]:
     """
     at.button(key=button).click().run()
     toasts = [plain(t.value) for t in at.toast]
-    state = at.session_state
-    jobs = [check.job for check in (state[CHECKS] if CHECKS in state else {}).values()]
-    if TEST_ALL in state and state[TEST_ALL] is not None:
-        jobs.append(state[TEST_ALL].job)
-    for job in jobs:
-        assert job.finished.wait(bound), "a check did not end"
+    wait_for_checks(at, bound)
     return toasts + [plain(t.value) for t in at.run().toast]
+
+
+def wait_for_checks(at: AppTest, bound: float = 15) -> None:
+    """Wait at most ``bound`` s for the session's checks running off the script thread
+    (a card's Test, Test all) to end."""
+    state = at.session_state
+    checks = [check.check for check in (state[CHECKS] if CHECKS in state else {}).values()]
+    assert not futures.wait(checks, bound).not_done, "a check did not end"
+    if TEST_ALL in state and state[TEST_ALL] is not None:
+        assert state[TEST_ALL].run.wait(bound), "Test all did not end"
+
+
+def wait_for_test_all_results(at: AppTest, count: int, bound: float = 15) -> None:
+    """Wait at most ``bound`` s until the session's Test all has ``count`` results."""
+    run = at.session_state[TEST_ALL].run
+    arrived = threading.Event()
+
+    def follow() -> None:
+        for seen, _ in enumerate(run.results(), start=1):
+            if seen >= count:
+                arrived.set()
+                return
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert arrived.wait(bound), f"Test all did not get {count} results"

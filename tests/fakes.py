@@ -19,7 +19,14 @@ back what it received from :attr:`FakeServer.requests`::
         assert fake_server.stream_aborted.wait(5)
 
 The fixture is :func:`fake_server`; import it into a test module (or a
-``conftest.py``) to use it.
+``conftest.py``) to use it.  A test about how many requests arrive at once holds
+them until it lets each go, rather than making the server slow::
+
+    def test_requests_wait_until_released(fake_server):
+        fake_server.hold()                        # from now on each request waits
+        ...                                       # send some, from other threads
+        assert fake_server.wait_for_in_flight(4)  # four are waiting at once
+        fake_server.release()                     # one of them is answered
 
 :class:`TrickleServer` is the slowest server a deadline must survive: it
 sends the start of an answer, then one byte at a time, forever (its fixture
@@ -60,6 +67,7 @@ from cryptography.x509.oid import NameOID
 API_KEY = "sk-fake-0123456789abcdefWXYZ"
 _DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _ENDLESS_LIMIT = 10.0  # seconds an endless pull runs at most, so no test can hang on it
+_HOLD_LIMIT = 10.0  # seconds a held request waits at most, so no test can hang on it
 
 
 def ollama_model(name: str, *, size: int = 1_321_098_329, family: str = "llama",
@@ -165,11 +173,13 @@ class FakeServer:
         # What it observed.
         self.requests: list[RecordedRequest] = []
         self.peak_in_flight = 0
+        self.answered = 0  # requests whose answer was sent (or whose client left)
         self.stream_started = threading.Event()
         self.stream_aborted = threading.Event()  # a client disconnected mid-stream
         self.stream_finished = threading.Event()  # a stream was sent to its end
         self._canned: dict[tuple[str | None, str], _Canned] = {}
         self._in_flight = 0
+        self._held: threading.Semaphore | None = None
         self._lock = threading.Condition()
         self._closing = threading.Event()
         self._httpd = _HTTPServer(self)
@@ -211,8 +221,35 @@ class FakeServer:
         with self._lock:
             return self._lock.wait_for(lambda: len(self.requests) >= count, timeout)
 
+    def hold(self) -> None:
+        """From now on, each request waits (at most 10 s) until :meth:`release` lets it go."""
+        self._held = threading.Semaphore(0)
+
+    def release(self, count: int = 1) -> None:
+        """Let ``count`` held requests (or the next ones to arrive) be answered."""
+        assert self._held is not None, "hold() first"
+        self._held.release(count)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet answered."""
+        with self._lock:
+            return self._in_flight
+
+    def wait_for_in_flight(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``count`` requests are in flight at once."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._in_flight >= count, timeout)
+
+    def wait_for_answered(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` requests have been answered."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.answered >= count, timeout)
+
     def close(self) -> None:
         self._closing.set()
+        if self._held is not None:
+            self._held.release(10_000)  # nothing waits for a server that is gone
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -225,6 +262,8 @@ class FakeServer:
             self.requests.append(request)
             self._lock.notify_all()
         with self._counted():
+            if self._held is not None:
+                self._held.acquire(timeout=_HOLD_LIMIT)
             canned = self._canned.get((request.method, request.route)) or self._canned.get(
                 (None, request.route))
             self._pause(self.delay + (canned.delay if canned else 0.0))
@@ -242,11 +281,14 @@ class FakeServer:
         with self._lock:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            self._lock.notify_all()
         try:
             yield
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self.answered += 1
+                self._lock.notify_all()
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:

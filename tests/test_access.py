@@ -86,6 +86,8 @@ CALLS: dict[str, Call] = {
     "test": lambda s, t: s.test(t.ollama_id),
     "test_all": lambda s, t: s.test_all(),
     "iter_test_all": lambda s, t: list(s.iter_test_all()),
+    "start_test": lambda s, t: s.start_test(t.ollama_id).result(),
+    "start_test_all": lambda s, t: list(s.start_test_all().results()),
     "refresh_ollama_models": lambda s, t: s.refresh_ollama_models(t.ollama_id),
     "create": lambda s, t: s.create("ollama", "New", {"baseUrl": t.fake.url}),
     "update": lambda s, t: s.update(t.openai_id, 1, name="Renamed"),
@@ -102,7 +104,8 @@ CALLS: dict[str, Call] = {
 }
 ANYONE = {"workspaces"}  # answers about the actor: empty for a stranger
 READ = ANYONE | {"list", "list_deleted", "get", "get_default", "members", "audit", "test",
-                 "test_all", "iter_test_all", "refresh_ollama_models"}
+                 "test_all", "iter_test_all", "start_test", "start_test_all",
+                 "refresh_ollama_models"}
 EDIT = READ | {"create", "update", "delete", "restore", "set_default", "test_draft",
                "pull_model", "delete_model"}
 ADMINISTER = EDIT | {"set_member", "remove_member"}
@@ -117,8 +120,8 @@ ALLOWED: dict[str, set[str]] = {
 ACTORS = {"stranger": STRANGER, "viewer": VIEWER, "editor": EDITOR, "admin": ADMIN,
           "instance admin": ROOT, "trusted": None}
 CHANGES = {"create", "update", "delete", "restore", "set_default", "set_member",
-           "remove_member", "rotate_keys", "test", "test_all", "iter_test_all",
-           "refresh_ollama_models"}
+           "remove_member", "rotate_keys", "test", "test_all", "iter_test_all", "start_test",
+           "start_test_all", "refresh_ollama_models"}
 
 
 @pytest.mark.parametrize("who", list(ACTORS))

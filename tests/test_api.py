@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_all_lists_exactly_the_public_names() -> None:
     public = {name for name in vars(connections_core)
               if not name.startswith("_") and name not in {"annotations", "TYPE_CHECKING"}}
-    modules = {"access", "addresses", "audit", "backup", "cli", "crypto", "doctor", "errors",
-               "http", "migrate", "migrations", "models", "permissions", "postgres",
+    modules = {"access", "addresses", "audit", "backup", "checks", "cli", "crypto", "doctor",
+               "errors", "http", "migrate", "migrations", "models", "permissions", "postgres",
                "providers", "records", "service", "sessions", "storage", "store", "text"}
     lazy = {"PostgresStore"}  # imported on first use: the TinyDB path never needs psycopg
     assert set(connections_core.__all__) == (public | lazy) - modules

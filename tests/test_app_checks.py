@@ -21,9 +21,11 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     run_checks,
     service,
     texts,
+    wait_for_checks,
+    wait_for_test_all_results,
 )
 from tests.fakes import API_KEY, FakeServer, unused_url
-from ui.checks import CHECKS
+from ui.checks import CHECKS, TEST_ALL_RESULTS
 from ui.widgets import STATUS_STYLES
 
 OTHER_KEY = "sk-fake-another-key-4321LMNO"
@@ -89,9 +91,38 @@ def test_a_check_of_a_connection_deleted_meanwhile_still_ends_with_a_toast(
 
 
 def _finish(at: AppTest) -> list[str]:
-    for check in at.session_state[CHECKS].values():
-        assert check.job.finished.wait(15)
+    wait_for_checks(at)
     return [plain(t.value) for t in at.run().toast]
+
+
+# -- a second Test all follows the one under way ---------------------------------------------
+
+def test_test_all_in_another_session_follows_the_one_under_way(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    """Twenty sessions pressing Test all in one workspace ran twenty Test alls of the
+    same connections, with twenty times the requests at the provider."""
+    for n in range(3):
+        add("openai", f"c{n}", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    fake_server.hold()
+    fake_server.release()  # the first request to arrive is answered at once
+    mine, theirs = open_app(), open_app()
+    mine.button(key="conn_test_all").click().run()
+    wait_for_test_all_results(mine, 1)  # the two other checks are held at the provider
+
+    theirs.button(key="conn_test_all").click().run()
+
+    [progress] = theirs.get("progress")
+    assert progress.text == "Testing 3 connections: 1 done…", "the run under way, so far"
+    fake_server.release(2)
+    for at in (mine, theirs):
+        wait_for_checks(at)
+        assert [plain(t.value) for t in at.run().toast] == [
+            "Tested 3 connections: 3 connected, 0 error."]
+        assert len(at.session_state[TEST_ALL_RESULTS]) == 3
+        assert_clean(at)
+    assert len(fake_server.requests_to("/v1/models")) == 3, "each connection checked once"
+    runs = service().audit(action="connections.tested_all")
+    assert [dict(run.details) for run in runs] == [{"count": 3, "failed": 0}]
 
 
 # -- 5. a Test that passed in the dialog is the saved connection's status -------------------
@@ -217,10 +248,9 @@ def test_a_check_that_ends_on_another_screen_is_told_there(
     slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
     at = open_app()
     at.button(key=f"conn_test_{slow.id}").click().run()
-    job = at.session_state[CHECKS][slow.id].job
 
     at.switch_page("app_pages/activity.py").run()
-    assert job.finished.wait(15), "the check did not end"
+    wait_for_checks(at)
     at.run()  # what the watcher in the sidebar does when it sees the check ended
 
     assert any(plain(t.value).startswith("**Slow**: connected (") for t in at.toast)

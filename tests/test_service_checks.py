@@ -7,7 +7,6 @@ import threading
 import pytest
 
 from connections_core import ConnectionService, KeyRing, NotFoundError, Store, ValidationError
-from connections_core import service as service_module
 from tests import stores
 from tests.fakes import API_KEY, FakeServer, unused_url
 
@@ -179,7 +178,7 @@ def test_stopping_iter_test_all_early_does_not_wait_for_every_check(
         service: ConnectionService, fake_server: FakeServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Closing the iterator once waited for every queued check, then dropped their results."""
-    monkeypatch.setattr(service_module, "MAX_CHECKS_AT_ONCE", 2)
+    monkeypatch.setenv("CONNECTIONS_MAX_CHECKS", "2")
     fake_server.delay = 0.3
     for n in range(12):
         add_openai(service, fake_server, f"c{n}")

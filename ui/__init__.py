@@ -12,7 +12,6 @@
 ``connection_dialogs``   the add, edit and delete dialogs (forms from the provider registry)
 ``connection_card``      one connection as a card, with its actions
 ``checks``               a card's Test and Test all, run off the script thread and shown on arrival
-``jobs``                 work read on a thread of its own, taken by the script thread when it runs
 ``undo``                 Undo after a delete, in the deleted card's place
 ``background``           checks and pulls that end on another screen, told where the person is
 ``connection_filters``   the Connections screen's filters, applied as you type, cleared at once
