@@ -41,11 +41,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
 
 import streamlit as st  # noqa: E402
-from bench_core import KEY  # noqa: E402
+from bench_core import KEY, add_copies  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key  # noqa: E402
-from connections_core.records import secret_context  # noqa: E402
 
 SERVER = """
 import json, sys
@@ -106,21 +105,11 @@ class ThreadCount:
 
 
 def fill(folder: Path, workspaces: list[str], size: int, base_url: str, key: str) -> None:
-    """``size`` OpenAI connections in each workspace, written in one go (as
-    bench_core.filled_service does for one)."""
+    """``size`` OpenAI connections in each workspace, written in one go."""
     store = TinyDBStore(folder / "connections.json")
     for workspace in workspaces:
-        service = ConnectionService(store, KeyRing(key), workspace)
-        template = service.create("openai", "template", {"apiKey": KEY, "baseUrl": base_url})
-        with store.transaction():
-            table = store.table("connections")
-            record = next(dict(r) for r in table.all() if r["id"] == template.id)
-            table.insert_multiple(
-                {**record, "id": f"{workspace}-{n}", "name": f"conn {n}", "is_default": False,
-                 "config": {**record["config"], "apiKey": service.keyring.encrypt(
-                     KEY, secret_context({**record, "id": f"{workspace}-{n}"}, "apiKey"))},
-                 "created_at": f"2026-01-01T00:00:00.{n:06d}+00:00"}
-                for n in range(size - 1))
+        add_copies(ConnectionService(store, KeyRing(key), workspace), size, base_url,
+                   prefix=workspace)
 
 
 def colleague(folder: Path, key: str) -> AppTest:

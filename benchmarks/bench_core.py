@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinydb import TinyDB
 
-from connections_core import ConnectionService, KeyRing, TinyDBStore, generate_key
+from connections_core import Connection, ConnectionService, KeyRing, TinyDBStore, generate_key
 from connections_core.records import secret_context
 
 SERVER = """
@@ -74,18 +74,26 @@ def filled_service(folder: Path, size: int, base_url: str,
     """A service whose store holds ``size`` OpenAI connections, written in one go."""
     service = ConnectionService(TinyDBStore(folder / "connections.json"),
                                 KeyRing(key or generate_key()))
+    template = add_copies(service, size, base_url, prefix="bench")
+    assert template.is_default
+    return service
+
+
+def add_copies(service: ConnectionService, size: int, base_url: str, prefix: str) -> Connection:
+    """``size`` OpenAI connections in the service's workspace (on a TinyDB store): one
+    made as a person would, then ``size - 1`` copies of it written in one go, each
+    with its key sealed to it.  Returns the first."""
     template = service.create("openai", "template", {"apiKey": KEY, "baseUrl": base_url})
     with service.store.transaction():
         table = service.store.table("connections")
-        record = dict(table.all()[0])
+        record = next(dict(r) for r in table.all() if r["id"] == template.id)
         table.insert_multiple(
-            {**record, "id": f"bench-{n}", "name": f"conn {n}", "is_default": False,
+            {**record, "id": f"{prefix}-{n}", "name": f"conn {n}", "is_default": False,
              "config": {**record["config"], "apiKey": service.keyring.encrypt(
-                 KEY, secret_context({**record, "id": f"bench-{n}"}, "apiKey"))},
+                 KEY, secret_context({**record, "id": f"{prefix}-{n}"}, "apiKey"))},
              "created_at": f"2026-01-01T00:00:00.{n:06d}+00:00"}
             for n in range(size - 1))
-    assert template.is_default
-    return service
+    return template
 
 
 def bench_list(service: ConnectionService) -> str:
