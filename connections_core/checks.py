@@ -224,11 +224,19 @@ class _Run:
         self._done = not todo  # nothing more will be recorded
         self._followers = 0
         self._lane = pool.lane()
-        if todo:
-            # What reaches a server is recorded first: if it can't be, nothing is sent.
-            records.attempt("connections.test_all_started", None, count=len(todo))
-            for record in todo:
-                pool.submit(partial(self._check_and_record, check, record), self._lane)
+        self._todo, self._check = todo, check
+
+    def start(self) -> None:
+        """Record the run's start, then hand its checks to the pool.  What reaches a
+        server is recorded first: if the start can't be, nothing is sent, and the run
+        ends with that error (raised here too, and to anyone following it)."""
+        try:
+            self._records.attempt("connections.test_all_started", None, count=self.total)
+        except ConnectionsError as error:
+            self._fail(error)
+            raise
+        for record in self._todo:
+            self._pool.submit(partial(self._check_and_record, self._check, record), self._lane)
 
     # -- followers --------------------------------------------------------------------------
 
@@ -484,10 +492,12 @@ def test_all_run(records: Records, check: Check) -> TestAllRun:
         if run is not None and run.join():
             return TestAllRun(run, following=True)
         run = _Run(records, check, shared_pool(), on_end=partial(_forget, key))
-        # An empty workspace's run, or one whose checks all ended already, is over.
+        # An empty workspace's run is over before it starts.
         following = run.join()
         if following:
             _RUNS[key] = run
+    if following:
+        run.start()  # a write: outside the guard, so other workspaces' runs don't wait for it
     return TestAllRun(run, following=following)
 
 

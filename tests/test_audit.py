@@ -393,7 +393,7 @@ def test_nothing_reaches_a_server_when_the_attempt_cant_be_recorded(
     local = service.create("ollama", "Local", {"baseUrl": fake_server.url})
     before = actions(service)
 
-    for attempt in (lambda: service.test(work.id),
+    for attempt in (lambda: service.test(work.id), service.test_all,
                     lambda: list(service.pull_model(local.id, "llama3.2:1b")),
                     lambda: service.delete_model(local.id, "qwen2.5:0.5b")):
         error = while_the_file_is_locked(data_path, attempt, monkeypatch)
@@ -402,6 +402,7 @@ def test_nothing_reaches_a_server_when_the_attempt_cant_be_recorded(
     assert fake_server.requests == [], "nothing was sent anywhere"
     assert actions(service) == before
     assert [m["name"] for m in fake_server.ollama_models] == ["llama3.2:1b", "qwen2.5:0.5b"]
+    assert set(service.test_all()) == {work.id, local.id}, "a run that could not start ended"
 
 
 def test_how_a_pull_or_a_delete_ended_is_recorded(service: ConnectionService,
