@@ -35,6 +35,15 @@ from .errors import (
     ValidationError,
 )
 from .models import ROLES, STATUS_LABELS, STATUSES, AuditEntry, Connection, LastResult, Member
+from .ollama import (
+    ModelDetails,
+    ModelInfo,
+    OllamaModel,
+    Pull,
+    PullProgress,
+    RunningModel,
+    format_bytes,
+)
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .service import ConnectionService
 from .storage import Store
@@ -59,12 +68,18 @@ __all__ = [
     "KeyRing",
     "LastResult",
     "Member",
+    "ModelDetails",
+    "ModelInfo",
     "NotFoundError",
     "OllamaError",
+    "OllamaModel",
     "PermissionDeniedError",
     "PostgresStore",
     "Provider",
     "ProviderError",
+    "Pull",
+    "PullProgress",
+    "RunningModel",
     "Store",
     "StoreCorruptError",
     "StoreError",
@@ -75,6 +90,7 @@ __all__ = [
     "decrypt",
     "email_verified",
     "encrypt",
+    "format_bytes",
     "generate_key",
     "is_encrypted",
     "needed_role",

@@ -977,6 +977,41 @@ class ConnectionService:
 
     # -- Ollama models ----------------------------------------------------------------------
 
+    def ollama_models(self, id: str) -> builtins.list[ollama.OllamaModel]:
+        """The models on the server of Ollama connection ``id``, read now.
+
+        A read: it records nothing and leaves the connection's status as it is
+        (only :meth:`test`, :meth:`test_all` or :meth:`refresh_ollama_models` do).
+
+        :raises ValidationError: the connection is not an Ollama connection.
+        :raises ProviderError: the server can't be reached or is not Ollama.
+        """
+        self._authorize("ollama_models")
+        return ollama.list_models(self._ollama_record(id)["config"]["baseUrl"],
+                                  timeout=self.timeout)
+
+    def ollama_version(self, id: str) -> str:
+        """The Ollama version of connection ``id``'s server (a read, as :meth:`ollama_models`)."""
+        self._authorize("ollama_version")
+        return ollama.version(self._ollama_record(id)["config"]["baseUrl"], timeout=self.timeout)
+
+    def running_models(self, id: str) -> builtins.list[ollama.RunningModel]:
+        """The models loaded in memory on connection ``id``'s server (a read)."""
+        self._authorize("running_models")
+        return ollama.list_running(self._ollama_record(id)["config"]["baseUrl"],
+                                   timeout=self.timeout)
+
+    def model_details(self, id: str, name: str) -> ollama.ModelInfo:
+        """What connection ``id``'s server says about model ``name`` (a read).
+
+        :raises ValidationError: ``name`` is not a model name.
+        :raises NotFoundError: the model is not on the server.
+        """
+        self._authorize("model_details")
+        record = self._ollama_record(id)
+        return ollama.show_model(record["config"]["baseUrl"], ollama.checked_name(name),
+                                 timeout=self.timeout)
+
     def pull_model(self, id: str, name: str, *, timeout: float = PULL_SILENCE_LIMIT
                    ) -> ollama.Pull:
         """Pull ``name`` onto the server of Ollama connection ``id``, yielding the same

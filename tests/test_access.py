@@ -89,6 +89,10 @@ CALLS: dict[str, Call] = {
     "start_test": lambda s, t: s.start_test(t.ollama_id).result(),
     "start_test_all": lambda s, t: list(s.start_test_all().results()),
     "refresh_ollama_models": lambda s, t: s.refresh_ollama_models(t.ollama_id),
+    "ollama_models": lambda s, t: s.ollama_models(t.ollama_id),
+    "ollama_version": lambda s, t: s.ollama_version(t.ollama_id),
+    "running_models": lambda s, t: s.running_models(t.ollama_id),
+    "model_details": lambda s, t: s.model_details(t.ollama_id, "llama3.2:1b"),
     "create": lambda s, t: s.create("ollama", "New", {"baseUrl": t.fake.url}),
     "update": lambda s, t: s.update(t.openai_id, 1, name="Renamed"),
     "delete": lambda s, t: s.delete(t.openai_id),
@@ -105,7 +109,8 @@ CALLS: dict[str, Call] = {
 ANYONE = {"workspaces"}  # answers about the actor: empty for a stranger
 READ = ANYONE | {"list", "list_deleted", "get", "get_default", "members", "audit", "test",
                  "test_all", "iter_test_all", "start_test", "start_test_all",
-                 "refresh_ollama_models"}
+                 "refresh_ollama_models", "ollama_models", "ollama_version", "running_models",
+                 "model_details"}
 EDIT = READ | {"create", "update", "delete", "restore", "set_default", "test_draft",
                "pull_model", "delete_model"}
 ADMINISTER = EDIT | {"set_member", "remove_member"}
