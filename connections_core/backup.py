@@ -61,14 +61,10 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from . import access
 from .crypto import associated_data
 from .errors import ConflictError, ConnectionsError, PermissionDeniedError, ValidationError
+from .inputs import NAME_MAX, checked_name, checked_workspace
 from .models import STATUSES
 from .providers import MAX_MODELS, PROVIDERS, get_provider, validate_config
-from .service import (
-    NAME_MAX,
-    ConnectionService,
-    _checked_name,
-    _checked_workspace,
-)
+from .service import ConnectionService
 from .store import _exclusive_temporary, _fsync_directory
 from .text import name_problem, shown
 
@@ -284,7 +280,7 @@ def export_backup(service: ConnectionService, workspaces: Sequence[str], passphr
 def _export_workspaces(workspaces: Sequence[str]) -> list[str]:
     if isinstance(workspaces, str):
         workspaces = [workspaces]
-    names = sorted({_checked_workspace(name) for name in workspaces})
+    names = sorted({checked_workspace(name) for name in workspaces})
     if not names:
         raise ValidationError({"workspaces": "Name at least one workspace to export."})
     return names
@@ -507,7 +503,7 @@ def _backup(aes: AESGCM, document: Mapping[str, Any]) -> Backup:
     for name, content in workspaces.items():
         where = f"workspace '{shown(name, 40)}'"
         try:
-            name = _checked_workspace(name)
+            name = checked_workspace(name)
         except ValidationError:
             raise _invalid(where, "its id is not a workspace id") from None
         if not isinstance(content, dict):
@@ -586,7 +582,7 @@ def _connection(aes: AESGCM, workspace: str, item: Any, where: str) -> BackupCon
         except UnicodeDecodeError:
             raise _damaged(f"a secret of {where} is not text") from None
     errors: dict[str, str] = {}
-    clean_name = _checked_name(item.get("name"), errors)
+    clean_name = checked_name(item.get("name"), errors)
     try:
         clean = validate_config(provider, {**config, **opened})
     except ValidationError as error:

@@ -29,10 +29,11 @@ from typing import Literal
 from filelock import FileLock, Timeout
 
 from . import crypto
+from .environment import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, open_database
 from .errors import ConnectionsError, EncryptionKeyError, StoreError
 from .permissions import distrust, owner_name
 from .providers import PROVIDERS
-from .service import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, ConnectionService, open_database
+from .service import ConnectionService
 from .storage import Store
 from .store import TinyDBStore
 

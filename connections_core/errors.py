@@ -14,7 +14,12 @@ where they happen.  No message ever contains a secret::
     ├── PermissionDeniedError  the signed-in person's role doesn't allow this; .operation
     ├── StoreError             the data file can't be read or written (permissions, full
     │                          disk, or someone else's: .untrusted); .path
-    │   └── StoreCorruptError  the data file is not valid JSON; .path
+    │   ├── StoreCorruptError  the data file is not valid JSON; .path
+    │   └── VerificationError  a copied store did not hold what its source holds; nothing
+    │                          was kept (connections_core.migrate)
+    ├── BackupError            a backup can't be read: wrong passphrase, damaged or edited
+    │                          file, unknown version; nothing was imported
+    │                          (connections_core.backup)
     └── ProviderError          a provider's server failed or could not be reached; .kind
         └── OllamaError        an Ollama server answered with an error
 """

@@ -37,7 +37,7 @@ from typing import Any
 from . import crypto
 from .errors import DecryptionError, EncryptionKeyError, StoreError
 from .records import KEY_CHECK_CONTEXT, secret_context
-from .service import CLI_ACTOR
+from .scope import CLI_ACTOR
 from .storage import Record, Store, Transaction
 from .text import shown
 

@@ -17,6 +17,7 @@ whichever store it is:
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from .errors import (
     EncryptionKeyError,
     NotFoundError,
     StoreCorruptError,
+    StoreError,
     ValidationError,
 )
 from .models import MASK, STATUSES, Connection, LastResult, Residue
@@ -41,6 +43,8 @@ __all__ = ["KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "Records", "secret_contex
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 #: What a bound key check is bound to: nothing a record's context could equal.
 KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_check"})
+
+log = logging.getLogger(__name__)
 
 ID_MAX = 100  # longer "ids" are not echoed back in errors
 
@@ -104,7 +108,46 @@ class Records:
         with self.transaction() as tx:
             self.audit(tx, action, target, **details)
 
+    def outcome(self, action: str, target: Mapping[str, Any], *, required: bool = False,
+                **details: Any) -> None:
+        """Record how something recorded by :meth:`attempt` ended.  When that can't be
+        written the start is in the trail already: a failure or a cancel is only logged,
+        and a change that happened (``required``) is a StoreError saying it happened."""
+        try:
+            self.attempt(action, target, **details)
+        except StoreError as error:
+            if required:
+                raise unsaved(error, f"Done on '{shown(target.get('name'))}' "
+                                     f"({action})") from None
+            log.warning("Could not record %s on connection %s: %s", action,
+                        shown(target.get("id")), error)
+
     # -- reading -------------------------------------------------------------------------------
+
+    def check_store_key(self) -> None:
+        """Refuse a key ring that can't decrypt the store's data (read at start)."""
+        self.check_key(self.store.key_check())
+
+    def rows(self, *, every_workspace: bool = False) -> builtins.list[Record]:
+        """The stored connection rows, as stored (damaged ones too): this workspace's,
+        or every workspace's (for the operations that span the store)."""
+        return self.store.connections(None if every_workspace else self.workspace_id)[1]
+
+    def members(self, *, every_workspace: bool = False) -> builtins.list[Record]:
+        """The stored member rows: this workspace's, or every workspace's."""
+        return self.store.members(None if every_workspace else self.workspace_id)
+
+    def audit_entries(self) -> Iterator[Record]:
+        """This workspace's audit entries as stored, newest first."""
+        return self.store.audit_entries(self.workspace_id)
+
+    def sign_out(self, email: str) -> Record | None:
+        """The stored sign-out of ``email`` (any workspace: a sign-out is per person)."""
+        return self.store.sign_out(email)
+
+    def file_warnings(self) -> builtins.list[str]:
+        """Sentences about the store's files being readable by others."""
+        return self.store.file_warnings()
 
     def now(self) -> str:
         return self._clock().astimezone(UTC).isoformat()
@@ -496,6 +539,13 @@ def last_result(value: Any) -> LastResult | None:
              and (result.status_code is None or type(result.status_code) is int))
     return result if sound else None
 
+
+
+def unsaved(error: StoreError, done: str) -> StoreError:
+    """A StoreError for a change that reached a server but whose outcome could not be
+    written: it says what happened, since "nothing was changed" is no longer true."""
+    return StoreError(f"{done}, and its start is in the audit trail, but the outcome "
+                      f"could not be saved: {error}", error.path)
 
 
 def not_found(id: object) -> NotFoundError:

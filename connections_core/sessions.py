@@ -23,10 +23,12 @@ its absence changes nothing).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from .records import parse_time
-from .storage import Store, Transaction
+from .storage import Transaction
 
 __all__ = ["ended", "issued_at", "record_sign_out", "signed_out_at"]
 
@@ -45,10 +47,10 @@ def record_sign_out(tx: Transaction, email: str, now: datetime) -> datetime:
     return at
 
 
-def signed_out_at(store: Store, email: str) -> datetime | None:
-    """When ``email`` last signed out, or None (never, or a record that holds no
-    readable time: someone edited the store)."""
-    return parse_time((store.sign_out(email) or {}).get("at"))
+def signed_out_at(record: Mapping[str, Any] | None) -> datetime | None:
+    """When a person last signed out, from their stored sign-out ``record``, or None
+    (never, or a record that holds no readable time: someone edited the store)."""
+    return parse_time((record or {}).get("at"))
 
 
 def ended(issued: object, signed_out: datetime | None) -> bool:

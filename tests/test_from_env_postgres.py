@@ -16,7 +16,7 @@ from connections_core import (
     StoreError,
     generate_key,
 )
-from connections_core import service as service_module
+from connections_core.environment import close_databases
 from connections_core.postgres import PostgresStore
 from tests.postgres import PASSWORD, PostgresServer
 
@@ -25,9 +25,7 @@ from tests.postgres import PASSWORD, PostgresServer
 def _close_opened_databases() -> Iterator[None]:
     """The stores from_env() opened stay open for the process: close this test's."""
     yield
-    for store in service_module._DATABASES.values():
-        store.close()
-    service_module._DATABASES.clear()
+    close_databases()
 
 
 def test_the_database_url_chooses_postgresql(tmp_path: Path, postgres: PostgresServer,

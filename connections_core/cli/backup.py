@@ -21,8 +21,9 @@ from ..backup import (
     read_backup,
     write_backup,
 )
+from ..environment import DATABASE_URL_VARIABLE, STORE_FILE
 from ..providers import PROVIDERS
-from ..service import DATABASE_URL_VARIABLE, STORE_FILE, ConnectionService
+from ..service import ConnectionService
 from .common import (
     FOUND_A_PROBLEM,
     OK,

@@ -22,14 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import crypto
-from ..service import (
-    CLI_ACTOR,
-    DATA_DIR_VARIABLE,
-    DATABASE_URL_VARIABLE,
-    DEFAULT_DATA_DIR,
-    KEY_FILE,
-    ConnectionService,
-)
+from ..environment import DATA_DIR_VARIABLE, DATABASE_URL_VARIABLE, DEFAULT_DATA_DIR, KEY_FILE
+from ..scope import CLI_ACTOR
+from ..service import ConnectionService
 from ..text import json_text
 
 OK, FOUND_A_PROBLEM, USAGE = 0, 1, 2

@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from .. import crypto
+from ..environment import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, open_database
 from ..migrate import KINDS, MigrationReport, VerificationError, migrate_store
-from ..service import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, ConnectionService, open_database
+from ..service import ConnectionService
 from .common import (
     FOUND_A_PROBLEM,
     OK,

@@ -1,0 +1,159 @@
+"""Checking: the checks a person runs (Test, a draft's Test, Test all).
+
+Each check is recorded before a key is sent (what can't be recorded is not sent)
+and its outcome after; the process's checks share one bounded pool
+(:mod:`connections_core.checks`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from . import checks
+from .errors import ConnectionsError, DecryptionError, StoreError, ValidationError
+from .inputs import checked_config, kept_secrets, key_needed_again, without_display_values
+from .models import Connection
+from .providers import TestResult, get_provider, test_connection, validate_config
+from .records import damage_of, not_found, unsaved
+from .scope import Scope
+from .text import shown
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+
+class Checking:
+    """Checks of the scope's workspace's connections."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.records = scope.records
+
+    def test(self, id: str) -> TestResult:
+        """Check a connection and record its status, time and result.
+
+        For Ollama the model names are stored too.  If the connection is edited
+        while the check runs, the result is returned but not recorded: it
+        describes a config that no longer exists.  The check waits for a free
+        slot of the process's checks (``CONNECTIONS_MAX_CHECKS``).
+        """
+        self.scope.authorize("test")
+        return checks.shared_pool().call(partial(self._test, id))
+
+    def start_test(self, id: str) -> Future[TestResult]:
+        """:meth:`test`, run off the caller's thread: returns at once, and the future's
+        ``result()`` is what :meth:`test` would return or raise.  A screen polls it
+        instead of keeping a thread of its own waiting."""
+        self.scope.authorize("start_test")
+        return checks.shared_pool().submit(partial(self._test, id))
+
+    def test_draft(self, type: str, config: Mapping[str, Any], *,
+                   existing_id: str | None = None) -> TestResult:
+        """Check a config before it is saved; nothing is written.
+
+        With ``existing_id``, what ``config`` leaves out is that stored connection's:
+        its base URL, and its secrets unless the base URL differs from the stored one.
+
+        :raises ValidationError: the config is invalid, or ``existing_id`` is a
+            connection of another type.
+        """
+        self.scope.authorize("test_draft")
+        config = checked_config(config)
+        if existing_id is not None:
+            record = self.records.record(existing_id)
+            if record["type"] != type:
+                raise ValidationError({"type": "A draft is tested with the stored key of a "
+                                               "connection of the same provider only."})
+            if "baseUrl" not in config:
+                # Never the provider's default: the stored key goes where it was saved for.
+                config = {**config, "baseUrl": record["config"].get("baseUrl")}
+        if existing_id is not None and not key_needed_again(
+                provider := get_provider(record["type"]), record["config"], config):
+            kept = kept_secrets(provider, record["config"], config)
+            config = {**without_display_values(provider, config),
+                      **{f: self.records.open_secret(record, f) for f in kept}}
+            if kept:  # the stored key is sent: recorded first (once valid), as by test()
+                validate_config(provider, config)
+                self.records.attempt("connection.test_started", record, draft=True)
+        return checks.shared_pool().call(partial(test_connection, type, config,
+                                                 self.scope.timeout, clock=self.scope.ticks))
+
+    def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
+        """Check every connection of the workspace at once, yielding each result as
+        it arrives (in the caller's thread, so a screen can show progress).
+
+        If a Test all of this workspace is under way in the process (started by
+        anyone, on any service over the same store), this joins it: its results
+        come first, then the rest as they arrive, and nothing is checked twice.
+        The run is recorded in the audit trail once, when it ends, or when every
+        caller following it has stopped (the checks not started are dropped).
+        """
+        self.scope.authorize("iter_test_all")
+        return self._follow_test_all()
+
+    def test_all(self) -> dict[str, TestResult]:
+        """Check every connection of the workspace concurrently: ``{id: result}``
+        (joining a Test all under way, as :meth:`iter_test_all` does)."""
+        self.scope.authorize("test_all")
+        return {connection.id: result for connection, result in self._follow_test_all()}
+
+    def start_test_all(self) -> checks.TestAllRun:
+        """:meth:`iter_test_all`, run off the caller's thread: starts (or joins) the
+        workspace's Test all and returns at once; the run hands over the results as
+        they arrive (``arrived()``), so a screen polls it instead of keeping a thread
+        waiting.  It runs to its end unless every caller following it closes it.
+        """
+        self.scope.authorize("start_test_all")
+        return checks.test_all_run(self.records, self._check)
+
+    def _test(self, id: str) -> TestResult:
+        """Check one connection and record the result (on a thread of the pool): the
+        attempt first (what can't be recorded is not sent), then its outcome."""
+        record = self.records.record(id, damaged=True)
+        if record.get("deleted_at"):
+            raise not_found(id)
+        self.records.attempt("connection.test_started", record)
+        result = self._check(record)
+        try:
+            self.records.record_results([(record, result)], each="connection.tested")
+        except StoreError as error:
+            raise unsaved(error, f"'{shown(record.get('name'))}' was checked "
+                                  f"({result.kind})") from None
+        return result
+
+    def _follow_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
+        # A generator: nothing starts until the caller asks for the first result.
+        run = checks.test_all_run(self.records, self._check)
+        try:
+            yield from run.results()
+        finally:
+            run.close()
+
+    def _check(self, record: Record) -> TestResult:
+        """Check one record; whatever happens becomes its result (never an exception,
+        so that one bad connection can't stop a run over all of them)."""
+        damage = damage_of(record)
+        if damage is not None:
+            return TestResult(False, self.records.damage_message(record, damage),
+                              "invalid_response", 0)
+        try:
+            config = self.records.decrypted(record)
+        except DecryptionError as error:
+            return TestResult(False, str(error), "auth", 0)
+        try:
+            return test_connection(record["type"], config, self.scope.timeout,
+                                   clock=self.scope.ticks)
+        except ValidationError as error:  # saved before today's rules
+            return TestResult(False, "This connection's saved settings are no longer accepted "
+                                     f"({error}). Edit it and save it again.",
+                              "invalid_response", 0)
+        except ConnectionsError as error:
+            return TestResult(False, str(error), "invalid_response", 0)
+        except Exception:
+            log.exception("Checking connection %s failed unexpectedly", shown(record.get("id")))
+            return TestResult(False, "The check failed unexpectedly; the server's log has the "
+                                     "details.", "invalid_response", 0)
