@@ -161,25 +161,7 @@ class Connections:
                 raise ConflictError(
                     f"'{doc['name']}' was changed by someone else (version {doc['version']}, "
                     f"you had {version}). Reload it and apply your change again.", id)
-            provider = get_provider(doc["type"])
-            errors: dict[str, str] = {}
-            changes: Record = {}
-            fields: builtins.list[str] = []
-            if name is not None:
-                clean_name = checked_name(name, errors)
-                if clean_name != doc["name"]:
-                    changes["name"] = clean_name
-                    fields.append("name")
-            if config is not None:
-                try:
-                    sealed, changed = self._config_changes(provider, doc, config)
-                except ValidationError as error:
-                    errors.update(error.field_errors)
-                else:
-                    changes.update(sealed)
-                    fields += changed
-            if errors:
-                raise ValidationError(errors)
+            changes, fields = self._changes(doc, name, config)
             if not changes and checked is None:
                 return self.records.to_connection(doc)
             if "config" in changes:
@@ -192,7 +174,7 @@ class Connections:
             tx.update_connection(self.scope.workspace_id, id, changes)
             if fields:
                 self.records.audit(tx, "connection.updated", {**doc, **changes}, fields=fields,
-                            **_check_details(checked))
+                                   **_check_details(checked))
             else:
                 self.records.audit(tx, "connection.tested", {**doc, **changes},
                                     **_check_details(checked))
@@ -276,6 +258,33 @@ class Connections:
             log.info("Purged %d deleted connections in workspace %s", len(gone),
                      self.scope.workspace_id)
         return [self.records.to_connection(doc) for doc in gone]
+
+    def _changes(self, doc: Record, name: str | None, config: Mapping[str, Any] | None
+                 ) -> tuple[Record, builtins.list[str]]:
+        """The fields an update of ``doc`` writes, and the names of those that change
+        (empty when nothing does).
+
+        :raises ValidationError: naming every bad field.
+        """
+        errors: dict[str, str] = {}
+        changes: Record = {}
+        fields: builtins.list[str] = []
+        if name is not None:
+            clean_name = checked_name(name, errors)
+            if clean_name != doc["name"]:
+                changes["name"] = clean_name
+                fields.append("name")
+        if config is not None:
+            try:
+                sealed, changed = self._config_changes(get_provider(doc["type"]), doc, config)
+            except ValidationError as error:
+                errors.update(error.field_errors)
+            else:
+                changes.update(sealed)
+                fields += changed
+        if errors:
+            raise ValidationError(errors)
+        return changes, fields
 
     def _config_changes(self, provider: Provider, doc: Mapping[str, Any],
                         config: Mapping[str, Any]) -> tuple[Record, builtins.list[str]]:

@@ -46,30 +46,6 @@ class KeyRotation:
         #: workspace -> [secrets re-encrypted, of which old unbound ones re-sealed]
         counts: dict[str, list[int]] = {self.scope.workspace_id: [0, 0]}
 
-        def reseal_doc(doc: Record) -> None:
-            opened = {}
-            resealed_unbound = 0
-            for field in secret_fields(doc):
-                token = doc["config"].get(field)
-                unbound = crypto.is_encrypted(token) and not crypto.is_bound(token)
-                if unbound and (doc["workspace_id"], doc["id"], field,
-                                secret_context(doc, field)["baseUrl"]) not in agreed:
-                    continue  # never opened: left for an operator to look at
-                try:
-                    opened[field] = self.records.open_secret(doc, field, reseal=unbound)
-                except DecryptionError as error:
-                    raise DecryptionError(
-                        f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing "
-                        "was re-encrypted.", error.record_id) from None
-                resealed_unbound += unbound
-            doc["config"] = {**doc["config"], **{
-                field: self.records.keyring.encrypt(value, secret_context(doc, field))
-                for field, value in opened.items()}}
-            if opened:
-                counted = counts.setdefault(doc["workspace_id"], [0, 0])
-                counted[0] += len(opened)
-                counted[1] += resealed_unbound
-
         with self.records.transaction() as tx:
             # An error in the middle leaves the transaction unfinished: it is then
             # rolled back, and nothing was re-encrypted.
@@ -78,7 +54,7 @@ class KeyRotation:
                 if not secret_fields(doc) or not isinstance(doc.get("workspace_id"), str) \
                         or not isinstance(doc.get("id"), str):
                     continue  # nothing to re-encrypt, or nothing could address it
-                reseal_doc(doc)
+                self._reseal(doc, agreed, counts)
                 resealed.append((doc["workspace_id"], doc["id"], {"config": doc["config"]}))
             tx.update_connections(resealed)
             self.records.write_key_check(tx)
@@ -91,6 +67,34 @@ class KeyRotation:
         log.info("Re-encrypted %d secrets with the current key (%d old unbound ones "
                  "re-sealed)", count, sum(u for _, u in counts.values()))
         return count
+
+    def _reseal(self, doc: Record, agreed: set[tuple[str, str, str, str | None]],
+                counts: dict[str, list[int]]) -> None:
+        """Re-encrypt ``doc``'s secrets in place with the current key, and count them
+        in ``counts`` (workspace -> [re-encrypted, of which old unbound ones]).  An old
+        unbound secret is opened only when it is in ``agreed``."""
+        opened = {}
+        resealed_unbound = 0
+        for field in secret_fields(doc):
+            token = doc["config"].get(field)
+            unbound = crypto.is_encrypted(token) and not crypto.is_bound(token)
+            if unbound and (doc["workspace_id"], doc["id"], field,
+                            secret_context(doc, field)["baseUrl"]) not in agreed:
+                continue  # never opened: left for an operator to look at
+            try:
+                opened[field] = self.records.open_secret(doc, field, reseal=unbound)
+            except DecryptionError as error:
+                raise DecryptionError(
+                    f"{error} It is in workspace '{doc.get('workspace_id')}'. Nothing "
+                    "was re-encrypted.", error.record_id) from None
+            resealed_unbound += unbound
+        doc["config"] = {**doc["config"], **{
+            field: self.records.keyring.encrypt(value, secret_context(doc, field))
+            for field, value in opened.items()}}
+        if opened:
+            counted = counts.setdefault(doc["workspace_id"], [0, 0])
+            counted[0] += len(opened)
+            counted[1] += resealed_unbound
 
     def residual_secrets(self) -> list[ResidualSecret]:
         """The stored secrets, in every workspace (deleted connections too), that the
