@@ -59,6 +59,8 @@ if snapshot is None or refresh:
     loading = st.empty()
     loading.info(f"Reading the models on {md(base_url)} ({md(connection.name)})…",
                  icon=":material/hourglass_top:")
+    if refresh:
+        forget_details()
     try:
         snapshot = read_server(service, connection)
     except ConnectionsError as error:
@@ -78,10 +80,10 @@ with section:
         show_error(unread)
     else:
         show_models(snapshot)
-        show_details(snapshot, base_url, service.timeout, no_delete)
+        show_details(service, connection, snapshot, no_delete)
     show_pull(service, connection, no_pull)  # a pull under way shows, whatever the server
     if snapshot is not None:
-        show_running(base_url, service.timeout)
+        show_running(service, connection)
 
 
 # -- The delete dialog ---------------------------------------------------------------------

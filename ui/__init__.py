@@ -17,6 +17,7 @@
 ``connection_filters``   the Connections screen's filters, applied as you type, cleared at once
 ``provider_icons``       each provider's mark, drawn as SVG, with its name as the text alternative
 ``chrome``               the tab's title and icon, destructive buttons, the sidebar on phones
-``ollama_state``         an Ollama server as last read, and a pull followed across reruns
+``ollama_state``         an Ollama server as last read (through the service, recording nothing),
+                         a model's details kept in the session, and a pull followed across reruns
 ``ollama_sections``      the Ollama screen's sections, in one slot a new server replaces
 """

@@ -15,7 +15,7 @@ from connections_core import (
     ConnectionService,
     PermissionDeniedError,
     ValidationError,
-    ollama,
+    format_bytes,
 )
 from ui.errors import reported_errors, show_error
 from ui.format import md
@@ -65,7 +65,7 @@ def show_models(snapshot: ServerSnapshot) -> None:
         st.caption("No models on this server yet: pull one below.")
 
 
-def show_details(snapshot: ServerSnapshot, base_url: str, timeout: float,
+def show_details(service: ConnectionService, connection: Connection, snapshot: ServerSnapshot,
                  no_delete: str | None) -> None:
     """One chosen model's parameters, template, license and info, and its Delete button."""
     selected = st.selectbox("Model details", [m.name for m in snapshot.models], index=None,
@@ -74,7 +74,7 @@ def show_details(snapshot: ServerSnapshot, base_url: str, timeout: float,
     if not selected:
         return
     try:
-        info = model_details(base_url, selected, timeout)
+        info = model_details(service, connection, selected)
     except ConnectionsError as error:
         show_error(error)
     else:
@@ -153,15 +153,15 @@ def _pull_status(job: PullJob) -> None:
     if job.layer is not None and job.running:
         status.progress(job.layer.fraction or 0.0,
                         text=f"{md(job.layer.status)}: "
-                             f"{ollama.format_bytes(job.layer.completed)} of "
-                             f"{ollama.format_bytes(job.layer.total)}")
+                             f"{format_bytes(job.layer.completed)} of "
+                             f"{format_bytes(job.layer.total)}")
 
 
-def show_running(base_url: str, timeout: float) -> None:
+def show_running(service: ConnectionService, connection: Connection) -> None:
     """The models loaded in memory on the server."""
     st.subheader("Running")
     try:
-        running = ollama.list_running(base_url, timeout=timeout)
+        running = service.running_models(connection.id)
     except ConnectionsError as error:
         show_error(error)
         return
