@@ -3,11 +3,11 @@
 import streamlit as st
 
 from connections_core import Connection, ConnectionsError
-from ui.errors import reported_errors, show_error
+from ui.errors import show_error
 from ui.format import md
 from ui.members import needs_role
-from ui.notices import notify
 from ui.ollama_sections import (
+    show_delete_dialog,
     show_details,
     show_models,
     show_pull,
@@ -85,26 +85,4 @@ with section:
     if snapshot is not None:
         show_running(service, connection)
 
-
-# -- The delete dialog ---------------------------------------------------------------------
-@st.dialog("Delete model", on_dismiss=lambda: st.session_state.update(ollama_deleting=None))
-def delete_model(name: str) -> None:
-    with reported_errors():
-        st.markdown(f"Delete **{md(name)}** from the Ollama server at {md(base_url)}? Its files "
-                    "are removed from the server; pull it again to get it back.")
-        with st.container(horizontal=True):
-            delete = st.button("Delete", key="ollama_delete_confirm", type="primary",
-                               icon=":material/delete:")
-            cancel = st.button("Cancel", key="ollama_delete_cancel")
-        if delete:
-            service.delete_model(connection.id, name)
-            st.session_state.ollama_servers.pop(server, None)  # read it again
-            forget_details()
-            notify(f"Deleted **{md(name)}** from {md(base_url)}.", icon=":material/delete:")
-        if delete or cancel:
-            st.session_state.ollama_deleting = None
-            st.rerun()
-
-
-if st.session_state.ollama_deleting:
-    delete_model(st.session_state.ollama_deleting)
+show_delete_dialog(service, connection)

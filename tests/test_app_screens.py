@@ -128,3 +128,41 @@ def test_a_signed_in_stranger_reads_nothing_from_the_server(
     assert "You don't have access to the workspace default" in texts(at).replace("**", "")
     assert not fake_server.requests
     assert not at.tabs and not at.dataframe
+
+
+# -- the confirmation every delete shares ----------------------------------------------------
+
+def test_a_delete_that_fails_says_why_in_the_dialog_which_stays_open(
+        local: Connection) -> None:
+    at = open_app()
+    at.button(key=f"conn_delete_{local.id}").click().run()
+    service().delete(local.id)  # meanwhile, elsewhere
+
+    at.button(key="conn_delete_confirm").click().run()
+
+    assert f"No connection with id '{local.id}' in this workspace." in texts(at)
+    assert "conn_delete_cancel" in [button.key for button in at.button]
+    at.button(key="conn_delete_cancel").click().run()
+    assert "conn_delete_confirm" not in [button.key for button in at.button]
+    assert_clean(at)
+
+
+def asked(at: AppTest) -> list[tuple[str, str, str]]:
+    """The buttons of the confirmation open: (label, kind, what its key ends with)."""
+    return [(b.label, b.proto.type, str(b.key).rpartition("_")[2]) for b in at.button
+            if str(b.key).endswith(("_delete_confirm", "_delete_cancel"))]
+
+
+def test_both_deletes_ask_the_same_way(local: Connection) -> None:
+    at = open_app()
+    at.button(key=f"conn_delete_{local.id}").click().run()
+    asked_for_a_connection = asked(at)
+    at.button(key="conn_delete_cancel").click().run()
+
+    at.switch_page(OLLAMA).run()
+    at.selectbox(key="ollama_selected").select("qwen2.5:0.5b").run()
+    at.button(key="ollama_delete").click().run()
+    asked_for_a_model = asked(at)
+
+    assert asked_for_a_connection == asked_for_a_model == [
+        ("Delete", "primary", "confirm"), ("Cancel", "secondary", "cancel")]

@@ -9,6 +9,7 @@
 ``notices``              toasts that confirm an action after the rerun that follows it
 ``format``               relative times and text made safe for Markdown
 ``widgets``              the status badge and a check's result
+``confirm``              the one dialog that asks before a delete, whatever is deleted
 ``connection_dialogs``   the add, edit and delete dialogs (forms from the provider registry)
 ``connection_card``      one connection as a card, with its actions
 ``checks``               a card's Test and Test all, run off the script thread and shown on arrival

@@ -17,8 +17,10 @@ from connections_core import (
     ValidationError,
     format_bytes,
 )
+from ui.confirm import confirm_dialog
 from ui.errors import reported_errors, show_error
 from ui.format import md
+from ui.notices import notify
 from ui.ollama_state import PullJob, ServerSnapshot, forget_details, model_details
 
 PULL_REFRESH_SECONDS = 0.5
@@ -87,6 +89,27 @@ def show_details(service: ConnectionService, connection: Connection, snapshot: S
     st.button("Delete model", key="ollama_delete", icon=":material/delete:",
               disabled=no_delete is not None, help=no_delete,
               on_click=lambda: st.session_state.update(ollama_deleting=selected))
+
+
+def show_delete_dialog(service: ConnectionService, connection: Connection) -> None:
+    """Asks before the model Delete model was pressed for leaves the server (call it once,
+    at the end of the screen: it is open while ``ollama_deleting`` names the model)."""
+    name: str | None = st.session_state.ollama_deleting
+    if not name:
+        return
+
+    def delete() -> None:
+        service.delete_model(connection.id, name)
+        st.session_state.ollama_servers.pop((connection.id, connection.base_url), None)  # reread
+        forget_details()
+        notify(f"Deleted **{md(name)}** from {md(connection.base_url)}.",
+               icon=":material/delete:")
+
+    confirm_dialog("Delete model",
+                   f"Delete **{md(name)}** from the Ollama server at {md(connection.base_url)}? "
+                   "Its files are removed from the server; pull it again to get it back.",
+                   "Delete", delete, key="ollama_delete",
+                   on_close=lambda: st.session_state.update(ollama_deleting=None))
 
 
 def show_pull(service: ConnectionService, connection: Connection,
