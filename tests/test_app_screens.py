@@ -19,6 +19,7 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     OLLAMA,
     add,
     assert_clean,
+    errors,
     fixture_data_dir,
     open_app,
     service,
@@ -130,6 +131,19 @@ def test_a_signed_in_stranger_reads_nothing_from_the_server(
     assert not at.tabs and not at.dataframe
 
 
+def test_a_refresh_that_cant_reach_the_server_says_so(local: Connection,
+                                                      fake_server: FakeServer) -> None:
+    """The error was dropped, and the models read before stayed on screen as if there."""
+    at = open_app(OLLAMA)
+    fake_server.respond("/api/tags", 500, {"error": "the disk is gone"})
+
+    at.button(key="ollama_refresh").click().run()
+
+    assert any("the disk is gone" in message for message in errors(at))
+    assert not at.dataframe and not at.metric
+    assert service().audit(100, action="connection.tested") == []
+
+
 # -- the confirmation every delete shares ----------------------------------------------------
 
 def test_a_delete_that_fails_says_why_in_the_dialog_which_stays_open(
@@ -166,3 +180,4 @@ def test_both_deletes_ask_the_same_way(local: Connection) -> None:
 
     assert asked_for_a_connection == asked_for_a_model == [
         ("Delete", "primary", "confirm"), ("Cancel", "secondary", "cancel")]
+

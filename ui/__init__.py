@@ -21,4 +21,5 @@
 ``ollama_state``         an Ollama server as last read (through the service, recording nothing),
                          a model's details kept in the session, and a pull followed across reruns
 ``ollama_sections``      the Ollama screen's sections, in one slot a new server replaces
+``ollama_pull``          its Pull section, and a pull that ends while the person is elsewhere
 """
