@@ -12,6 +12,7 @@
 ``confirm``              the one dialog that asks before a delete, whatever is deleted
 ``connection_dialogs``   the add, edit and delete dialogs (forms from the provider registry)
 ``connection_card``      one connection as a card, with its actions
+``connection_sections``  the Connections screen's sections: toolbar, paged cards, Recently deleted
 ``checks``               a card's Test and Test all, run off the script thread and shown on arrival
 ``undo``                 Undo after a delete, in the deleted card's place
 ``background``           checks and pulls that end on another screen, told where the person is
