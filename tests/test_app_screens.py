@@ -8,7 +8,9 @@ details are reads, each through the service as the person signed in.
 
 from __future__ import annotations
 
+import ast
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from connections_core import Connection
 from tests.app_support import (  # noqa: F401  (fixtures)
     OLLAMA,
+    ROOT,
     add,
     assert_clean,
     errors,
@@ -39,6 +42,20 @@ def open_as(email: str, page: str | None = None, *,
     user = {"is_logged_in": True, "email": email, "email_verified": True,
             "exp": time.time() + 3600}
     return open_app(page, secrets={"auth": AUTH}, user=user, query=query)
+
+
+def core_imports(path: Path) -> list[tuple[str, str]]:
+    """What ``path`` imports from ``connections_core``: (module, name) pairs, with the
+    name "" for a whole module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names
+                      if alias.name.partition(".")[0] == "connections_core"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "connections_core"):
+            found += [(str(node.module), alias.name) for alias in node.names]
+    return found
 
 
 def look_around(at: AppTest, model: str = "qwen2.5:0.5b") -> AppTest:
@@ -70,6 +87,18 @@ def team(local: Connection) -> Connection:
     core.set_member(VIC, "viewer")
     service("elsewhere").set_member(BOB, "admin")
     return local
+
+
+def test_the_screens_reach_the_core_only_through_its_public_api() -> None:
+    """The Ollama screen called the ``ollama`` module itself, past the access rule."""
+    screens = [ROOT / "streamlit_app.py", *(ROOT / "app_pages").glob("*.py"),
+               *(ROOT / "ui").glob("*.py")]
+    imports = {path.relative_to(ROOT).as_posix(): core_imports(path) for path in screens}
+
+    assert any(imports.values()), "the screens use the core"
+    assert {where: [f"{module}:{name}" for module, name in found
+                    if module != "connections_core" or name in ("", "ollama")]
+            for where, found in imports.items()} == {where: [] for where in imports}
 
 
 def test_looking_at_an_ollama_server_records_nothing(local: Connection,
