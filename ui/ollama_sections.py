@@ -130,8 +130,8 @@ def show_details(service: ConnectionService, connection: Connection, snapshot: S
 
 
 def show_delete_dialog(service: ConnectionService, connection: Connection) -> None:
-    """Asks before the model Delete model was pressed for leaves the server (call it once,
-    at the end of the screen: it is open while ``ollama_deleting`` names the model)."""
+    """The question before a model leaves the server, open while ``ollama_deleting``
+    names it (*Delete model* sets it); call it once, at the end of the screen."""
     name: str | None = st.session_state.ollama_deleting
     if not name:
         return
