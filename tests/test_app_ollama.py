@@ -61,14 +61,6 @@ def test_lists_the_models_with_the_server_version_and_disk_used(local: Connectio
     assert_clean(at)
 
 
-def test_reading_the_models_stores_their_names_on_the_connection(local: Connection) -> None:
-    open_app(OLLAMA)
-
-    stored = service().get(local.id)
-    assert stored.available_models == ("llama3.2:1b", "qwen2.5:0.5b")
-    assert stored.status == "connected"
-
-
 def test_refresh_reads_the_server_again(local: Connection, fake_server: FakeServer) -> None:
     at = open_app(OLLAMA)
     fake_server.ollama_models = fake_server.ollama_models[:1]
@@ -144,7 +136,6 @@ def test_a_pull_that_succeeds_refreshes_the_table(local: Connection) -> None:
 
     assert [t.value for t in at.toast] == ["Pulled **phi3**."]
     assert models_table(at) == ["llama3.2:1b", "qwen2.5:0.5b", "phi3"]
-    assert "phi3" in service().get(local.id).available_models
 
 
 def test_a_failed_pull_shows_the_servers_error(local: Connection,

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ui.checks import checks_ended, checks_running, show_finished_checks
 from ui.format import md
-from ui.ollama_sections import PULL_REFRESH_SECONDS, announce_finished_pull
+from ui.ollama_pull import PULL_REFRESH_SECONDS, announce_finished_pull
 from ui.ollama_state import PullJob
 
 #: The pull whose failure was already told off its screen.

@@ -1,4 +1,4 @@
-"""The Connections screen's dialogs: add, edit and delete.
+"""The Connections screen's dialogs: add, edit, and delete (through :mod:`ui.confirm`).
 
 A dialog is open while ``st.session_state["conn_dialog"]`` names it.  Buttons
 set the flag in a callback (:func:`open_dialog`); Save, Delete and Cancel clear
@@ -36,10 +36,12 @@ from connections_core import (
     Connection,
     ConnectionsError,
     ConnectionService,
+    NotFoundError,
     Provider,
     TestResult,
     ValidationError,
 )
+from ui.confirm import confirm_dialog
 from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.notices import notify
@@ -159,23 +161,24 @@ def _edit(service: ConnectionService, id: str) -> None:
             _close()
 
 
-@st.dialog("Delete connection", on_dismiss=close_dialog)
 def delete_dialog(service: ConnectionService, id: str) -> None:
-    with reported_errors():
+    """Asks before the connection goes to *Recently deleted*; Undo is offered after."""
+    try:
         connection = service.get(id)
-        st.markdown(f"Delete **{md(connection.name)}**? It moves to *Recently deleted*, "
-                    "where you can restore it.")
-        with st.container(horizontal=True):
-            delete = st.button("Delete", key="conn_delete_confirm", type="primary",
-                               icon=":material/delete:")
-            cancel = st.button("Cancel", key="conn_delete_cancel")
-        if cancel:
-            _close()
-        if delete:
-            service.delete(id)
-            st.session_state[UNDO] = id
-            notify(f"Deleted **{md(connection.name)}**.", icon=":material/delete:")
-            _close()
+    except NotFoundError as error:  # deleted meanwhile: nothing to ask about
+        close_dialog()
+        show_error(error)
+        return
+
+    def delete() -> None:
+        service.delete(id)
+        st.session_state[UNDO] = id
+        notify(f"Deleted **{md(connection.name)}**.", icon=":material/delete:")
+
+    confirm_dialog("Delete connection",
+                   f"Delete **{md(connection.name)}**? It moves to *Recently deleted*, where "
+                   "you can restore it.", "Delete", delete, key="conn_delete",
+                   on_close=close_dialog)
 
 
 # -- the form ----------------------------------------------------------------------------

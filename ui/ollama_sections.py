@@ -1,47 +1,87 @@
 """The sections of the Ollama models screen, each a paragraph of ``app_pages/ollama_models.py``.
 
-The screen draws them inside one slot that shows "Loading…" while another
-server is read, so nothing here may outlive a change of server on its own.
+The screen draws the server's sections inside one slot (:func:`server_slot`)
+that shows "Reading…" while another server is read, so nothing here may outlive
+a change of server on its own.  The Pull section is :mod:`ui.ollama_pull`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from connections_core import (
-    Connection,
-    ConnectionsError,
-    ConnectionService,
-    PermissionDeniedError,
-    ValidationError,
-    ollama,
-)
-from ui.errors import reported_errors, show_error
+from connections_core import Connection, ConnectionsError, ConnectionService
+from ui.confirm import confirm_dialog
+from ui.errors import show_error
 from ui.format import md
-from ui.ollama_state import PullJob, ServerSnapshot, forget_details, model_details
+from ui.notices import notify
+from ui.ollama_state import ServerSnapshot, forget_details, model_details, read_server
 
-PULL_REFRESH_SECONDS = 0.5
 SIZE = st.column_config.NumberColumn(format="bytes")
 
 
-def announce_finished_pull() -> None:
-    """Tell of a pull that ended since the screen last looked, perhaps while the person
-    was on another screen: a toast, and the server's models read again."""
-    job: PullJob | None = st.session_state.ollama_pull
-    if job is None:
-        return
-    job.advance(0)
-    if job.outcome == "succeeded":
-        st.session_state.ollama_servers.pop((job.connection_id, job.server), None)  # reread
+def no_server_yet() -> None:
+    """What the screen says in a workspace with no Ollama connection, and where to add one."""
+    st.info("This workspace has no Ollama connection yet. Add one on the Connections screen "
+            "with your Ollama server's address (usually http://localhost:11434).",
+            icon=":material/info:")
+    st.page_link("app_pages/connections.py", label="Go to Connections", icon=":material/hub:")
+
+
+def server_picker(connections: Sequence[Connection]) -> tuple[Connection, bool]:
+    """The Ollama connection to look at (the default first, and the one chosen last kept
+    across screens), and whether Refresh was pressed."""
+    servers = {c.id: c for c in sorted(connections, key=lambda c: not c.is_default)}
+    # Streamlit forgets a widget's value on another screen; ``ollama_chosen`` stays.
+    if (st.session_state.get("ollama_connection") not in servers
+            and st.session_state.ollama_chosen in servers):
+        st.session_state.ollama_connection = st.session_state.ollama_chosen
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        chosen = st.selectbox("Ollama connection", list(servers), key="ollama_connection",
+                              format_func=lambda id: f"{servers[id].name} ({servers[id].base_url})"
+                              + (" · Default" if servers[id].is_default else ""))
+        refresh = st.button("Refresh", key="ollama_refresh", icon=":material/refresh:")
+    st.session_state.ollama_chosen = chosen
+    return servers[chosen], refresh
+
+
+def server_slot(service: ConnectionService, connection: Connection, *,
+                refresh: bool) -> tuple[DeltaGenerator, ServerSnapshot | None]:
+    """The slot the server's sections go in, and the server as last read: read now when
+    it never was, or on Refresh (a read: nothing is recorded).  A server that can't be
+    read is None, and the slot already says why (after a Refresh too: the models read
+    before are no longer shown as if they were still there).
+
+    While a server is read, the slot says so: left alone, the last server's table
+    stayed on screen, faded, under the new name.  An ``st.empty()`` replaces the slot
+    at once; a container in the same place keeps what is drawn again in place.
+    """
+    server = (connection.id, connection.base_url)  # an edited base URL is another server
+    snapshot: ServerSnapshot | None = st.session_state.ollama_servers.get(server)
+    if snapshot is not None and not refresh:
+        return st.container(), snapshot
+    loading = st.empty()
+    loading.info(f"Reading the models on {md(connection.base_url)} ({md(connection.name)})…",
+                 icon=":material/hourglass_top:")
+    if refresh:
         forget_details()
-        st.toast(f"Pulled **{md(job.name)}**.", icon=":material/download_done:")
-        st.session_state.ollama_pulled = job  # shown, complete, until the next pull
-    elif job.outcome == "cancelled":
-        st.toast(f"Cancelled the pull of **{md(job.name)}**: the connection was closed, so "
-                 "the server stopped it.", icon=":material/cancel:")
-    if job.outcome in ("succeeded", "cancelled"):
-        st.session_state.ollama_pull = None  # a failed one stays, with its error, until dismissed
+    try:
+        snapshot = read_server(service, connection)
+    except ConnectionsError as error:
+        st.session_state.ollama_servers.pop(server, None)  # not what is there now
+        slot = loading.container()
+        with slot:
+            show_error(error)
+        return slot, None
+    st.session_state.ollama_servers[server] = snapshot
+    if refresh:
+        count = len(snapshot.models)
+        st.toast(f"Read {count} model{'s' if count != 1 else ''} from "
+                 f"{md(connection.base_url)}.", icon=":material/refresh:")
+    return loading.container(), snapshot
 
 
 def show_models(snapshot: ServerSnapshot) -> None:
@@ -65,7 +105,7 @@ def show_models(snapshot: ServerSnapshot) -> None:
         st.caption("No models on this server yet: pull one below.")
 
 
-def show_details(snapshot: ServerSnapshot, base_url: str, timeout: float,
+def show_details(service: ConnectionService, connection: Connection, snapshot: ServerSnapshot,
                  no_delete: str | None) -> None:
     """One chosen model's parameters, template, license and info, and its Delete button."""
     selected = st.selectbox("Model details", [m.name for m in snapshot.models], index=None,
@@ -74,7 +114,7 @@ def show_details(snapshot: ServerSnapshot, base_url: str, timeout: float,
     if not selected:
         return
     try:
-        info = model_details(base_url, selected, timeout)
+        info = model_details(service, connection, selected)
     except ConnectionsError as error:
         show_error(error)
     else:
@@ -89,79 +129,32 @@ def show_details(snapshot: ServerSnapshot, base_url: str, timeout: float,
               on_click=lambda: st.session_state.update(ollama_deleting=selected))
 
 
-def show_pull(service: ConnectionService, connection: Connection,
-              no_pull: str | None) -> None:
-    """The name to pull and its Pull button, then the pull being followed."""
-    st.subheader("Pull a model")
-    job: PullJob | None = st.session_state.ollama_pull
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        name = st.text_input("Model to pull", key="ollama_pull_name",
-                             placeholder="llama3.2:1b",
-                             help="A name from https://ollama.com/library, with an optional tag.")
-        pull = st.button("Pull", key="ollama_pull_start", icon=":material/download:",
-                         disabled=(job is not None and job.running) or no_pull is not None,
-                         help=no_pull)
-    if pull:
-        try:
-            st.session_state.ollama_pull = PullJob.start(service, connection, name)
-            st.session_state.ollama_pulled = None
-        except ValidationError as error:
-            show_error(error.field_errors.get("name", error))
-        except PermissionDeniedError as error:
-            show_error(error, ":material/block:")
-        else:
-            st.rerun()  # draw the page with the Pull button off, and the progress following
-    running = job is not None and job.running
-    st.fragment(_pull_progress, run_every=PULL_REFRESH_SECONDS if running else None)()
+def show_delete_dialog(service: ConnectionService, connection: Connection) -> None:
+    """The question before a model leaves the server, open while ``ollama_deleting``
+    names it (*Delete model* sets it); call it once, at the end of the screen."""
+    name: str | None = st.session_state.ollama_deleting
+    if not name:
+        return
+
+    def delete() -> None:
+        service.delete_model(connection.id, name)
+        st.session_state.ollama_servers.pop((connection.id, connection.base_url), None)  # reread
+        forget_details()
+        notify(f"Deleted **{md(name)}** from {md(connection.base_url)}.",
+               icon=":material/delete:")
+
+    confirm_dialog("Delete model",
+                   f"Delete **{md(name)}** from the Ollama server at {md(connection.base_url)}? "
+                   "Its files are removed from the server; pull it again to get it back.",
+                   "Delete", delete, key="ollama_delete",
+                   on_close=lambda: st.session_state.update(ollama_deleting=None))
 
 
-def _pull_progress() -> None:
-    """The pull being followed, redrawn twice a second while it runs."""
-    with reported_errors():
-        job: PullJob | None = st.session_state.ollama_pull or st.session_state.ollama_pulled
-        if job is None:
-            return
-        was_running = job.running
-        if job.running and not job.cancelling and st.button(
-                "Cancel", key="ollama_pull_cancel", icon=":material/cancel:"):
-            job.cancel()  # returns once the connection is closed (or after a bound)
-        if job.running:
-            job.advance(PULL_REFRESH_SECONDS)
-        if was_running and not job.running:
-            st.rerun()  # the whole page: the notice, the table, and no more timed reruns
-        _pull_status(job)
-        if job.outcome == "failed":
-            show_error(job.error)
-            if st.button("Dismiss", key="ollama_pull_dismiss"):
-                st.session_state.ollama_pull = None
-                st.rerun()
-
-
-def _pull_status(job: PullJob) -> None:
-    """A status box that shows running until the pull ends, then what came of it.
-
-    Not used as a context manager: leaving ``with st.status(...)`` marks it
-    complete, which showed a running pull as finished.
-    """
-    label = {"running": f"Pulling {md(job.name)} · {md(job.doing)}",
-             "succeeded": f"Pulled {md(job.name)}",
-             "failed": f"Could not pull {md(job.name)}"}.get(job.outcome, md(job.name))
-    state = {"running": "running", "succeeded": "complete"}.get(job.outcome, "error")
-    status = st.status(label, state=state, expanded=job.running)  # type: ignore[arg-type]
-    for phase in job.phases:
-        status.markdown(md(phase))
-    if job.layer is not None and job.running:
-        status.progress(job.layer.fraction or 0.0,
-                        text=f"{md(job.layer.status)}: "
-                             f"{ollama.format_bytes(job.layer.completed)} of "
-                             f"{ollama.format_bytes(job.layer.total)}")
-
-
-def show_running(base_url: str, timeout: float) -> None:
+def show_running(service: ConnectionService, connection: Connection) -> None:
     """The models loaded in memory on the server."""
     st.subheader("Running")
     try:
-        running = ollama.list_running(base_url, timeout=timeout)
+        running = service.running_models(connection.id)
     except ConnectionsError as error:
         show_error(error)
         return

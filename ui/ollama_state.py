@@ -1,4 +1,10 @@
-"""What the Ollama screen keeps between reruns: a server's models, and a pull in progress.
+"""What the Ollama screen keeps between reruns: a server's models, the details of the
+models looked at, and a pull in progress.
+
+Everything is read through the service, so every read passes the access rule,
+and reads record nothing: only a Test (or Test all) on the Connections screen
+records a check and changes a connection's status.  What is kept is kept in the
+person's session, never in a cache shared by everyone.
 
 A pull can't run inside one script run: any click on the page would interrupt
 it.  So :class:`PullJob`, kept in session state (it outlives the screen while
@@ -21,11 +27,24 @@ from typing import Literal
 
 import streamlit as st
 
-from connections_core import Connection, ConnectionsError, ConnectionService, ProviderError, ollama
+from connections_core import (
+    Connection,
+    ConnectionsError,
+    ConnectionService,
+    ModelInfo,
+    OllamaModel,
+    ProviderError,
+    Pull,
+    PullProgress,
+)
 
 Outcome = Literal["running", "succeeded", "failed", "cancelled"]
 #: Seconds Cancel waits for the reading thread to see the connection closed.
 CANCEL_WAIT = 5.0
+#: (workspace, person, connection id, base URL, model) -> (when read, its details)
+DETAILS = "ollama_details"
+#: Seconds a model's details are kept: they change only when it is pulled again.
+DETAILS_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -33,30 +52,45 @@ class ServerSnapshot:
     """An Ollama server as last read: its version and its models."""
 
     version: str
-    models: list[ollama.OllamaModel]
+    models: list[OllamaModel]
 
 
 def read_server(service: ConnectionService, connection: Connection) -> ServerSnapshot:
-    """List the models (storing their names on the connection) and read the version.
+    """Read the server's models and version (a read: nothing is recorded or stored).
 
     :raises ProviderError: the server can't be reached or is not Ollama.
     """
-    models = service.refresh_ollama_models(connection.id)
-    return ServerSnapshot(ollama.version(connection.base_url, timeout=service.timeout), models)
+    models = service.ollama_models(connection.id)
+    return ServerSnapshot(service.ollama_version(connection.id), models)
 
 
-@st.cache_data(ttl=300, show_spinner=False, max_entries=256)
-def model_details(base_url: str, name: str, timeout: float) -> ollama.ModelInfo:
-    """``show_model``, kept for a few minutes: a model's details change only when it is
-    pulled again (``forget_details`` then drops them), and every click reruns the page.
+def model_details(service: ConnectionService, connection: Connection, name: str,
+                  clock: Callable[[], float] = time.monotonic) -> ModelInfo:
+    """What the server says about model ``name``, kept in the session for a few
+    minutes: every click reruns the page, and the details change only when the model
+    is pulled again (:func:`forget_details` then drops them).
+
+    Kept per workspace and person as well as per server, in the session: what one
+    person read is never handed to another.  Whoever may open a workspace may read
+    its models' details, and whoever may no longer open it gets no screen at all
+    (``current_service`` stops the run), so a kept answer never skips the rule.
 
     :raises NotFoundError: the model is not on the server.
     """
-    return ollama.show_model(base_url, name, timeout=timeout)
+    key = (service.workspace_id, service.actor, connection.id, connection.base_url, name)
+    now = clock()
+    kept = {k: v for k, v in st.session_state.get(DETAILS, {}).items()
+            if now - v[0] < DETAILS_SECONDS}
+    if key not in kept:
+        kept[key] = (now, service.model_details(connection.id, name))
+    st.session_state[DETAILS] = kept
+    details: ModelInfo = kept[key][1]
+    return details
 
 
 def forget_details() -> None:
-    model_details.clear()
+    """Drop the details kept: after a pull, a delete or a Refresh, they are read again."""
+    st.session_state.pop(DETAILS, None)
 
 
 class _Finished:
@@ -67,7 +101,7 @@ class _Cancelled:
     """What the reading thread puts last when the stream ended because it was cancelled."""
 
 
-Event = ollama.PullProgress | ConnectionsError | _Finished | _Cancelled
+Event = PullProgress | ConnectionsError | _Finished | _Cancelled
 
 
 @dataclass
@@ -84,14 +118,14 @@ class PullJob:
     server: str
     name: str
     phases: list[str] = field(default_factory=list)
-    layer: ollama.PullProgress | None = None
-    latest: ollama.PullProgress | None = None
+    layer: PullProgress | None = None
+    latest: PullProgress | None = None
     outcome: Outcome = "running"
     error: str = ""
     cancelling: bool = False
     _events: queue.Queue[Event] = field(default_factory=queue.Queue, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _pull: ollama.Pull | None = field(default=None, repr=False)
+    _pull: Pull | None = field(default=None, repr=False)
     _reader: threading.Thread | None = field(default=None, repr=False)
 
     @classmethod
@@ -104,10 +138,10 @@ class PullJob:
         pull = service.pull_model(connection.id, name)
         return cls(connection.id, connection.base_url, name.strip()).follow(pull)
 
-    def follow(self, steps: ollama.Pull | Iterator[ollama.PullProgress]) -> PullJob:
-        """Read ``steps`` on a daemon thread; returns the job.  An :class:`ollama.Pull`
-        is cancelled at once; another iterator at its next step."""
-        self._pull = steps if isinstance(steps, ollama.Pull) else None
+    def follow(self, steps: Pull | Iterator[PullProgress]) -> PullJob:
+        """Read ``steps`` on a daemon thread; returns the job.  A :class:`Pull` is
+        cancelled at once; another iterator at its next step."""
+        self._pull = steps if isinstance(steps, Pull) else None
         self._reader = threading.Thread(target=self._read, args=(steps,), daemon=True,
                                         name=f"ollama-pull-{self.name}")
         self._reader.start()
@@ -155,7 +189,7 @@ class PullJob:
             self._reader.join(wait)
         self.advance(0)
 
-    def _read(self, steps: Iterator[ollama.PullProgress]) -> None:
+    def _read(self, steps: Iterator[PullProgress]) -> None:
         """The reading thread: no Streamlit calls here."""
         try:
             for step in steps:

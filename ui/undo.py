@@ -22,6 +22,11 @@ SHOWN = "conn_cards_shown"  # the ids of the cards drawn last, the deleted one i
 AFTER_LAST = ""  # the place of a card that was the last one drawn
 
 
+def last_deleted(deleted: Sequence[Connection]) -> Connection | None:
+    """The connection deleted last in this session, while Undo is offered for it."""
+    return next((c for c in deleted if c.id == st.session_state.get(UNDO)), None)
+
+
 def undo_place(deleted: Connection | None, cards: Sequence[Connection]) -> str | None:
     """Where the Undo bar for ``deleted`` goes among ``cards`` (the ones about to be
     drawn): the id of the card it goes before, :data:`AFTER_LAST`, or None when the

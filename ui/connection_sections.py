@@ -1,0 +1,108 @@
+"""The sections of the Connections screen, each a paragraph of ``app_pages/connections.py``:
+the empty state, the toolbar, Test all's results, the cards a page at a time (with
+Undo in a deleted card's place), and Recently deleted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from connections_core import PROVIDERS, Connection, ConnectionService
+from ui.checks import TEST_ALL_RESULTS, start_test_all, test_all_running
+from ui.connection_card import connection_card
+from ui.connection_dialogs import open_dialog
+from ui.format import md, relative_time
+from ui.members import needs_role
+from ui.notices import notify
+from ui.undo import AFTER_LAST, undo_bar, undo_place
+
+PAGE_SIZE = 20
+DELETED_SHOWN = 20
+
+
+def no_connections_yet(service: ConnectionService) -> None:
+    """What a connection is, and the button that adds the first."""
+    no_create = needs_role(service, "create")
+    with st.container(border=True):
+        st.subheader("No connections yet")
+        st.markdown("A connection is what the app needs to reach an AI provider: an **OpenAI** "
+                    "or **Anthropic** API key, or the address of an **Ollama** server. Add one, "
+                    "press *Test* to check it, and the first of each provider becomes its "
+                    "default.")
+        st.button("Add connection", key="conn_add_first", type="primary", icon=":material/add:",
+                  disabled=no_create is not None, help=no_create,
+                  on_click=open_dialog, args=("add",))
+
+
+def toolbar(service: ConnectionService) -> None:
+    """Add a connection, and test them all at once."""
+    no_create = needs_role(service, "create")
+    with st.container(horizontal=True):
+        st.button("Add connection", key="conn_add", type="primary", icon=":material/add:",
+                  disabled=no_create is not None, help=no_create,
+                  on_click=open_dialog, args=("add",))
+        st.button("Test all", key="conn_test_all", icon=":material/network_check:",
+                  disabled=test_all_running(), on_click=start_test_all, args=(service,))
+
+
+def test_all_results() -> None:
+    """The last Test all's table, until cleared."""
+    if not st.session_state[TEST_ALL_RESULTS]:
+        return
+    with st.expander("Results of Test all", expanded=True, icon=":material/fact_check:"):
+        st.dataframe(pd.DataFrame(st.session_state[TEST_ALL_RESULTS]),
+                     hide_index=True, key="conn_test_all_table")
+        if st.button("Clear results", key="conn_test_all_clear"):
+            st.session_state[TEST_ALL_RESULTS] = None
+            st.rerun()
+
+
+def card_pages(service: ConnectionService, shown: Sequence[Connection],
+               deleted: Connection | None) -> bool:
+    """The cards ``shown``, :data:`PAGE_SIZE` to a page, with the Undo bar for the
+    connection just ``deleted`` in its card's place; whether the bar found a place here
+    (else the screen draws it at its top)."""
+    if not shown:
+        st.info("No connection matches these filters.", icon=":material/filter_alt_off:")
+    cards = st.container()
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+    page = st.pagination(pages, key="conn_page") if pages > 1 else 1
+    first = (page - 1) * PAGE_SIZE
+    on_page = shown[first:first + PAGE_SIZE]
+    with cards:
+        if shown:
+            st.caption(f"Showing {first + 1}–{first + len(on_page)} of {len(shown)} "
+                       "connections.")
+        undo_at = undo_place(deleted, on_page)
+        for connection in on_page:
+            if deleted is not None and connection.id == undo_at:
+                undo_bar(service, deleted)
+            connection_card(service, connection)
+        if deleted is not None and undo_at == AFTER_LAST:
+            undo_bar(service, deleted)
+    return undo_at is not None
+
+
+def recently_deleted(service: ConnectionService, deleted: Sequence[Connection]) -> None:
+    """The connections deleted lately, newest first, each with Restore."""
+    if not deleted:
+        return
+    no_restore = needs_role(service, "restore")
+    with st.expander(f"Recently deleted ({len(deleted)})", icon=":material/delete:"):
+        for connection in deleted[:DELETED_SHOWN]:
+            with st.container(horizontal=True, vertical_alignment="center"):
+                st.markdown(f"**{md(connection.name)}** · "
+                            f"{PROVIDERS[connection.type].display_name} · "
+                            f"deleted {relative_time(connection.deleted_at)}")
+                if st.button("Restore", key=f"conn_restore_{connection.id}",
+                             icon=":material/restore_from_trash:",
+                             disabled=no_restore is not None, help=no_restore):
+                    service.restore(connection.id)
+                    notify(f"Restored **{md(connection.name)}**.", icon=":material/undo:")
+                    st.rerun()
+        if len(deleted) > DELETED_SHOWN:
+            st.caption(f"The {DELETED_SHOWN} most recently deleted of {len(deleted)}.")
