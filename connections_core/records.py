@@ -1,7 +1,8 @@
 """The records below the operations: connections as the store keeps them.
 
-:class:`Records` is what :class:`~connections_core.service.ConnectionService`
-stands on.  The service decides who may do what and what a valid change is;
+:class:`Records` is what the rooms of the service (:mod:`connections_core.connections`,
+:mod:`~connections_core.members`, ...) stand on, and their only way to the store.
+The rooms decide who may do what and what a valid change is;
 the records turn a change into writes on a :class:`~connections_core.storage.Store`,
 whichever store it is:
 
