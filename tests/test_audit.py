@@ -28,8 +28,8 @@ from connections_core import (
     ValidationError,
 )
 from tests import stores
-from tests.conftest import FakeClock
 from tests.fakes import FakeServer
+from tests.support import FakeClock
 from tests.test_store import start_worker
 from tests.together import at_once
 

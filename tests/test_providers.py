@@ -26,13 +26,13 @@ from connections_core.providers import (
     validate_config,
 )
 from tests import fakes
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.fakes import (
     API_KEY,
     FakeServer,
     TrickleServer,
     trickle_body,
 )
+from tests.support import ANTHROPIC_KEY, OPENAI_KEY
 
 Trickle = Callable[..., TrickleServer]
 trickle_server = fakes.trickle_server  # the fixture, shared with this module
