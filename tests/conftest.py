@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, KeyRing, Store, TinyDBStore, generate_key
+from tests.browsers import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
 from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
 from tests.postgres import postgres, postgres_database, postgres_store  # noqa: F401  (fixtures)
 from tests.support import FakeClock
-from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
 
 
 @pytest.fixture
