@@ -232,3 +232,14 @@ def postgres_store(postgres: PostgresServer, postgres_database: str) -> Iterator
     store = PostgresStore(postgres.dsn(postgres_database))
     yield store
     store.close()
+
+
+def increment_counter(store: PostgresStore, times: int) -> None:
+    """Add 1 to the ``count`` of the connection ``counter`` in the workspace ``default``,
+    ``times`` times, a transaction each: what each thread or process of a test of lost
+    updates does (a process imports it from here)."""
+    for _ in range(times):
+        with store.transaction() as tx:
+            record = tx.connection("default", "counter")
+            assert record is not None
+            tx.update_connection("default", "counter", {"count": record["count"] + 1})
