@@ -30,7 +30,7 @@ from connections_core import (
 from tests import stores
 from tests.fakes import FakeServer
 from tests.support import FakeClock
-from tests.test_store import start_worker
+from tests.tinydb_files import start_worker
 from tests.together import at_once
 
 if TYPE_CHECKING:
