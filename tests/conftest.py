@@ -7,10 +7,14 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, KeyRing, Store, TinyDBStore, generate_key
-from tests.browsers import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
-from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
-from tests.postgres import postgres, postgres_database, postgres_store  # noqa: F401  (fixtures)
 from tests.support import FakeClock
+
+#: The modules whose fixtures every test module uses by name, without importing them:
+#: ``data_dir`` (the app's data folder), ``browser`` (Chromium), ``fake_server`` (a fake
+#: provider for one test), ``provider`` (one for a module), ``trickle_server``, and
+#: ``postgres``, ``postgres_database``, ``postgres_store``.  Plain helpers are in
+#: ``tests/support.py`` and the modules above; nothing imports this one.
+pytest_plugins = ["tests.app_support", "tests.browsers", "tests.fakes", "tests.postgres"]
 
 
 @pytest.fixture

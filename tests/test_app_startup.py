@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import generate_key
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     APP,
     CONNECTIONS,
     OLLAMA,
@@ -16,7 +16,6 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     add,
     assert_clean,
     errors,
-    fixture_data_dir,
     open_app,
     rendered,
     service,
