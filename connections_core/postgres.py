@@ -317,6 +317,9 @@ class PostgresTransaction(Transaction):
             b"INSERT INTO connections_key_check (record) VALUES (%s) "
             b"ON CONFLICT (only_row) DO UPDATE SET record = EXCLUDED.record", (_dumps(record),))
 
+    def remove_key_check(self) -> None:
+        self._db.execute(b"DELETE FROM connections_key_check")
+
     # -- the audit trail ---------------------------------------------------------------------
 
     def record(self, entry: Mapping[str, Any]) -> None:

@@ -127,6 +127,11 @@ class Transaction(ABC):
     def set_key_check(self, record: Mapping[str, Any]) -> None:
         """Replace the key check."""
 
+    @abstractmethod
+    def remove_key_check(self) -> None:
+        """Remove the key check, as if none was written yet (the service never does: it is
+        for tests, standing in for someone who edits the store by hand)."""
+
     # -- the audit trail ---------------------------------------------------------------------
 
     @abstractmethod

@@ -578,6 +578,9 @@ class TinyDBTransaction(Transaction):
         meta.truncate()
         meta.insert(dict(record))
 
+    def remove_key_check(self) -> None:
+        self._store.table(META).truncate()
+
     def record(self, entry: Mapping[str, Any]) -> None:
         self._store.record(dict(entry))
 

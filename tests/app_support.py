@@ -2,8 +2,8 @@
 
 Every test gets a real data folder in ``tmp_path`` and a real key through the
 environment, exactly as ``streamlit run`` would; providers are the fake server
-on 127.0.0.1 from :mod:`tests.fakes`.  A test module imports the fixture
-``fixture_data_dir``; tests use it by its name, ``data_dir``.
+on 127.0.0.1 from :mod:`tests.fakes`.  The fixture ``data_dir`` is registered
+for every test module by ``tests/conftest.py``; tests use it by its name.
 """
 
 from __future__ import annotations

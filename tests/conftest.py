@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from connections_core import ConnectionService, KeyRing, Store, TinyDBStore, generate_key
-from tests.fakes import fake_server, provider  # noqa: F401  (fixtures, for every test module)
-from tests.postgres import postgres, postgres_database, postgres_store  # noqa: F401  (fixtures)
-from tests.test_browser import browser  # noqa: F401  (a fixture: Chromium, for browser tests)
+from tests.support import FakeClock
 
-OPENAI_KEY = "sk-test-0123456789abcdefWXYZ"
-ANTHROPIC_KEY = "sk-ant-test-9876543210zyxwQRST"
-
-
-class FakeClock:
-    """A clock that moves only when told to, one second per reading by default."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+#: The modules whose fixtures every test module uses by name, without importing them:
+#: ``data_dir`` (the app's data folder), ``browser`` (Chromium), ``fake_server`` (a fake
+#: provider for one test), ``provider`` (one for a module), ``trickle_server``, and
+#: ``postgres``, ``postgres_database``, ``postgres_store``.  Plain helpers are in
+#: ``tests/support.py`` and the modules above; nothing imports this one.
+pytest_plugins = ["tests.app_support", "tests.browsers", "tests.fakes", "tests.postgres"]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from tests.test_browser import _wait_until_healthy
+from tests.browsers import wait_until_healthy
 
 #: The cookie that ties a browser to its replica.
 COOKIE = "connections_replica"
@@ -165,8 +165,8 @@ def nginx_in_front(replicas: list[str], folder: Path, port: int) -> Iterator[Ngi
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     nginx = Nginx(f"http://127.0.0.1:{port}", access_log)
     try:
-        _wait_until_healthy(nginx.url, process, 30, name="nginx",
-                            why_it_exited=lambda: _why_it_exited(process, folder))
+        wait_until_healthy(nginx.url, process, 30, name="nginx",
+                           why_it_exited=lambda: _why_it_exited(process, folder))
         yield nginx
     finally:
         process.terminate()

@@ -21,7 +21,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support import free_port
 
 if TYPE_CHECKING:
     from connections_core.postgres import PostgresStore
@@ -67,20 +68,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """A running throwaway PostgreSQL cluster, and databases in it."""
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="connections-pg-"))
         self.data = self.folder / "data"
         self._as_postgres = os.geteuid() == 0
@@ -238,3 +232,14 @@ def postgres_store(postgres: PostgresServer, postgres_database: str) -> Iterator
     store = PostgresStore(postgres.dsn(postgres_database))
     yield store
     store.close()
+
+
+def increment_counter(store: PostgresStore, times: int) -> None:
+    """Add 1 to the ``count`` of the connection ``counter`` in the workspace ``default``,
+    ``times`` times, a transaction each: what each thread or process of a test of lost
+    updates does (a process imports it from here)."""
+    for _ in range(times):
+        with store.transaction() as tx:
+            record = tx.connection("default", "counter")
+            assert record is not None
+            tx.update_connection("default", "counter", {"count": record["count"] + 1})

@@ -79,19 +79,10 @@ def set_key_check(store: Store, record: Record) -> None:
 
 
 def remove_key_check(store: Store) -> None:
-    """Delete the key check, as someone editing the store by hand could (the interface
-    has no way to: the service never removes it)."""
-    from connections_core import TinyDBStore
-
-    if isinstance(store, TinyDBStore):
-        with store.transaction():
-            store.table("meta").truncate()
-        return
-    from connections_core.postgres import PostgresTransaction
-
+    """Delete the key check, as someone editing the store by hand could (the service
+    never removes it)."""
     with store.transaction() as tx:
-        assert isinstance(tx, PostgresTransaction)
-        tx._db.execute(b"DELETE FROM connections_key_check")
+        tx.remove_key_check()
 
 
 def tampered(token: str) -> str:

@@ -25,8 +25,8 @@ from connections_core import (
     ValidationError,
 )
 from tests import stores
-from tests.conftest import OPENAI_KEY, FakeClock
 from tests.fakes import FakeServer
+from tests.support import OPENAI_KEY, FakeClock
 
 WORKSPACE = "team"
 ADMIN, EDITOR, VIEWER = "ada@example.com", "ed@example.com", "vi@example.com"

@@ -14,10 +14,9 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from connections_core import AuditEntry, ConnectionService
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     add,
     assert_clean,
-    fixture_data_dir,
     open_app,
     run_checks,
     service,

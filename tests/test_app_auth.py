@@ -14,10 +14,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     assert_clean,
     errors,
-    fixture_data_dir,
     open_app,
     plain,
     rendered,

@@ -13,11 +13,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import PROVIDERS, Connection
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     add,
     errors,
     field,
-    fixture_data_dir,
     open_app,
     plain,
     service,

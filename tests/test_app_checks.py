@@ -10,11 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     add,
     assert_clean,
     field,
-    fixture_data_dir,
     open_app,
     plain,
     rendered,

@@ -9,12 +9,11 @@ from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection, ConnectionService
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     add,
     assert_clean,
     errors,
     field,
-    fixture_data_dir,
     open_app,
     plain,
     rendered,

@@ -15,12 +15,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     OLLAMA,
     SETTINGS,
     add,
     errors,
-    fixture_data_dir,
     open_app,
     plain,
     run_checks,

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     SETTINGS,
     assert_clean,
     errors,
-    fixture_data_dir,
     open_app,
     plain,
     rendered,

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from connections_core import generate_key
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     SETTINGS,
     add,
     assert_clean,
-    fixture_data_dir,
     open_app,
     plain,
     service,

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import generate_key
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     APP,
     CONNECTIONS,
     OLLAMA,
@@ -16,14 +16,13 @@ from tests.app_support import (  # noqa: F401  (fixtures)
     add,
     assert_clean,
     errors,
-    fixture_data_dir,
     open_app,
     rendered,
     service,
     texts,
 )
 from tests.fakes import API_KEY
-from tests.test_browser import _free_port
+from tests.support import free_port
 
 DATABASE_PASSWORD = "SomeSecretPw-5f1c"
 
@@ -161,7 +160,7 @@ def test_a_corrupt_data_file_explains_the_fix_and_is_left_alone(data_dir: Path) 
 
 def test_a_database_that_cant_be_reached_is_named_on_a_full_page_without_its_password(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    closed = _free_port()  # bound, then released: nothing listens there
+    closed = free_port()  # bound, then released: nothing listens there
     monkeypatch.setenv("CONNECTIONS_DATABASE_URL",
                        f"postgresql://user:{DATABASE_PASSWORD}@127.0.0.1:{closed}/db")
     at = open_app()

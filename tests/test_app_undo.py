@@ -7,7 +7,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
-from tests.app_support import add, assert_clean, fixture_data_dir, open_app, service  # noqa: F401
+from tests.app_support import add, assert_clean, open_app, service
 
 
 def order(at: AppTest) -> list[str]:

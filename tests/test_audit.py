@@ -28,9 +28,9 @@ from connections_core import (
     ValidationError,
 )
 from tests import stores
-from tests.conftest import FakeClock
 from tests.fakes import FakeServer
-from tests.test_store import start_worker
+from tests.support import FakeClock
+from tests.tinydb_files import start_worker
 from tests.together import at_once
 
 if TYPE_CHECKING:

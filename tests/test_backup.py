@@ -40,7 +40,7 @@ from connections_core.backup import (
     write_backup,
 )
 from tests import stores
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
+from tests.support import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
 
 PASSPHRASE = "correct horse battery staple"
 FAST_N = 2**14  # scrypt's least accepted cost: the full cost has a test of its own

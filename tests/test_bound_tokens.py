@@ -30,8 +30,8 @@ from connections_core.models import MASK, ResidualSecret
 from connections_core.records import KEY_CHECK_PLAINTEXT
 from connections_core.store import AtomicJSONStorage
 from tests import stores
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.fakes import FakeServer
+from tests.support import ANTHROPIC_KEY, OPENAI_KEY
 
 OPENAI = "https://api.openai.com/v1"
 ATTACKER = "https://attacker.example/v1"

@@ -12,77 +12,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from connections_core import ConnectionService, generate_key
+from tests.browsers import READY, ROOT, streamlit_run
 from tests.fakes import API_KEY, FakeServer
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    missing = _browser_missing()
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"CI needs the browser test: {missing}")
-    if missing:
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float = 60, *,
-                        name: str = "streamlit",
-                        why_it_exited: Callable[[], str] = lambda: "") -> None:
-    """Poll ``/_stcore/health`` (as Streamlit's own e2e tests do) until it says ok,
-    through ``process`` (Streamlit itself, or a proxy in front of it)."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}{why_it_exited()}")
-        try:
-            if requests.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)  # a poll interval, not a wait for the condition
-    raise TimeoutError(f"{name} did not become healthy within {bound} s")
 
 
 @pytest.fixture(scope="module")
@@ -92,26 +32,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Itera
     env = {**os.environ, "CONNECTIONS_DATA_DIR": str(data), "ENCRYPTION_KEY": generate_key()}
     ConnectionService.from_env(environ=env).create("ollama", "Local Ollama",
                                                    {"baseUrl": provider.url})
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url
-
-
-@contextmanager
-def streamlit_run(env: dict[str, str], host: str, port: int, *options: str) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` on ``host:port``, healthy; its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.headless", "true", "--server.address", host,
-         "--server.port", str(port), "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false", *options],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{host}:{port}"
-    try:
-        _wait_until_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

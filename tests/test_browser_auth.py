@@ -21,15 +21,9 @@ from typing import Any
 import pytest
 
 from connections_core import generate_key
+from tests.browsers import CHROMIUM, CHROMIUM_FLAGS, READY, browser_missing, streamlit_run
 from tests.fakes import API_KEY, FakeServer
-from tests.test_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    READY,
-    _browser_missing,
-    _free_port,
-    streamlit_run,
-)
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN, VIEWER, STRANGER = "root@example.com", "vera@example.com", "sam@example.com"
@@ -41,7 +35,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = _browser_missing()
+    missing = browser_missing()
     try:
         import oidc_provider_mock  # noqa: F401
     except ImportError:
@@ -82,7 +76,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, identity_provider: str,
         data: dict[str, str]) -> Iterator[str]:
     """The app with sign-in on, its ``[auth]`` section in a secrets file of its own
     (the repository's ``.streamlit/secrets.toml`` is neither read nor touched)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://localhost:{port}"
     secrets_file = tmp_path_factory.mktemp("secrets") / "secrets.toml"
     secrets_file.write_text(

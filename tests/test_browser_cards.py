@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
+from tests.browsers import READY, streamlit_run
 from tests.fakes import API_KEY, FakeServer
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
 
@@ -35,7 +36,7 @@ def made(tmp_path_factory: pytest.TempPathFactory,
     work = service.create("openai", "Work", {"apiKey": API_KEY, "baseUrl": provider.openai_url})
     local = service.create("ollama", "Local", {"baseUrl": provider.url})
     assert service.test(work.id).success
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url, {"work": work, "local": local}
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
+from tests.browsers import READY, streamlit_run
 from tests.fakes import API_KEY, FakeServer
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
 SLOW_SECONDS = 3.5
@@ -38,7 +39,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app(env: dict[str, str]) -> Iterator[str]:
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url
 
 

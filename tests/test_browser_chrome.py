@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from connections_core import ConnectionService
+from tests.browsers import READY, streamlit_run
 from tests.fakes import FakeServer
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 from ui.chrome import FAVICON
 
 pytestmark = pytest.mark.timeout(180)
@@ -43,7 +44,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> Itera
     service.create("ollama", "Local Ollama", {"baseUrl": provider.url})
     service.create("openai", "Team OpenAI", {"apiKey": "sk-wrong-key-0000",
                                              "baseUrl": provider.openai_url})
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url
 
 

@@ -24,8 +24,9 @@ from urllib.parse import quote
 import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
+from tests.browsers import READY, streamlit_run
 from tests.fakes import API_KEY, FakeServer, ollama_model
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
 
@@ -99,7 +100,7 @@ def named(env: dict[str, str], image: str, link: str, html: str, provider: FakeS
 
 @pytest.fixture(scope="module")
 def app(env: dict[str, str], named: Connection) -> Iterator[str]:
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url
 
 

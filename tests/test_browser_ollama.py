@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from connections_core import ConnectionService, generate_key
+from tests.browsers import READY, streamlit_run
 from tests.fakes import FakeServer, ollama_model
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
 SLOW_SECONDS = 3.0
@@ -49,7 +50,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, fast: FakeServer,
     service = ConnectionService.from_env(environ=env)
     service.create("ollama", "Fast", {"baseUrl": fast.url})
     service.create("ollama", "Slow", {"baseUrl": slow.url})
-    with streamlit_run(env, "127.0.0.1", _free_port()) as url:
+    with streamlit_run(env, "127.0.0.1", free_port()) as url:
         yield url
 
 

@@ -27,9 +27,10 @@ from typing import Any
 import pytest
 
 from connections_core import Connection, ConnectionService, generate_key
+from tests.browsers import READY, streamlit_run
 from tests.fakes import FakeServer
 from tests.nginx import COOKIE, PROXY, Nginx, nginx_in_front, nginx_missing
-from tests.test_browser import READY, _free_port, streamlit_run
+from tests.support import free_port
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
 
@@ -81,11 +82,11 @@ def replicas(store_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     shared = ConnectionService.from_env(environ=store_env).create(
         "ollama", "Shared", {"baseUrl": provider.url})
     with ExitStack() as stack:
-        urls = [stack.enter_context(streamlit_run(store_env, "127.0.0.1", _free_port()))
+        urls = [stack.enter_context(streamlit_run(store_env, "127.0.0.1", free_port()))
                 for _ in range(2)]
         nginx = stack.enter_context(nginx_in_front(
             [url.removeprefix("http://") for url in urls],
-            tmp_path_factory.mktemp("nginx"), _free_port()))
+            tmp_path_factory.mktemp("nginx"), free_port()))
         yield Replicas(nginx, store_env, shared)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from connections_core import ConnectionService, KeyRing, generate_key
 from connections_core.postgres import PostgresStore
-from tests.fakes import FakeServer
+from tests.fakes import API_KEY, FakeServer
+from tests.installations import SECRET_TAIL, Installation, assert_one_line_error
 from tests.postgres import PASSWORD, PostgresServer
-from tests.test_cli import API_KEY, SECRET_TAIL, Installation, assert_one_line_error
 
 
 def test_list_and_test_run_on_the_database(tmp_path: Path, postgres: PostgresServer,

@@ -11,7 +11,7 @@ from filelock import FileLock
 
 from connections_core import ConnectionService, KeyRing, PermissionDeniedError, generate_key
 from connections_core.doctor import run_checks
-from tests.conftest import OPENAI_KEY, FakeClock
+from tests.support import OPENAI_KEY, FakeClock
 
 
 def statuses(data_dir: Path, env: dict[str, str], **options: float) -> dict[str, str]:

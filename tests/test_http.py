@@ -15,7 +15,6 @@ import responses
 from connections_core import addresses, http
 from connections_core.errors import ProviderError, ValidationError
 from connections_core.text import server_text
-from tests import fakes
 from tests.fakes import (
     FakeServer,
     TrickleServer,
@@ -27,7 +26,6 @@ from tests.fakes import (
 pytestmark = pytest.mark.timeout(30)
 
 Trickle = Callable[..., TrickleServer]
-trickle_server = fakes.trickle_server  # the fixture, shared with this module
 API = "https://api.example.test/v1"
 
 

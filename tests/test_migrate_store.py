@@ -29,7 +29,8 @@ from connections_core.cli import run
 from connections_core.migrate import VerificationError, migrate_store
 from connections_core.storage import Store
 from tests.fakes import API_KEY
-from tests.postgres import PASSWORD, PostgresServer, _free_port
+from tests.postgres import PASSWORD, PostgresServer
+from tests.support import free_port
 from tests.together import on_a_terminal
 
 pytest.importorskip("psycopg")
@@ -268,7 +269,7 @@ def test_the_command_copies_verifies_and_never_shows_the_password(
 ])
 def test_a_bad_or_unreachable_address_exits_2_without_the_password(
         source: TinyDBStore, key: str, to: str, words: list[str]) -> None:
-    port = _free_port()
+    port = free_port()
     ran = cli(source.path.parent, "migrate-store", "--to",
               to.format(password=PASSWORD, port=port), ENCRYPTION_KEY=key)
 

@@ -45,7 +45,6 @@ BASE = "http://ollama.test:11434"
 pytestmark = pytest.mark.timeout(10)
 
 Trickle = Callable[..., TrickleServer]
-trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 
 @pytest.fixture

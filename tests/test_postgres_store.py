@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connections_core.errors import NotFoundError, StoreError
-from tests.postgres import PASSWORD, PostgresServer
+from tests.postgres import PASSWORD, PostgresServer, increment_counter
 
 psycopg = pytest.importorskip("psycopg")
 from connections_core.postgres import (  # noqa: E402  (after the skip)
@@ -216,18 +216,11 @@ def test_nested_transactions_join_the_outermost(postgres_store: PostgresStore) -
     assert postgres_store.connections()[1] == []
 
 
-def _increment(store: PostgresStore, times: int) -> None:
-    for _ in range(times):
-        with store.transaction() as tx:
-            record = tx.connection(WS, "counter")
-            assert record is not None
-            tx.update_connection(WS, "counter", {"count": record["count"] + 1})
-
-
 def test_eight_threads_lose_no_increment(postgres_store: PostgresStore) -> None:
     with postgres_store.transaction() as tx:
         tx.insert_connection(connection("counter", count=0))
-    threads = [threading.Thread(target=_increment, args=(postgres_store, 25)) for _ in range(8)]
+    threads = [threading.Thread(target=increment_counter, args=(postgres_store, 25))
+               for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -243,9 +236,9 @@ def test_two_processes_lose_no_increment(postgres: PostgresServer,
     script = textwrap.dedent("""
         import os
         from connections_core.postgres import PostgresStore
-        from tests.test_postgres_store import _increment
+        from tests.postgres import increment_counter
         with PostgresStore(os.environ["DSN"]) as store:
-            _increment(store, 50)
+            increment_counter(store, 50)
     """)
     environment = {**os.environ, "DSN": dsn}
     workers = [subprocess.Popen([sys.executable, "-c", script], env=environment)

@@ -25,17 +25,15 @@ from connections_core.providers import (
     raise_for_status,
     validate_config,
 )
-from tests import fakes
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.fakes import (
     API_KEY,
     FakeServer,
     TrickleServer,
     trickle_body,
 )
+from tests.support import ANTHROPIC_KEY, OPENAI_KEY
 
 Trickle = Callable[..., TrickleServer]
-trickle_server = fakes.trickle_server  # the fixture, shared with this module
 
 OPENAI = "https://api.openai.com/v1"
 ANTHROPIC = "https://api.anthropic.com/v1"

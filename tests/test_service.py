@@ -22,7 +22,7 @@ from connections_core import (
     generate_key,
 )
 from tests import stores
-from tests.conftest import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
+from tests.support import ANTHROPIC_KEY, OPENAI_KEY, FakeClock
 
 OPENAI = "https://api.openai.com/v1"
 

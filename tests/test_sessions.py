@@ -15,7 +15,7 @@ from connections_core import (
     Store,
     ValidationError,
 )
-from tests.conftest import FakeClock
+from tests.support import FakeClock
 
 WORKSPACE = "team"
 ADA, VI = "ada@example.com", "vi@example.com"  # its admin, its viewer

@@ -6,22 +6,14 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from connections_core import ConnectionService, KeyRing, StoreCorruptError, StoreError, TinyDBStore
+from tests.tinydb_files import insert, start_worker
 from tests.together import at_once
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def insert(store: TinyDBStore, **doc: object) -> None:
-    with store.transaction():
-        store.table("connections").insert(doc)
 
 
 def test_file_is_created_on_first_write_with_mode_0600(data_path: Path) -> None:
@@ -131,27 +123,6 @@ def test_eight_threads_lose_no_write(data_path: Path, keyring: KeyRing) -> None:
     assert len({c.id for c in listed}) == 80
     for type in ("openai", "anthropic", "ollama"):
         assert sum(c.is_default for c in listed if c.type == type) == 1
-
-
-WORKER = """
-import sys
-from connections_core import ConnectionService, KeyRing, TinyDBStore
-path, key, tag, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-service = ConnectionService(TinyDBStore(path), KeyRing(key))
-print("ready", flush=True)
-sys.stdin.readline()
-for i in range(count):
-    created = service.create("openai", f"{tag}-{i}", {"apiKey": "sk-process-key-0001"})
-    print(created.id, flush=True)
-"""
-
-
-def start_worker(data_path: Path, key: str, tag: str, count: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(data_path), key, tag, str(count)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    return process
 
 
 def test_two_processes_and_eight_threads_lose_no_write(data_path: Path, key: str) -> None:

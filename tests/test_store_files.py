@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connections_core import ConnectionService, StoreCorruptError, StoreError, TinyDBStore
-from tests.test_store import insert
+from tests.tinydb_files import insert
 
 
 def test_a_symlink_planted_at_any_temporary_name_is_never_followed(tmp_path: Path,

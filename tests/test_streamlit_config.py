@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from connections_core import ConnectionService, generate_key
+from tests.browsers import READY, ROOT, streamlit_run
 from tests.fakes import FakeServer
-from tests.test_browser import READY, ROOT, _free_port, streamlit_run
+from tests.support import free_port
 
 ACCEPTED, REFUSED = 101, 403
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -42,7 +43,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, provider: FakeServer) -> dict[
 @pytest.fixture(scope="module")
 def port(env: dict[str, str]) -> Iterator[int]:
     """The app with the repository's config, on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     with streamlit_run(env, "127.0.0.1", port):
         yield port
 
@@ -82,7 +83,7 @@ def test_a_client_on_a_foreign_host_name_and_no_origin_may_not(port: int) -> Non
 
 def test_a_deployment_names_its_own_host_in_the_environment(env: dict[str, str]) -> None:
     """What the README tells a deployment behind a proxy to do."""
-    port = _free_port()
+    port = free_port()
     named = {**env, "STREAMLIT_SERVER_ALLOWED_HOSTS": "dashboard.example.com"}
     with streamlit_run(named, "127.0.0.1", port):
         assert handshake(port, "dashboard.example.com", "https://dashboard.example.com") \
