@@ -17,13 +17,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
-from tests.app_support import (  # noqa: F401  (fixtures)
+from tests.app_support import (
     OLLAMA,
     ROOT,
     add,
     assert_clean,
     errors,
-    fixture_data_dir,
     open_app,
     service,
     texts,

@@ -92,3 +92,14 @@ def test_the_drawing_of_the_error_tree_names_every_error(name: str) -> None:
     raised = [cls.__name__ for _, cls in inspect.getmembers(module, inspect.isclass)
               if issubclass(cls, errors.ConnectionsError) and cls.__module__ == module.__name__]
     assert [cls for cls in raised if cls not in (errors.__doc__ or "")] == []
+
+
+def test_test_modules_share_helpers_not_each_other() -> None:
+    """Fixtures are registered once (conftest.py's pytest_plugins): a test module imports
+    helpers from the support modules, never from conftest or another test module."""
+    found = [f"{path.relative_to(ROOT)} imports {node.module}"
+             for path in sorted((ROOT / "tests").glob("*.py"))
+             for node in ast.walk(_parsed(path))
+             if isinstance(node, ast.ImportFrom) and node.module
+             and (node.module == "tests.conftest" or node.module.startswith("tests.test_"))]
+    assert found == []
