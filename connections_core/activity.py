@@ -10,17 +10,13 @@ from typing import Any
 from . import access
 from .errors import ValidationError
 from .models import AuditEntry
-from .scope import TRUSTED_ACTORS, Scope
+from .scope import TRUSTED_ACTORS, Room
 
 _CLOCK_SKEW = timedelta(days=1)  # how far two processes' clocks may disagree
 
 
-class Activity:
+class Activity(Room):
     """The audit trail of the scope's workspace."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def audit(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
               since: datetime | None = None) -> list[AuditEntry]:

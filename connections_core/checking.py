@@ -18,7 +18,7 @@ from .inputs import checked_config, kept_secrets, key_needed_again, without_disp
 from .models import Connection
 from .providers import TestResult, get_provider, test_connection, validate_config
 from .records import damage_of, not_found, unsaved
-from .scope import Scope
+from .scope import Room
 from .text import shown
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,8 @@ log = logging.getLogger(__name__)
 Record = dict[str, Any]
 
 
-class Checking:
+class Checking(Room):
     """Checks of the scope's workspace's connections."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def test(self, id: str) -> TestResult:
         """Check a connection and record its status, time and result.

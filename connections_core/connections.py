@@ -24,19 +24,15 @@ from .inputs import (
 from .models import STATUSES, Connection, Status
 from .providers import Provider, TestResult, get_provider, validate_config
 from .records import checked_fields, not_found, parse_time, version_of
-from .scope import Scope
+from .scope import Room
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
 
-class Connections:
+class Connections(Room):
     """The connections of the scope's workspace."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def list(self, type: str | None = None) -> builtins.list[Connection]:
         """The workspace's connections, newest first, without deleted ones."""

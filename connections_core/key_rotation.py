@@ -10,19 +10,15 @@ from . import crypto
 from .errors import DecryptionError
 from .models import ResidualSecret
 from .records import secret_context, secret_fields, text_or
-from .scope import Scope
+from .scope import Room
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
 
-class KeyRotation:
+class KeyRotation(Room):
     """Rotation of the store's keys (it spans every workspace)."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def rotate_keys(self, *, reseal: Iterable[ResidualSecret] = ()) -> int:
         """Re-encrypt every stored secret, in every workspace (deleted connections

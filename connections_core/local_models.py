@@ -12,7 +12,7 @@ from . import ollama
 from .errors import ConnectionsError, NotFoundError, ProviderError, StoreError, ValidationError
 from .inputs import checked_timeout
 from .providers import TestResult, bounded_models
-from .scope import Scope
+from .scope import Room
 
 #: Seconds a pull may be silent: Ollama says nothing while it verifies a
 #: downloaded layer, which takes minutes for a large model.
@@ -21,12 +21,8 @@ PULL_SILENCE_LIMIT = 600.0
 Record = dict[str, Any]
 
 
-class LocalModels:
+class LocalModels(Room):
     """The models on the servers of the workspace's Ollama connections."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def refresh_ollama_models(self, id: str) -> list[ollama.OllamaModel]:
         """List an Ollama connection's models and store their names on it.

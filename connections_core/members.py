@@ -12,19 +12,15 @@ from .errors import NotFoundError, ValidationError
 from .inputs import has_admin, member_input
 from .models import Member
 from .records import parse_time
-from .scope import Scope
+from .scope import Room
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
 
-class Members:
+class Members(Room):
     """The members of the scope's workspace, and people's sign-outs."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def workspaces(self) -> list[str]:
         """The workspaces the actor may open (all of them for trusted code and

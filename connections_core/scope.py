@@ -23,7 +23,7 @@ from .records import Records
 from .storage import Store
 
 __all__ = ["ADMINS_VARIABLE", "CLI_ACTOR", "DEFAULT_AUDIT_DAYS", "LOCAL_ACTOR",
-           "TRUSTED_ACTORS", "Clock", "Scope"]
+           "TRUSTED_ACTORS", "Clock", "Room", "Scope"]
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,6 @@ class Scope:
         self.records = Records(store, keyring, self.workspace_id, clock=clock,
                                audit_days=self.audit_days, actor_name=lambda: self.actor_name)
         self.records.check_store_key()
-
-    def in_workspace(self, workspace_id: str) -> Scope:
-        """The same actor and settings in another workspace."""
-        other = Scope(self.records.store, self.records.keyring, workspace_id, actor=self.actor,
-                      admins=self.admins, timeout=self.timeout, clock=self.clock,
-                      audit_days=self.audit_days)
-        other.trusted_actor = self.trusted_actor
-        return other
 
     @property
     def actor_name(self) -> str:
@@ -165,3 +157,12 @@ class Scope:
         """The member row of ``email`` in this workspace among ``docs``, or None."""
         return next((d for d in docs if d.get("workspace_id") == self.workspace_id
                      and d.get("email") == email), None)
+
+
+class Room:
+    """What every room of the service is built on: its scope, and the records it
+    reaches the store through."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.records = scope.records

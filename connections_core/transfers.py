@@ -14,19 +14,15 @@ from .inputs import checked_config, checked_name, has_admin, member_input
 from .models import STATUSES
 from .providers import bounded_models, get_provider, validate_config
 from .records import ID_MAX, last_result, parse_time, version_of
-from .scope import Scope
+from .scope import Room
 from .storage import Transaction
 from .text import name_problem, shown
 
 Record = dict[str, Any]
 
 
-class Transfers:
+class Transfers(Room):
     """What a backup takes out of the scope's workspace and puts back."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.records = scope.records
 
     def backup_records(self) -> list[Record]:
         """Every connection of the workspace, deleted ones too, oldest first, as stored

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from connections_core import AuditEntry
+from ui.widgets import page_of
 
 PAGE_SIZE = 50
 COLUMNS = ("When", "Who", "What", "Which connection", "Details")
@@ -162,10 +162,7 @@ def activity_filters(seen: Sequence[AuditEntry]) -> tuple[str | None, str | None
 def activity_table(entries: Sequence[AuditEntry]) -> None:
     """The entries, :data:`PAGE_SIZE` to a page, with where this page is in the whole."""
     table = st.container()
-    pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
-    page = st.pagination(pages, key="activity_page") if pages > 1 else 1
-    first = (page - 1) * PAGE_SIZE
-    shown = entries[first:first + PAGE_SIZE]
+    first, shown = page_of(entries, PAGE_SIZE, key="activity_page")
     with table:
         st.caption(f"Showing {first + 1}–{first + len(shown)} of {len(entries)} entries, "
                    "newest first.")

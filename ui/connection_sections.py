@@ -5,7 +5,6 @@ Undo in a deleted card's place), and Recently deleted.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -19,6 +18,7 @@ from ui.format import md, relative_time
 from ui.members import needs_role
 from ui.notices import notify
 from ui.undo import AFTER_LAST, undo_bar, undo_place
+from ui.widgets import page_of
 
 PAGE_SIZE = 20
 DELETED_SHOWN = 20
@@ -69,10 +69,7 @@ def card_pages(service: ConnectionService, shown: Sequence[Connection],
     if not shown:
         st.info("No connection matches these filters.", icon=":material/filter_alt_off:")
     cards = st.container()
-    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
-    page = st.pagination(pages, key="conn_page") if pages > 1 else 1
-    first = (page - 1) * PAGE_SIZE
-    on_page = shown[first:first + PAGE_SIZE]
+    first, on_page = page_of(shown, PAGE_SIZE, key="conn_page")
     with cards:
         if shown:
             st.caption(f"Showing {first + 1}–{first + len(on_page)} of {len(shown)} "

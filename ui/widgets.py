@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import TypeVar
 
 import streamlit as st
 
 from connections_core import STATUS_LABELS, TestResult
 from ui.format import md
+
+T = TypeVar("T")
 
 #: status -> (label, colour), in the order the filters offer them.  The labels are the
 #: core's, the one vocabulary for a check's outcome (the command line uses them too).
@@ -49,3 +53,13 @@ def show_result(result: TestResult) -> None:
         st.success(text, icon=":material/check_circle:")
     else:
         st.error(text, icon=":material/error:")
+
+
+def page_of(items: Sequence[T], size: int, *, key: str) -> tuple[int, Sequence[T]]:
+    """The page of ``items`` a person chose, ``size`` to a page: the index of its first
+    item, and its items.  The page picker is drawn here, only when there is more than
+    one page (draw the page's container before, so the picker sits below it)."""
+    pages = max(1, math.ceil(len(items) / size))
+    page = st.pagination(pages, key=key) if pages > 1 else 1
+    first = (page - 1) * size
+    return first, items[first:first + size]
