@@ -7,6 +7,10 @@ lone surrogates (which can't be stored as UTF-8), and at least one visible
 character.  Text that reached the data anyway (a file edited by hand, a
 server's message) is made safe where it is shown: :func:`server_text` for a
 line, :func:`json_text` for a JSON document.
+
+The words for numbers are here too, so that every screen and command says them
+alike: :func:`counted` ("1 connection", "7 connections") and :func:`duration`
+("12 ms", "15.0 s").
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["json_text", "name_problem", "server_text", "shown", "well_formed"]
+__all__ = ["counted", "duration", "json_text", "name_problem", "server_text", "shown",
+           "well_formed"]
 
 #: Characters that reorder the text around them.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
@@ -80,3 +85,21 @@ def json_text(document: Any) -> str:
     text = json.dumps(document, indent=2, ensure_ascii=False)
     # Outside its strings, JSON is ASCII punctuation: every match is inside one.
     return _RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is 1: ``"1 connection"``,
+    ``"7 connections"``, ``counted(2, "entry", "entries")``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def duration(ms: int | float) -> str:
+    """A time taken, as a person reads it: ``"12 ms"`` under a second,
+    ``"15.0 s"`` under a minute, ``"2 min 5 s"`` beyond."""
+    if ms < 1000:
+        return f"{round(ms)} ms"
+    seconds = ms / 1000
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
