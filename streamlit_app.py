@@ -1,62 +1,14 @@
 """The connections dashboard: ``streamlit run streamlit_app.py``.
 
-Page config, the sign-in gate, navigation over the screens in ``app_pages/``,
-the sidebar, and the one place where an error on a screen becomes a short message.
+Streamlit finds ``app`` below and serves it; every visit runs ``dashboard.py``
+(page config, the sign-in gate, navigation over the screens in ``app_pages/``).
+Before the server starts, it also accepts this machine's own names and addresses
+(:mod:`server.hosts`), so the "Network URL" it prints opens the app.
 """
 
 import streamlit as st
 
-from ui.auth import PRODUCT, signed_in_email
-from ui.background import announce_background_work
-from ui.chrome import FAVICON, chrome, tab_title
-from ui.errors import reported_errors
-from ui.format import md
-from ui.notices import show_notices
-from ui.service import (
-    chosen_service,
-    current_service,
-    key_source,
-    require_a_current_session,
-    require_a_workspace,
-)
-from ui.sidebar import sidebar
+from server.hosts import accept_this_machine
 
-st.set_page_config(page_title=PRODUCT, page_icon=FAVICON, layout="wide")
-
-SETTINGS = st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:",
-                   help="Where the encryption key comes from, the data file, the workspace's "
-                        "members, and counts of connections.")
-PAGES = [
-    st.Page("app_pages/connections.py", title="Connections", icon=":material/hub:", default=True,
-            help="Your AI provider connections: add, test, edit and delete them, and choose "
-                 "the default of each provider."),
-    st.Page("app_pages/ollama_models.py", title="Ollama models", icon=":material/deployed_code:",
-            help="The models on an Ollama server: list, inspect, pull and delete them."),
-    st.Page("app_pages/activity.py", title="Activity", icon=":material/history:",
-            help="Who changed, tested or was refused what in this workspace."),
-    SETTINGS,
-]
-
-# With sign-in on, only someone signed in gets past this line; the others get a page.
-signed_in_email()
-
-with reported_errors():
-    require_a_current_session()  # signed out since, elsewhere, or removed: the sign-in page
-    require_a_workspace()  # someone in no workspace at all: a page that says whom to ask
-    page = st.navigation(PAGES)
-    st.set_page_config(page_title=tab_title(page.title))
-    with st.sidebar:
-        sidebar(chosen_service())
-        chrome()  # last in the sidebar: it takes no space there
-        # Checks and pulls that end while the person is on another screen are told here.
-        announce_background_work(page.url_path, checks_page=PAGES[0].url_path,
-                                 pull_page=PAGES[1].url_path)
-    service = current_service()  # a workspace they may not open: a message, and theirs
-    # On the page, not in the sidebar: a phone shows the sidebar only when opened.
-    # Settings says it in full.
-    if key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path:
-        st.warning(f"Using a key generated for local use ({md(service.key_file)}). "
-                   "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",
-                   icon=":material/warning:")
-    show_notices()
-    page.run()
+accept_this_machine()
+app = st.App("dashboard.py")

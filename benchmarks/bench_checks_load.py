@@ -117,7 +117,7 @@ def colleague(folder: Path, key: str) -> AppTest:
     os.environ["CONNECTIONS_DATA_DIR"] = str(folder)
     os.environ["ENCRYPTION_KEY"] = key
     st.cache_resource.clear()
-    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
     app.secrets["ENCRYPTION_KEY"] = key
     app.run()
     assert not app.exception, app.exception

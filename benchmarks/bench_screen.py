@@ -35,7 +35,7 @@ def rerun_time(size: int, folder: Path) -> float:
     os.environ["ENCRYPTION_KEY"] = key = generate_key()
     filled_service(folder, size, "http://127.0.0.1:9/v1", key=key)
     st.cache_resource.clear()
-    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     app.secrets["ENCRYPTION_KEY"] = key
     app.run()  # the first run opens the store and parses the file
     assert not app.exception, app.exception

@@ -25,7 +25,7 @@ from ui.checks import CHECKS, TEST_ALL
 from ui.format import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "streamlit_app.py")
+APP = str(ROOT / "dashboard.py")
 CONNECTIONS = "app_pages/connections.py"
 OLLAMA = "app_pages/ollama_models.py"
 SETTINGS = "app_pages/settings.py"

@@ -10,8 +10,10 @@ Protocols``.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import socket
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from typing import Any
@@ -81,14 +83,46 @@ def test_a_client_on_a_foreign_host_name_and_no_origin_may_not(port: int) -> Non
     assert handshake(port, f"evil.example:{port}", None) == REFUSED
 
 
+def test_the_network_url_streamlit_prints_opens_the_app(port: int) -> None:
+    """A colleague opens the app by this machine's address; the handshake got 403."""
+    for address in machine_addresses():
+        host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        assert handshake(port, host, f"http://{host}") == ACCEPTED, address
+
+
+def test_the_app_opened_by_this_machines_host_name_may_open_the_websocket(port: int) -> None:
+    host = f"{socket.gethostname().lower()}:{port}"
+    assert handshake(port, host, f"http://{host}") == ACCEPTED
+
+
 def test_a_deployment_names_its_own_host_in_the_environment(env: dict[str, str]) -> None:
-    """What the README tells a deployment behind a proxy to do."""
+    """What the README tells a deployment behind a proxy to do: its list is the whole
+    list, this machine's addresses not added."""
     port = free_port()
     named = {**env, "STREAMLIT_SERVER_ALLOWED_HOSTS": "dashboard.example.com"}
     with streamlit_run(named, "127.0.0.1", port):
         assert handshake(port, "dashboard.example.com", "https://dashboard.example.com") \
             == ACCEPTED
         assert handshake(port, f"evil.example:{port}", f"http://evil.example:{port}") == REFUSED
+        address = machine_addresses()[0]
+        assert handshake(port, f"{address}:{port}", f"http://{address}:{port}") == REFUSED
+
+
+def machine_addresses() -> list[str]:
+    """This machine's addresses other than loopback, as ``ip`` lists them (not as
+    the code under test finds them)."""
+    try:
+        listed = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True,
+                                check=False).stdout
+    except FileNotFoundError:
+        pytest.skip("no `ip` command to list this machine's addresses with")
+    addresses = [word.split("/")[0] for line in listed.splitlines()
+                 for kind, word in zip(line.split(), line.split()[1:], strict=False)
+                 if kind in ("inet", "inet6")]
+    found = [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
+    if not found:
+        pytest.skip("this machine has no address but loopback")
+    return found
 
 
 def test_tables_offer_no_csv_download(browser: Any, port: int) -> None:

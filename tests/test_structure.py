@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "connections_core"
 CLASS_LINES = 450
 FUNCTION_LINES = 80
-SCREENS = [ROOT / "streamlit_app.py", *sorted((ROOT / "app_pages").glob("*.py")),
+SCREENS = [ROOT / "dashboard.py", *sorted((ROOT / "app_pages").glob("*.py")),
            *sorted((ROOT / "ui").glob("*.py"))]
 CORE_MODULES = {module.name for module in pkgutil.iter_modules(connections_core.__path__)}
 
