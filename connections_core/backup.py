@@ -80,6 +80,7 @@ __all__ = [
     "export_backup",
     "import_backup",
     "load_backup",
+    "preview_import",
     "read_backup",
     "write_backup",
 ]
@@ -676,7 +677,8 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
         raise PermissionDeniedError("Only an instance admin may import a backup.",
                                     "import_records")
     with nullcontext() if dry_run else service.store.transaction():
-        plan = _plan(service, backup, workspace, on_conflict, progress)
+        plan = _plan(service.store.connections()[1], service.store.members(), backup,
+                     workspace, on_conflict, progress)
         members = [m for found in plan.members.values() for m in found]
         report = ImportReport(plan.entries, members, dry_run, plan.moved_defaults)
         if confirmed is not None:
@@ -689,6 +691,24 @@ def import_backup(service: ConnectionService, backup: Backup, *, workspace: str 
     if progress is not None:
         progress(len(backup.connections), len(backup.connections))
     return report
+
+
+def preview_import(backup: Backup, *, workspace: str | None = None,
+                   on_conflict: OnConflict = "skip",
+                   progress: Progress | None = None) -> ImportReport:
+    """What :func:`import_backup` would do in an installation that has nothing yet (no
+    data file, no database): its dry run where there is no store to open.  Writes
+    nothing, and needs no key.
+
+    :raises ValidationError: ``on_conflict`` is invalid.
+    """
+    if on_conflict not in get_args(OnConflict):
+        raise ValidationError({"on_conflict": "On a conflict, choose skip, replace or copy."})
+    plan = _plan([], [], backup, workspace, on_conflict, progress)
+    members = [m for found in plan.members.values() for m in found]
+    if progress is not None:
+        progress(len(backup.connections), len(backup.connections))
+    return ImportReport(plan.entries, members, True, plan.moved_defaults)
 
 
 def _refuse_unconfirmed(report: ImportReport, confirmed: Collection[ToConfirm]) -> None:
@@ -707,12 +727,13 @@ def _said(change: ToConfirm) -> str:
     return f"make {change.email} an admin of '{change.workspace}'"
 
 
-def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
-          on_conflict: OnConflict, progress: Progress | None) -> _Plan:
-    """Decide what happens to each connection and member, from the rows stored now."""
-    rows = service.store.connections()[1]
+def _plan(rows: Sequence[Mapping[str, Any]], member_rows: Sequence[Mapping[str, Any]],
+          backup: Backup, workspace: str | None, on_conflict: OnConflict,
+          progress: Progress | None) -> _Plan:
+    """Decide what happens to each connection and member, from the rows stored now
+    (every workspace's connections and members)."""
     present: dict[str, dict[str, str]] = {}  # workspace -> id -> name
-    defaults: dict[tuple[str, str], Record] = {}  # (workspace, id) -> the stored row
+    defaults: dict[tuple[str, str], Mapping[str, Any]] = {}  # (workspace, id) -> the stored row
     for row in rows:
         if isinstance(row.get("workspace_id"), str) and isinstance(row.get("id"), str):
             present.setdefault(row["workspace_id"], {})[row["id"]] = str(row.get("name"))
@@ -737,7 +758,7 @@ def _plan(service: ConnectionService, backup: Backup, workspace: str | None,
         if progress is not None and done < total:
             progress(done, total)
     if workspace is None:
-        _plan_members(service, backup, plan)
+        _plan_members(member_rows, backup, plan)
     return plan
 
 
@@ -804,9 +825,8 @@ def _counting() -> Iterator[int]:
         number += 1
 
 
-def _plan_members(service: ConnectionService, backup: Backup, plan: _Plan) -> None:
-    """The backup's members who are not members of their workspace here."""
-    rows = service.store.members()
+def _plan_members(rows: Sequence[Mapping[str, Any]], backup: Backup, plan: _Plan) -> None:
+    """The backup's members who are not members of their workspace here (``rows``)."""
     present = {(row.get("workspace_id"), row.get("email")) for row in rows}
     for member in backup.members:
         if (member.workspace, member.email) not in present:

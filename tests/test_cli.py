@@ -94,7 +94,7 @@ def test_usage_errors_exit_2_with_one_line(site: Installation, tmp_path: Path) -
         ["list", "--bogus"], ["list", "--workspace", "a", "--all-workspaces"],
         ["list", "--data-dir", str(tmp_path / "nowhere")], ["test", "--timeout", "0"], [])
     assert no_command.code == 2 and "Commands:" in no_command.out
-    assert_one_line_error(bad_flag, 2, "--bogus", "connections list --help")
+    assert_one_line_error(bad_flag, 2, "--bogus", "python -m connections_core list --help")
     assert_one_line_error(both, 2, "--all-workspaces")
     assert_one_line_error(no_folder, 2, "--data-dir")
     assert_one_line_error(bad_timeout, 2, "--timeout")
@@ -120,9 +120,10 @@ def test_a_wrong_or_malformed_key_exits_2_and_writes_nothing(stocked: Installati
 # -- list -------------------------------------------------------------------------------------
 
 def test_list_shows_a_table_and_json(stocked: Installation) -> None:
-    table, as_json, everywhere, deleted = stocked.run_all(
+    # Piped, with no COLUMNS to fit: the whole table (test_cli_output fits it to a width).
+    table, as_json, everywhere, deleted = (finish(stocked.start(*args, COLUMNS=None)) for args in (
         ["list"], ["list", "--json"], ["list", "--all-workspaces", "--json"],
-        ["list", "--deleted", "--json"])
+        ["list", "--deleted", "--json"]))
     assert table.code == 0, table
     for word in ("Name", "Provider", "Default", "Status", "Last checked", "Base URL", "Key",
                  "Main", "Stale", "GPU box", "OpenAI", "Ollama", "never", "••••",
@@ -150,7 +151,7 @@ def test_test_records_results_and_exits_1_when_one_fails(stocked: Installation) 
     assert "Connected  default/Main (OpenAI" in text.out
     assert "Error      default/Stale (OpenAI" in text.out
     assert "Connected  default/GPU box (Ollama" in text.out
-    assert "Tested 3 connections: 2 connected, 1 error." in text.out
+    assert "Tested 3 connections: 2 connected, 1 failed." in text.out
     assert as_json.code == 0, as_json
     document = as_json.json()
     assert document["ok"] is True and document["count"] == 1 and document["failed"] == 0
@@ -377,7 +378,7 @@ def test_export_then_import_under_another_key_gives_the_same_credentials(
     exported = stocked.run("export", str(backup), "--all-workspaces",
                            "--passphrase-env", "BACKUP_PASSPHRASE", BACKUP_PASSPHRASE=PASSPHRASE)
     assert exported.code == 0, exported
-    assert "Exported 5 connections" in exported.out
+    assert "5 connections, 1 of them deleted" in exported.out
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     assert stocked.key not in backup.read_text() and API_KEY not in backup.read_text()
 
@@ -605,6 +606,26 @@ def test_a_dry_run_names_what_an_import_would_ask_about(
     assert ran.code == 0, ran
     assert f"base URL {ELSEWHERE} -> {fake_server.openai_url}" in ran.out
     assert "--yes" in ran.out and "Dry run: nothing was written." in ran.out
+
+
+def test_a_dry_run_previews_an_import_into_a_new_folder(with_an_admin: Path,
+                                                        tmp_path: Path) -> None:
+    """`import --dry-run --data-dir NEW` refused ("There is no data folder"), though
+    the import itself makes the folder: a dry run previews a new installation too."""
+    other = nowhere(tmp_path)
+    new_folder = ["--data-dir", str(other.data), "--passphrase-env", "P", "--dry-run"]
+
+    with_key, without_key = (
+        other.run("import", str(with_an_admin), *new_folder, P=PASSPHRASE, **key)
+        for key in ({}, {"ENCRYPTION_KEY": None}))
+
+    for ran in (with_key, without_key):
+        assert ran.code == 0, ran
+        assert ran.out.count("created   ") == 4 and "created 4, replaced 0" in ran.out
+        assert "member    default/ana@example.com (admin)" in ran.out
+        assert "Dry run: nothing was written." in ran.out and "--yes" in ran.out
+    assert "key file" in without_key.out
+    assert not (tmp_path / "elsewhere").exists()  # not the folder, nor its parent
 
 
 def test_export_of_an_unknown_workspace_is_refused(stocked: Installation,

@@ -1,4 +1,5 @@
-"""The ``connections`` command line: operations over ``connections_core``.
+"""The command line, ``python -m connections_core`` (``connections`` once installed):
+operations over ``connections_core``.
 
 Each command is a thin layer over the core, in a module of its own:
 ``connections`` (list, test, purge), ``keys`` (rotate-key), ``backup``
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -33,7 +35,8 @@ INTERRUPTED = 130
 def cli() -> None:
     """Operate a connections installation: check connections from cron, rotate the
     key, back up and restore, purge, check the installation's health, and move the
-    data file into PostgreSQL.
+    data file into PostgreSQL. Run as `python -m connections_core COMMAND`, or as
+    `connections COMMAND` after `pip install .`.
 
     Every command reads the key as the dashboard's core does (ENCRYPTION_KEY,
     ENCRYPTION_KEY_PREVIOUS, else <data dir>/encryption.key) and takes --data-dir.
@@ -41,8 +44,8 @@ def cli() -> None:
 
     \b
     Example:
-      connections doctor
-      connections test --all-workspaces --json
+      python -m connections_core doctor
+      python -m connections_core test --all-workspaces --json
     """
 
 
@@ -75,14 +78,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command; every error is one line on stderr and an exit code."""
+    program = _program_name()
     try:
         code = cli.main(args=list(argv) if argv is not None else None,
-                        prog_name="connections", standalone_mode=False)
+                        prog_name=program, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:  # no command: the help, as usage
         click.echo(error.format_message())
         return USAGE
     except click.UsageError as error:
-        where = f"`{error.ctx.command_path} --help`" if error.ctx else "`connections --help`"
+        where = f"`{error.ctx.command_path if error.ctx else program} --help`"
         return _fail(f"{error.format_message()} (see {where})", USAGE)
     except click.Abort:
         return _fail("Stopped; nothing more was done.", INTERRUPTED)
@@ -99,6 +103,13 @@ def run(argv: Sequence[str] | None = None) -> int:
                      "nothing more was done. Please report it with the command you ran.",
                      USAGE)
     return code if isinstance(code, int) else OK
+
+
+def _program_name() -> str:
+    """The command as it was typed: ``connections`` (installed by ``pip install .``)
+    or ``python -m connections_core``, which works without installing."""
+    return "python -m connections_core" if Path(sys.argv[0]).name == "__main__.py" \
+        else "connections"
 
 
 def _fail(message: str, code: int) -> int:

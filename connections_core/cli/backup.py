@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import get_args
 
 import click
 
+from .. import crypto
 from ..backup import (
     Backup,
     DefaultMove,
@@ -18,12 +20,14 @@ from ..backup import (
     export_backup,
     import_backup,
     load_backup,
+    preview_import,
     read_backup,
     write_backup,
 )
-from ..environment import DATABASE_URL_VARIABLE, STORE_FILE
+from ..environment import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE
 from ..providers import PROVIDERS
 from ..service import ConnectionService
+from ..text import counted
 from .common import (
     FOUND_A_PROBLEM,
     OK,
@@ -33,6 +37,7 @@ from .common import (
     data_dir_option,
     echo,
     environment,
+    existing_workspace,
     open_service,
 )
 
@@ -56,32 +61,31 @@ def export_command(file: Path, data_dir: Path | None, workspace: str | None,
 
     \b
     Example:
-      connections export team-a.backup.json --workspace team-a
-      BACKUP_PASSPHRASE=... connections export all.backup.json --all-workspaces \\
-          --passphrase-env BACKUP_PASSPHRASE
+      python -m connections_core export team-a.backup.json --workspace team-a
+      BACKUP_PASSPHRASE=... python -m connections_core export all.backup.json \\
+          --all-workspaces --passphrase-env BACKUP_PASSPHRASE
     """
     if workspace is not None and all_workspaces:
         raise click.UsageError("Pass either --workspace or --all-workspaces, not both.")
     service = open_service(data_dir)
-    known = service.accessible_workspaces()
-    names = known if all_workspaces else [workspace or "default"]
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise Failure(f"There is no workspace '{missing[0]}' in this installation (there "
-                      f"are: {', '.join(known)}).")
+    names = (service.accessible_workspaces() if all_workspaces
+             else [existing_workspace(service, workspace or "default")])
     passphrase = _passphrase(passphrase_env, twice=True)
-    counted = [0]
-
     with Bar("Exporting", None) as bar:
-        def progress(done: int, total: int) -> None:
-            counted[0] = total
-            bar.update(done, total)
-
-        data = export_backup(service, names, passphrase, progress=progress)
+        data = export_backup(service, names, passphrase, progress=bar.update)
     write_backup(file, data)
-    echo(f"Exported {counted[0]} connections of {_listed(names)} to {file} (mode 0600). "
+    echo(f"Exported {_listed(names)} to {file} (mode 0600): {_connections_in(data)}. "
          "Keep the passphrase apart from the file.")
     return OK
+
+
+def _connections_in(data: bytes) -> str:
+    """How many connections the backup ``data`` holds, and how many of them are deleted."""
+    workspaces = json.loads(data)["workspaces"].values()
+    found = [c for workspace in workspaces for c in workspace["connections"]]
+    deleted = sum(bool(c.get("deleted_at")) for c in found)
+    return counted(len(found), "connection") + (f", {deleted} of them deleted" if deleted
+                                                 else "")
 
 
 @click.command("import")
@@ -102,24 +106,27 @@ def export_command(file: Path, data_dir: Path | None, workspace: str | None,
 def import_command(file: Path, data_dir: Path | None, workspace: str | None,
                    on_conflict: OnConflict, dry_run: bool, passphrase_env: str | None,
                    yes: bool) -> int:
-    """Import a backup made by `connections export`, re-encrypting its API keys with
-    this installation's key. All or nothing; prints what it created, replaced,
-    skipped or copied. A wrong passphrase or a damaged file changes nothing.
+    """Import a backup made by `export`, re-encrypting its API keys with this
+    installation's key. All or nothing; prints what it created, replaced, skipped
+    or copied. A wrong passphrase or a damaged file changes nothing. Into a data
+    folder that doesn't exist yet, it starts a new installation there.
 
     An import that adds an admin to a workspace, or (with --on-conflict replace)
     changes a default connection's base URL, lists those changes and asks first on
     a terminal; elsewhere it needs --yes.
 
+    --dry-run says what the import would do and writes nothing, in a new data
+    folder too.
+
     \b
     Example:
-      connections import team-a.backup.json --dry-run
-      connections import team-a.backup.json --on-conflict replace
+      python -m connections_core import team-a.backup.json --dry-run
+      python -m connections_core import team-a.backup.json --on-conflict replace
     """
     # The backup first: a wrong passphrase or a damaged file leaves everything as it was.
     backup = read_backup(load_backup(file), _passphrase(passphrase_env, twice=False))
     if dry_run:
-        report = _import(open_service(data_dir), backup, workspace, on_conflict, dry_run=True)
-        _print_report(report)
+        _dry_run(data_dir, backup, workspace, on_conflict)
         return OK
     confirmed = None if yes else _confirmed(_to_confirm(data_dir, backup, workspace,
                                                         on_conflict))
@@ -128,6 +135,33 @@ def import_command(file: Path, data_dir: Path | None, workspace: str | None,
     service = open_service(data_dir, new_installation=True)
     _print_report(_import(service, backup, workspace, on_conflict, confirmed=confirmed))
     return OK
+
+
+def _dry_run(data_dir: Path | None, backup: Backup, workspace: str | None,
+             on_conflict: OnConflict) -> None:
+    """Print what the import would do, writing nothing (not even a new data folder)."""
+    if not _is_new(data_dir):
+        _print_report(_import(open_service(data_dir), backup, workspace, on_conflict,
+                              dry_run=True))
+        return
+    env, folder = environment(data_dir)
+    has_key = crypto.env_key(env) is not None
+    if has_key:
+        crypto.KeyRing.from_env(env)  # a malformed key is refused now, as the import would
+    with Bar("Importing", len(backup.connections)) as bar:
+        _print_report(preview_import(backup, workspace=workspace, on_conflict=on_conflict,
+                                     progress=bar.update))
+    made = "" if folder.is_dir() else f"the data folder {folder} and "
+    key = ("" if has_key or (folder / KEY_FILE).exists()
+           else f", with a new key file ({crypto.KEY_VARIABLE} is not set)")
+    echo(f"Nothing is stored there yet: the import would make {made}its data file{key}.")
+
+
+def _is_new(data_dir: Path | None) -> bool:
+    """Whether nothing is stored there yet (no database, no data file): opening it
+    would make the folder, which only an import may do."""
+    env, folder = environment(data_dir)
+    return not env.get(DATABASE_URL_VARIABLE, "").strip() and not (folder / STORE_FILE).exists()
 
 
 def _import(service: ConnectionService, backup: Backup, workspace: str | None,
@@ -146,22 +180,18 @@ def _print_report(report: ImportReport) -> None:
     for moved in report.moved_defaults:
         echo(_change_line(moved))
     counts = ", ".join(f"{action} {n}" for action, n in report.counts.items())
-    echo(f"{counts}; {len(report.members)} members added."
+    echo(f"{counts}; {counted(len(report.members), 'member')} added."
          + (" Dry run: nothing was written." if report.dry_run else ""))
     if report.dry_run and report.to_confirm:
-        echo(f"The import would ask to confirm {_counted(report.to_confirm)} first (or take "
+        echo(f"The import would ask to confirm {_said(report.to_confirm)} first (or take "
              "--yes).")
 
 
 def _to_confirm(data_dir: Path | None, backup: Backup, workspace: str | None,
                 on_conflict: OnConflict) -> list[ToConfirm]:
     """What the import would ask about, worked out without writing anything."""
-    env, folder = environment(data_dir)
-    if not env.get(DATABASE_URL_VARIABLE, "").strip() and not (folder / STORE_FILE).exists():
-        # Nothing is here yet (and opening it would make the folder): every member of the
-        # file is new, and there is no default to move.  The import checks this again.
-        return [] if workspace is not None else [m for m in backup.members
-                                                 if m.role == "admin"]
+    if _is_new(data_dir):  # the import checks this again, once it has made the store
+        return preview_import(backup, workspace=workspace, on_conflict=on_conflict).to_confirm
     service = open_service(data_dir, new_installation=True)
     return import_backup(service, backup, workspace=workspace, on_conflict=on_conflict,
                          dry_run=True).to_confirm
@@ -171,7 +201,7 @@ def _confirmed(changes: list[ToConfirm]) -> list[ToConfirm]:
     """``changes``, once a person has confirmed them on a terminal (none: nothing to ask)."""
     if not changes:
         return changes
-    echo(f"This import needs confirmation: {_counted(changes)}.")
+    echo(f"This import needs confirmation: {_said(changes)}.")
     for change in changes:
         echo(_change_line(change))
     if not agreed("Import, with these changes?",
@@ -189,11 +219,11 @@ def _change_line(change: ToConfirm) -> str:
     return f"admin     {change.workspace}/{change.email} (a new member)"
 
 
-def _counted(changes: list[ToConfirm]) -> str:
+def _said(changes: list[ToConfirm]) -> str:
     admins = sum(not isinstance(change, DefaultMove) for change in changes)
     moved = len(changes) - admins
-    said = [f"{admins} admin{'s' if admins != 1 else ''} added" if admins else "",
-            f"{moved} default connection{'s' if moved != 1 else ''} pointed at another base URL"
+    said = [f"{counted(admins, 'admin')} added" if admins else "",
+            f"{counted(moved, 'default connection')} pointed at another base URL"
             if moved else ""]
     return " and ".join(part for part in said if part)
 

@@ -1,14 +1,17 @@
 """What every command shares: the options, opening the service, and output.
 
 Output goes through three doors only: :func:`echo` (a line), :func:`print_json`
-(the one document of ``--json``) and :func:`table`; errors are raised as
-:class:`Failure` and printed on one line by :func:`connections_core.cli.main`.
+(the one document of ``--json``) and :func:`table` (which never cuts a cell: a
+command that must fit the terminal asks :func:`table_fits` first); errors are
+raised as :class:`Failure` and printed on one line by
+:func:`connections_core.cli.main`.
 Text from the data (names, messages) is never read as markup.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +33,9 @@ from ..text import json_text
 OK, FOUND_A_PROBLEM, USAGE = 0, 1, 2
 #: A table wider than this is never cut when the output is not a terminal.
 PIPE_WIDTH = 200
+#: Lines a console has: tables don't use it, but rich takes a width as given only
+#: with a height (on a terminal with TERM=dumb, it otherwise prints 80 wide).
+_HEIGHT = 25
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,12 +109,29 @@ def open_service(data_dir: Path | None, workspace: str = "default", *,
 
 def chosen_workspaces(service: ConnectionService, workspace: str | None,
                       all_workspaces: bool) -> list[ConnectionService]:
-    """The services that ``--workspace`` / ``--all-workspaces`` name."""
+    """The services that ``--workspace`` / ``--all-workspaces`` name.
+
+    :raises Failure: ``--workspace`` names a workspace that doesn't exist.
+    """
     if workspace is not None and all_workspaces:
         raise click.UsageError("Pass either --workspace or --all-workspaces, not both.")
     if not all_workspaces:
-        return [service.in_workspace(workspace) if workspace else service]
+        return [service.in_workspace(existing_workspace(service, workspace))
+                if workspace else service]
     return [service.in_workspace(w) for w in service.accessible_workspaces()]
+
+
+def existing_workspace(service: ConnectionService, workspace: str) -> str:
+    """``workspace``, if it exists: as the dashboard's list of workspaces has it, one
+    with a connection (deleted ones too) or a member, or ``default``, which always does.
+
+    :raises Failure: it doesn't (a mistyped name), naming it and those there are.
+    """
+    known = service.accessible_workspaces()
+    if workspace not in known:
+        raise Failure(f"There is no workspace '{workspace}' in this installation (there "
+                      f"are: {', '.join(known)}).")
+    return workspace
 
 
 # -- output -------------------------------------------------------------------------------
@@ -144,13 +167,38 @@ def print_json(document: Any) -> None:
     click.echo(json_text(document))
 
 
+def output_width() -> int:
+    """The columns output has: the terminal's (or ``COLUMNS``, when set); piped,
+    :data:`PIPE_WIDTH`."""
+    if is_terminal() or os.environ.get("COLUMNS", "").strip().isdigit():
+        return shutil.get_terminal_size().columns
+    return PIPE_WIDTH
+
+
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A table on stdout; cells are plain text, never markup."""
-    grid = Table(*columns, show_edge=False, header_style="bold", pad_edge=False)
+    """A table on stdout; cells are plain text, never markup, never wrapped or cut (a
+    table wider than the terminal runs past its edge)."""
+    grid = _grid(columns, rows)
+    width = max(output_width(), _width_of(grid))
+    Console(width=width, height=_HEIGHT, highlight=False).print(grid)
+
+
+def table_fits(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> bool:
+    """Whether :func:`table` would print these within ``width`` columns."""
+    return _width_of(_grid(columns, rows)) <= width
+
+
+def _grid(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    grid = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column in columns:
+        grid.add_column(column, no_wrap=True)
     for row in rows:
         grid.add_row(*(Text(printable(cell)) for cell in row))
-    width = None if is_terminal() else PIPE_WIDTH
-    Console(width=width, highlight=False).print(grid)
+    return grid
+
+
+def _width_of(grid: Table) -> int:
+    return Console(width=2**16, height=_HEIGHT).measure(grid).maximum
 
 
 class Bar:

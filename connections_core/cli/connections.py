@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from ..models import MASK, STATUS_LABELS, Connection
-from ..providers import PROVIDERS, TestResult
+from ..models import STATUS_LABELS, Connection
+from ..providers import TestResult
 from ..service import ConnectionService
+from ..text import counted, duration
 from .common import (
     FOUND_A_PROBLEM,
     OK,
@@ -23,26 +24,31 @@ from .common import (
     json_option,
     open_service,
     print_json,
-    table,
     workspace_options,
 )
+from .listing import has_key, iso_time, print_connections, provider_name
 
 
 @click.command("list")
 @data_dir_option
 @workspace_options
 @click.option("--deleted", is_flag=True, help="List deleted connections instead.")
+@click.option("--wide", is_flag=True,
+              help="Every column, in full, however wide the terminal.")
 @json_option
 def list_command(data_dir: Path | None, workspace: str | None, all_workspaces: bool,
-                 deleted: bool, as_json: bool) -> int:
-    """List connections: name, provider, default, status, last check, base URL, key.
+                 deleted: bool, wide: bool, as_json: bool) -> int:
+    """List connections: workspace, name, provider, default, status, last check,
+    base URL, key. A key is only ever shown masked.
 
-    A key is only ever shown masked.
+    The table fits the terminal: base URLs and dates are never cut; the key,
+    workspace, default and provider columns are left out, in that order, as far as
+    needed (--wide shows them all).
 
     \b
     Example:
-      connections list --all-workspaces
-      connections list --workspace team-a --json | jq '.connections[].name'
+      python -m connections_core list --all-workspaces
+      python -m connections_core list --workspace team-a --json | jq '.connections[].name'
     """
     services = chosen_workspaces(open_service(data_dir), workspace, all_workspaces)
     found = [c for s in services for c in (s.list_deleted() if deleted else s.list())]
@@ -52,19 +58,8 @@ def list_command(data_dir: Path | None, workspace: str | None, all_workspaces: b
         echo(f"No {'deleted ' if deleted else ''}connections in "
              f"{_where(services, all_workspaces)}.")
     else:
-        columns = ["Workspace", "Name", "Provider", "Default", "Status", "Last checked",
-                   "Base URL", "Key"] + (["Deleted"] if deleted else [])
-        table(columns, [_row(c, deleted) for c in found])
+        print_connections(found, deleted=deleted, wide=wide)
     return OK
-
-
-def _row(connection: Connection, deleted: bool) -> list[str]:
-    row = [connection.workspace_id, connection.name, _provider(connection.type),
-           "yes" if connection.is_default else "",
-           STATUS_LABELS.get(connection.status, connection.status),
-           _time(connection.last_checked_at) or "never", connection.base_url,
-           MASK if _has_key(connection) else ""]
-    return row + ([_time(connection.deleted_at) or ""] if deleted else [])
 
 
 def _connection_json(connection: Connection) -> dict[str, Any]:
@@ -72,19 +67,13 @@ def _connection_json(connection: Connection) -> dict[str, Any]:
     return {
         "workspace": connection.workspace_id, "id": connection.id, "name": connection.name,
         "type": connection.type, "is_default": connection.is_default,
-        "status": connection.status, "last_checked_at": _time(connection.last_checked_at),
+        "status": connection.status, "last_checked_at": iso_time(connection.last_checked_at),
         "last_result": None if last is None else {
             "success": last.success, "kind": last.kind, "message": last.message,
             "latency_ms": last.latency_ms, "status_code": last.status_code},
-        "base_url": connection.base_url, "has_key": _has_key(connection),
-        "deleted_at": _time(connection.deleted_at),
+        "base_url": connection.base_url, "has_key": has_key(connection),
+        "deleted_at": iso_time(connection.deleted_at),
     }
-
-
-def _has_key(connection: Connection) -> bool:
-    # Only whether there is one: the masked value ends in the key's last four characters.
-    return any(name.startswith("has_") and value is True
-               for name, value in connection.config.items())
 
 
 @click.command("test")
@@ -100,7 +89,8 @@ def test_command(data_dir: Path | None, workspace: str | None, all_workspaces: b
 
     \b
     Example (cron, every 15 minutes, mail on failure):
-      */15 * * * *  connections test --all-workspaces --data-dir /srv/connections/data
+      */15 * * * *  cd /srv/connections && python -m connections_core test \\
+          --all-workspaces --data-dir /srv/connections/data
     """
     services = chosen_workspaces(open_service(data_dir), workspace, all_workspaces)
     if timeout is not None:
@@ -122,16 +112,16 @@ def test_command(data_dir: Path | None, workspace: str | None, all_workspaces: b
     elif not results:
         echo(f"No connections in {_where(services, all_workspaces)}.")
     else:
-        # The words of the dashboard's Test all.
-        echo(f"Tested {len(results)} connections: {len(results) - failed} "
-             f"{STATUS_LABELS['connected'].lower()}, {failed} {STATUS_LABELS['error'].lower()}.")
+        echo(f"Tested {counted(len(results), 'connection')}: {len(results) - failed} "
+             f"{STATUS_LABELS['connected'].lower()}, {failed} failed.")
     return FOUND_A_PROBLEM if failed else OK
 
 
 def _result_line(connection: Connection, result: TestResult) -> str:
     verdict = STATUS_LABELS["connected" if result.success else "error"]
     return (f"{verdict:<9}  {connection.workspace_id}/{connection.name} "
-            f"({_provider(connection.type)}, {result.latency_ms} ms): {result.message}")
+            f"({provider_name(connection.type)}, {duration(result.latency_ms)}): "
+            f"{result.message}")
 
 
 def _result_json(connection: Connection, result: TestResult) -> dict[str, Any]:
@@ -152,17 +142,18 @@ def purge_command(data_dir: Path | None, days: int, yes: bool) -> int:
 
     \b
     Example:
-      connections purge --deleted-before 90 --yes
+      python -m connections_core purge --deleted-before 90 --yes
     """
     service = open_service(data_dir)
     before = datetime.now(UTC) - timedelta(days=days)
     workspaces = [service.in_workspace(w) for w in service.accessible_workspaces()]
     doomed = [(s, c) for s in workspaces for c in s.list_deleted()
               if c.deleted_at is not None and c.deleted_at < before]
+    ago = f"more than {counted(days, 'day')} ago"
     if not doomed:
-        echo(f"No connections were deleted more than {days} days ago; nothing to remove.")
+        echo(f"No connections were deleted {ago}; nothing to remove.")
         return OK
-    echo(f"Deleted more than {days} days ago ({len(doomed)}):")
+    echo(f"Deleted {ago} ({counted(len(doomed), 'connection')}):")
     for _, connection in doomed:
         echo(f"  {_label(connection)}")
     if not yes:
@@ -170,28 +161,21 @@ def purge_command(data_dir: Path | None, days: int, yes: bool) -> int:
     removed = [c for s in workspaces for c in s.purge_deleted(before)]
     for connection in removed:
         echo(f"Removed {_label(connection)}")
-    echo(f"Removed {len(removed)} connections for good.")
+    echo(f"Removed {counted(len(removed), 'connection')} for good.")
     return OK
 
 
 def _confirm(count: int) -> None:
-    if not agreed(f"Remove these {count} connections for good?",
+    these = "this connection" if count == 1 else f"these {count} connections"
+    if not agreed(f"Remove {these} for good?",
                   elsewhere="Not removing anything without confirmation, and this is not a "
                             "terminal: pass --yes to remove them."):
         raise Failure("Nothing was removed.", FOUND_A_PROBLEM)
 
 
 def _label(connection: Connection) -> str:
-    return (f"{connection.workspace_id}/{connection.name} ({_provider(connection.type)}, "
-            f"{connection.id}, deleted {_time(connection.deleted_at)})")
-
-
-def _provider(type: str) -> str:
-    return PROVIDERS[type].display_name if type in PROVIDERS else type
-
-
-def _time(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat(timespec="seconds")
+    return (f"{connection.workspace_id}/{connection.name} ({provider_name(connection.type)}, "
+            f"{connection.id}, deleted {iso_time(connection.deleted_at)})")
 
 
 def _where(services: list[ConnectionService], all_workspaces: bool) -> str:

@@ -25,7 +25,7 @@ def doctor_command(data_dir: Path | None, as_json: bool) -> int:
 
     \b
     Example:
-      connections doctor --data-dir /srv/connections/data
+      python -m connections_core doctor --data-dir /srv/connections/data
     """
     env, folder = environment(data_dir)
     checks = run_checks(folder, env)

@@ -10,6 +10,7 @@ import click
 
 from ..errors import DecryptionError
 from ..models import ResidualSecret
+from ..text import counted
 from .common import (
     FOUND_A_PROBLEM,
     OK,
@@ -53,8 +54,9 @@ def rotate_key_command(data_dir: Path | None, check: bool, yes: bool, as_json: b
 
     \b
     Example:
-      ENCRYPTION_KEY=<new> ENCRYPTION_KEY_PREVIOUS=<old> connections rotate-key
-      ENCRYPTION_KEY=<new> connections rotate-key --check
+      ENCRYPTION_KEY=<new> ENCRYPTION_KEY_PREVIOUS=<old> python -m connections_core \\
+          rotate-key
+      ENCRYPTION_KEY=<new> python -m connections_core rotate-key --check
     """
     service = open_service(data_dir)
     rotated: int | None = None
@@ -80,15 +82,17 @@ def _agreed_reseal(residual: list[ResidualSecret], yes: bool) -> list[ResidualSe
     unbound = [r for r in residual if r.reason == "unbound"]
     if not unbound:
         return []
-    echo(f"{len(unbound)} old keys are not bound to their connection and base URL, so they "
-         "are not used. Re-sealing binds each to the base URL shown, where it will be sent:",
-         err=True)
+    echo(f"Not bound to a connection and base URL, so not used: "
+         f"{counted(len(unbound), 'old key')}. Re-sealing binds each to the base URL shown, "
+         "where it will be sent:", err=True)
     for secret in unbound:
         echo(f"  {_where(secret)} -> {secret.base_url or '(no base URL)'}", err=True)
     if yes:
         return unbound
     try:
-        if agreed("Do these keys belong at these addresses? Re-seal them", err=True,
+        question = ("Does this key belong at this address? Re-seal it" if len(unbound) == 1
+                    else "Do these keys belong at these addresses? Re-seal them")
+        if agreed(question, err=True,
                   elsewhere="Not re-sealing them without confirmation, and this is not a "
                             "terminal: check the base URLs above, then run "
                             "`rotate-key --yes`."):
@@ -102,12 +106,12 @@ def _agreed_reseal(residual: list[ResidualSecret], yes: bool) -> list[ResidualSe
 
 def _report(rotated: int | None, residual: list[ResidualSecret]) -> None:
     if rotated is not None:
-        echo(f"Re-encrypted {rotated} secrets with the current key.")
+        echo(f"Re-encrypted {counted(rotated, 'secret')} with the current key.")
     if not residual:
         echo("Residual: 0 secrets need a previous key or can't be decrypted.")
         return
     counts = Counter(r.reason for r in residual)
-    echo(f"Residual: {len(residual)} secrets the current key alone can't decrypt "
+    echo(f"Residual: {counted(len(residual), 'secret')} the current key alone can't decrypt "
          f"({counts['previous_key']} under a previous key, {counts['no_key']} under no key, "
          f"{counts['unbound']} unbound):")
     for secret in residual:

@@ -40,8 +40,9 @@ def migrate_store_command(url: str, data_dir: Path | None, as_json: bool) -> int
 
     \b
     Example:
-      connections migrate-store --to postgresql://connections:PASSWORD@db:5432/connections
-      CONNECTIONS_DATABASE_URL=postgresql://... connections doctor
+      python -m connections_core migrate-store \\
+          --to postgresql://connections:PASSWORD@db:5432/connections
+      CONNECTIONS_DATABASE_URL=postgresql://... python -m connections_core doctor
     """
     if not url.startswith(POSTGRES_SCHEMES):
         # The value itself is never echoed: it may hold a password.
