@@ -11,11 +11,15 @@ password input that starts empty: in the edit dialog, empty keeps the stored
 key.  Errors show under the field they are about, and the fields keep what was
 typed.
 
-Test remembers its result with a fingerprint of exactly what was tested (a
-keyed hash, with a key made for the session, so the API key typed is not kept
-beyond the widget that holds it).  The result shows while the form still holds
-that config, and Save passes a passed one to the core, which stores it as the
-connection's status; once a field changes, it no longer applies.
+Test runs off the script thread, as a card's does (:mod:`ui.checks`): the
+dialog says "Testing…" while a fragment polls, so Cancel, the close button and
+Save act at once whatever the server does.  A Test still running when the
+dialog closes is forgotten; Save then stores the connection as not checked.
+Test remembers its check with a fingerprint of exactly what was tested (a keyed
+hash, with a key made for the session, so the API key typed is not kept beyond
+the widget that holds it).  The result shows while the form still holds that
+config, and Save passes it, passed or failed, to the core, which stores it as
+the connection's status; once a field changes, it no longer applies.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -41,6 +48,7 @@ from connections_core import (
     TestResult,
     ValidationError,
 )
+from ui.checks import REFRESH_SECONDS, UNEXPECTED
 from ui.confirm import confirm_dialog
 from ui.errors import reported_errors, show_error
 from ui.format import md
@@ -53,7 +61,7 @@ TARGET = "conn_target"  # the id of the connection being edited or deleted
 TARGET_VERSION = "conn_target_version"  # its version when the edit began
 CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
 UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
-TESTED = "conn_form_tested"  # (fingerprint, TestResult) of the dialog's last Test, or None
+TESTED = "conn_form_tested"  # the dialog's last Test (a DraftTest), or None
 TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprints
 
 #: dialog -> the service operation its main button performs
@@ -61,6 +69,20 @@ OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
 
 #: field name -> the slot under that field where its error shows ("" for the rest)
 Slots = dict[str, DeltaGenerator]
+
+log = logging.getLogger("connections.ui")
+
+
+@dataclass
+class DraftTest:
+    """The dialog's Test: a fingerprint of the config it checks, and its result to come."""
+
+    fingerprint: str
+    check: Future[TestResult]
+
+    def of(self, fingerprint: str) -> bool:
+        """Whether it checks the config with this fingerprint."""
+        return hmac.compare_digest(self.fingerprint, fingerprint)
 
 
 def open_dialog(kind: str, connection: Connection | None = None) -> None:
@@ -73,11 +95,14 @@ def open_dialog(kind: str, connection: Connection | None = None) -> None:
     st.session_state[TARGET] = connection.id if connection else None
     st.session_state[TARGET_VERSION] = connection.version if connection else None
     st.session_state[CONFLICT] = None
-    st.session_state[TESTED] = None
+    _forget_test()
 
 
 def close_dialog() -> None:
+    """Close the open dialog (also its close button's callback); its Test, if one runs,
+    is forgotten: its result is applied to nothing."""
     st.session_state[DIALOG] = None
+    _forget_test()
 
 
 def show_open_dialog(service: ConnectionService) -> None:
@@ -111,10 +136,12 @@ def add_dialog(service: ConnectionService) -> None:
         name, config, slots = _form(provider)
         tested = _fingerprint(type, config)
         test, save = _buttons()
-        _test(lambda: service.test_draft(type, config), slots, tested, run=test)
+        if test:
+            _start_test(lambda: service.start_test_draft(type, config), tested, slots)
+        _show_test(tested, slots)
         if save:
             try:
-                created = service.create(type, name, config, checked=_passed(tested))
+                created = service.create(type, name, config, checked=_result_of(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -145,12 +172,14 @@ def _edit(service: ConnectionService, id: str) -> None:
         version = st.session_state[TARGET_VERSION]
         tested = _fingerprint(connection.type, config, f"{id}@{version}")
         test, save = _buttons()
-        _test(lambda: service.test_draft(connection.type, config, existing_id=id), slots,
-              tested, run=test)
+        if test:
+            _start_test(lambda: service.start_test_draft(connection.type, config,
+                                                         existing_id=id), tested, slots)
+        _show_test(tested, slots)
         if save:
             try:
                 updated = service.update(id, version, name=name, config=config,
-                                         checked=_passed(tested))
+                                         checked=_result_of(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -231,29 +260,73 @@ def _buttons() -> tuple[bool, bool]:
     return test, save
 
 
-def _test(check: Callable[[], TestResult], slots: Slots, fingerprint: str, *,
-          run: bool) -> None:
-    """Run the check when Test was pressed (``run``) and remember its result; show the
-    result of the last Test for as long as the form holds the config it tested."""
-    if run:
-        st.session_state[TESTED] = None
-        try:
-            with st.spinner("Testing…"):
-                st.session_state[TESTED] = (fingerprint, check())
-        except ValidationError as error:
-            _show_field_errors(error, slots)
-    tested = st.session_state.get(TESTED)
-    if tested is not None and hmac.compare_digest(tested[0], fingerprint):
-        show_result(tested[1])
+# -- the dialog's Test -------------------------------------------------------------------
+
+def _start_test(start: Callable[[], Future[TestResult]], fingerprint: str,
+                slots: Slots) -> None:
+    """Start checking the config with this fingerprint, unless its Test runs (a Test of
+    other values is forgotten); an invalid config is refused at once, under its fields."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is not None and test.of(fingerprint) and not test.check.done():
+        return
+    _forget_test()
+    try:
+        check = start()
+    except ValidationError as error:
+        _show_field_errors(error, slots)
+        return
+    check.add_done_callback(_log_unexpected)
+    st.session_state[TESTED] = DraftTest(fingerprint, check)
 
 
-def _passed(fingerprint: str) -> TestResult | None:
-    """The last Test's result, if it passed and was of exactly this config."""
-    tested = st.session_state.get(TESTED)
-    if tested is None or not hmac.compare_digest(tested[0], fingerprint):
+def _show_test(fingerprint: str, slots: Slots) -> None:
+    """The last Test's result, or that it runs, while the form holds the config it checks."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is None or not test.of(fingerprint):
+        return
+    if not test.check.done():
+        st.fragment(_follow, run_every=REFRESH_SECONDS)(test.check)
+        return
+    error = test.check.exception()
+    if error is None:
+        show_result(test.check.result())
+    elif isinstance(error, ValidationError):
+        _show_field_errors(error, slots)
+    else:
+        show_error(error if isinstance(error, ConnectionsError) else UNEXPECTED,
+                   where=slots[""])
+
+
+def _follow(check: Future[TestResult]) -> None:
+    """Polled while the Test runs: the app runs again (and shows the result) when it ends."""
+    if check.done():
+        st.rerun()
+    st.caption(":material/progress_activity: Testing…")
+
+
+def _result_of(fingerprint: str) -> TestResult | None:
+    """The last Test's result, passed or failed, if it has arrived and was of exactly
+    this config: what Save stores as the connection's status."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is None or not test.of(fingerprint) or not test.check.done():
         return None
-    result: TestResult = tested[1]
-    return result if result.success else None
+    return None if test.check.exception() is not None else test.check.result()
+
+
+def _forget_test() -> None:
+    """Drop the dialog's Test: nothing will show or save its result.  One still waiting
+    for a free slot of the pool is not sent at all."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is not None:
+        test.check.cancel()
+    st.session_state[TESTED] = None
+
+
+def _log_unexpected(check: Future[TestResult]) -> None:
+    """Done callback: an error that is not the core's goes to the log, once."""
+    error = None if check.cancelled() else check.exception()
+    if error is not None and not isinstance(error, ConnectionsError):
+        log.error("A dialog's Test failed unexpectedly", exc_info=error)
 
 
 def _fingerprint(type: str, config: dict[str, str], existing: str = "") -> str:
