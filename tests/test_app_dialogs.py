@@ -1,8 +1,9 @@
-"""The Add and Edit dialogs' Test.
+"""The Add and Edit dialogs' Test, and what the Edit dialog says about the key.
 
 A Test's result, passed or failed, is saved with the connection when it is of
 exactly the values saved; the Test runs off the script thread, so Cancel closes
-the dialog at once whatever the server does, and the Test is then forgotten.
+the dialog at once whatever the server does, and the Test is then forgotten;
+once a new base URL means the key must be typed again, every text says so.
 """
 
 from __future__ import annotations
@@ -159,3 +160,42 @@ def test_save_while_the_test_runs_saves_the_connection_not_checked(
     at.run()
     assert service().get(saved.id).status == "unconfigured", "the Test was not applied later"
     assert "Not checked yet." in card(at, saved)
+
+
+# -- 8. once the key must be typed again, every text says so ---------------------------------
+
+def test_a_new_base_url_makes_every_text_ask_for_the_key(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    """The warning said "enter the API key again" while the header and the key's
+    placeholder still said it could be left empty."""
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_edit(work)
+    assert "Leave the key empty to keep the stored one." in texts(at)
+
+    field(at, "Base URL").set_value("https://elsewhere.example.com/v1")
+    at.run()
+
+    key = field(at, "API key")
+    words = [texts(at), key.placeholder, key.help or ""]
+    assert not [text for text in words if "keep" in text.lower()], words
+    assert all("again" in text for text in words[1:]), words
+    assert "enter the API key again" in texts(at)
+
+    key.set_value(OTHER_KEY)
+    at.run()
+    assert "keep" not in texts(at).lower(), "still needed once typed"
+    assert_clean(at)
+
+
+def test_the_key_may_be_left_empty_again_once_the_base_url_is_back(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_edit(work)
+    field(at, "Base URL").set_value("https://elsewhere.example.com/v1")
+    at.run()
+    field(at, "Base URL").set_value(fake_server.openai_url + "/")
+    at.run()
+
+    assert "Leave the key empty to keep the stored one." in texts(at)
+    assert field(at, "API key").placeholder == "Leave empty to keep ••••WXYZ"
+    assert not at.warning

@@ -20,6 +20,10 @@ hash, with a key made for the session, so the API key typed is not kept beyond
 the widget that holds it).  The result shows while the form still holds that
 config, and Save passes it, passed or failed, to the core, which stores it as
 the connection's status; once a field changes, it no longer applies.
+
+When a new base URL means the stored key can't be kept, every text about the
+key says it must be typed again: the header, the key's placeholder and help, and
+the warning under it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprint
 
 #: dialog -> the service operation its main button performs
 OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
+#: why a new base URL needs the key again, in the key's help
+KEY_KEPT_FOR_ITS_ADDRESS = ("A stored key is only sent to the address it was saved for, so a "
+                            "new base URL needs the key typed again.")
 
 #: field name -> the slot under that field where its error shows ("" for the rest)
 Slots = dict[str, DeltaGenerator]
@@ -164,10 +171,13 @@ def _edit(service: ConnectionService, id: str) -> None:
         provider = PROVIDERS[connection.type]
         if st.session_state.get(CONFLICT):
             _conflict(connection, provider)
+        # Asked before the form is drawn: the key's input comes before the base URL's.
+        key_again = bool(provider.secret_fields) and service.needs_key_again(
+            id, _typed_settings(provider, connection))
         if provider.secret_fields:
-            st.caption("Leave the key empty to keep the stored one.")
-        name, config, slots = _form(provider, connection)
-        if service.needs_key_again(id, config):
+            st.caption(_key_header(provider, key_again))
+        name, config, slots = _form(provider, connection, key_again=key_again)
+        if key_again:
             _ask_for_the_key_again(provider, config, slots)
         version = st.session_state[TARGET_VERSION]
         tested = _fingerprint(connection.type, config, f"{id}@{version}")
@@ -212,31 +222,57 @@ def delete_dialog(service: ConnectionService, id: str) -> None:
 
 # -- the form ----------------------------------------------------------------------------
 
-def _form(provider: Provider,
-          existing: Connection | None = None) -> tuple[str, dict[str, str], Slots]:
+def _form(provider: Provider, existing: Connection | None = None, *,
+          key_again: bool = False) -> tuple[str, dict[str, str], Slots]:
     """The name and config inputs, each with a slot for its error under it."""
     name = st.text_input("Name", value=existing.name if existing else "", key="conn_form_name",
                          placeholder=f"e.g. {provider.display_name} (work)")
     slots: Slots = {"name": st.empty()}
     config: dict[str, str] = {}
     for field in provider.fields:
-        config[field.name] = _input(provider, field, existing)
+        config[field.name] = _input(provider, field, existing, key_again=key_again)
         slots[field.name] = st.empty()
     slots[""] = st.empty()
     return name, config, slots
 
 
-def _input(provider: Provider, field: ConfigField, existing: Connection | None) -> str:
-    key = f"conn_form_{provider.type}_{field.name}"
+def _input(provider: Provider, field: ConfigField, existing: Connection | None, *,
+           key_again: bool) -> str:
+    key = _key(provider, field)
     help = field.help or None
     if field.secret:
         stored = existing.config.get(field.name) if existing else None
         placeholder = f"Leave empty to keep {stored}" if stored else field.placeholder
+        if stored and key_again:
+            placeholder = f"Enter the {field.label} again for the new base URL"
+            help = " ".join(filter(None, (KEY_KEPT_FOR_ITS_ADDRESS, field.help)))
         return st.text_input(field.label, key=key, type="password", placeholder=placeholder,
                              help=help)
-    value = existing.config.get(field.name, "") if existing else field.default or ""
-    return st.text_input(field.label, value=str(value), key=key, placeholder=field.placeholder,
+    value = _initial(field, existing)
+    return st.text_input(field.label, value=value, key=key, placeholder=field.placeholder,
                          help=help)
+
+
+def _key(provider: Provider, field: ConfigField) -> str:
+    return f"conn_form_{provider.type}_{field.name}"
+
+
+def _initial(field: ConfigField, existing: Connection | None) -> str:
+    """What a field that holds no secret shows when the form opens."""
+    return str(existing.config.get(field.name, "") if existing else field.default or "")
+
+
+def _typed_settings(provider: Provider, existing: Connection) -> dict[str, str]:
+    """The fields other than secrets as the form holds them, before it is drawn."""
+    return {field.name: st.session_state.get(_key(provider, field), _initial(field, existing))
+            for field in provider.fields if not field.secret}
+
+
+def _key_header(provider: Provider, key_again: bool) -> str:
+    if not key_again:
+        return "Leave the key empty to keep the stored one."
+    labels = " and ".join(f.label for f in provider.fields if f.secret)
+    return f"The base URL changed, so the stored key can't be kept: enter the {labels} again."
 
 
 def _ask_for_the_key_again(provider: Provider, config: dict[str, str], slots: Slots) -> None:
@@ -350,8 +386,7 @@ def _conflict(connection: Connection, provider: Provider) -> None:
     """Someone saved this connection meanwhile: offer to start again from their version."""
     show_error(st.session_state[CONFLICT], ":material/sync_problem:")
     if st.button("Reload", key="conn_form_reload", icon=":material/refresh:"):
-        for key in ["conn_form_name", *(f"conn_form_{provider.type}_{f.name}"
-                                        for f in provider.fields)]:
+        for key in ["conn_form_name", *(_key(provider, f) for f in provider.fields)]:
             st.session_state.pop(key, None)
         st.session_state[TARGET_VERSION] = connection.version
         st.session_state[CONFLICT] = None
