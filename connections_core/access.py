@@ -32,7 +32,7 @@ _NEEDED: dict[str, Role] = {
                      "start_test", "start_test_all", "refresh_ollama_models", "ollama_models",
                      "ollama_version", "running_models", "model_details"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
-                     "pull_model", "delete_model"), "editor"),
+                     "start_test_draft", "pull_model", "delete_model"), "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),
 }
 INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets",

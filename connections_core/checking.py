@@ -7,7 +7,7 @@ and its outcome after; the process's checks share one bounded pool
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -58,6 +58,22 @@ class Checking(Room):
             connection of another type.
         """
         self.scope.authorize("test_draft")
+        return checks.shared_pool().call(self._draft(type, config, existing_id))
+
+    def start_test_draft(self, type: str, config: Mapping[str, Any], *,
+                         existing_id: str | None = None) -> Future[TestResult]:
+        """:meth:`test_draft`, run off the caller's thread: the config is checked (a
+        :class:`ValidationError` is raised here) and the use of a stored key recorded
+        before it returns; the future's ``result()`` is the check's result.  Nothing is
+        written when it ends, so a screen that stops waiting (a closed dialog) can
+        simply drop it."""
+        self.scope.authorize("start_test_draft")
+        return checks.shared_pool().submit(self._draft(type, config, existing_id))
+
+    def _draft(self, type: str, config: Mapping[str, Any],
+               existing_id: str | None) -> Callable[[], TestResult]:
+        """The check of a draft, ready to run: validated first, and the stored key's use
+        recorded before it can be sent (see :meth:`test_draft`)."""
         config = checked_config(config)
         if existing_id is not None:
             record = self.records.record(existing_id)
@@ -67,16 +83,15 @@ class Checking(Room):
             if "baseUrl" not in config:
                 # Never the provider's default: the stored key goes where it was saved for.
                 config = {**config, "baseUrl": record["config"].get("baseUrl")}
-        if existing_id is not None and not key_needed_again(
-                provider := get_provider(record["type"]), record["config"], config):
+        provider, kept = get_provider(type), set[str]()
+        if existing_id is not None and not key_needed_again(provider, record["config"], config):
             kept = kept_secrets(provider, record["config"], config)
             config = {**without_display_values(provider, config),
                       **{f: self.records.open_secret(record, f) for f in kept}}
-            if kept:  # the stored key is sent: recorded first (once valid), as by test()
-                validate_config(provider, config)
-                self.records.attempt("connection.test_started", record, draft=True)
-        return checks.shared_pool().call(partial(test_connection, type, config,
-                                                 self.scope.timeout, clock=self.scope.ticks))
+        validate_config(provider, config)
+        if kept:  # the stored key is sent: recorded first, as by test()
+            self.records.attempt("connection.test_started", record, draft=True)
+        return partial(test_connection, type, config, self.scope.timeout, clock=self.scope.ticks)
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as

@@ -321,6 +321,11 @@ class ConnectionService:
                    existing_id: str | None = None) -> TestResult:
         return self._checking.test_draft(type, config, existing_id=existing_id)
 
+    @_as(Checking.start_test_draft)
+    def start_test_draft(self, type: str, config: Mapping[str, Any], *,
+                         existing_id: str | None = None) -> Future[TestResult]:
+        return self._checking.start_test_draft(type, config, existing_id=existing_id)
+
     @_as(Checking.iter_test_all)
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         return self._checking.iter_test_all()

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection, ConnectionService
 from ui.checks import CHECKS, TEST_ALL
+from ui.connection_dialogs import TESTED
 from ui.format import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +131,16 @@ def run_checks(at: AppTest, button: str, bound: float = 15) -> list[str]:
     toasts = [plain(t.value) for t in at.toast]
     wait_for_checks(at, bound)
     return toasts + [plain(t.value) for t in at.run().toast]
+
+
+def press_test(at: AppTest, bound: float = 15) -> AppTest:
+    """Press the open dialog's Test, wait at most ``bound`` s for its check (run off the
+    script thread), then run the page again, as the fragment following it would."""
+    at.button(key="conn_form_test").click().run()
+    test = at.session_state[TESTED] if TESTED in at.session_state else None
+    if test is not None:
+        assert not futures.wait([test.check], bound).not_done, "the dialog's Test did not end"
+    return at.run()
 
 
 def wait_for_checks(at: AppTest, bound: float = 15) -> None:

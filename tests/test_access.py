@@ -99,6 +99,8 @@ CALLS: dict[str, Call] = {
     "restore": lambda s, t: s.restore(t.deleted_id),
     "set_default": lambda s, t: s.set_default(t.second_id),
     "test_draft": lambda s, t: s.test_draft("ollama", {"baseUrl": t.fake.url}),
+    "start_test_draft": lambda s, t: s.start_test_draft("ollama", {"baseUrl": t.fake.url}
+                                                        ).result(),
     "pull_model": lambda s, t: list(s.pull_model(t.ollama_id, "llama3.2:1b")),
     "delete_model": lambda s, t: s.delete_model(t.ollama_id, "qwen2.5:0.5b"),
     "set_member": lambda s, t: s.set_member("new@example.com", "viewer"),
@@ -112,7 +114,7 @@ READ = ANYONE | {"list", "list_deleted", "get", "get_default", "members", "audit
                  "refresh_ollama_models", "ollama_models", "ollama_version", "running_models",
                  "model_details"}
 EDIT = READ | {"create", "update", "delete", "restore", "set_default", "test_draft",
-               "pull_model", "delete_model"}
+               "start_test_draft", "pull_model", "delete_model"}
 ADMINISTER = EDIT | {"set_member", "remove_member"}
 ALLOWED: dict[str, set[str]] = {
     "stranger": ANYONE,

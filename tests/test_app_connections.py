@@ -16,6 +16,7 @@ from tests.app_support import (
     field,
     open_app,
     plain,
+    press_test,
     rendered,
     run_checks,
     service,
@@ -133,7 +134,7 @@ def test_test_in_the_add_dialog_checks_the_draft_without_saving(at: AppTest,
                                                                 fake_server: FakeServer) -> None:
     open_add(at)
     fill(at, Name="Work", API_key=API_KEY, Base_URL=fake_server.openai_url)
-    at.button(key="conn_form_test").click().run()
+    press_test(at)
 
     [success] = at.success
     assert "Connected to OpenAI" in success.value and "3 models available" in success.value
@@ -145,7 +146,7 @@ def test_test_in_the_add_dialog_reports_a_rejected_key(at: AppTest,
                                                         fake_server: FakeServer) -> None:
     open_add(at)
     fill(at, Name="Work", API_key=OTHER_KEY, Base_URL=fake_server.openai_url)
-    at.button(key="conn_form_test").click().run()
+    press_test(at)
 
     assert any("rejected the API key (401)" in e for e in errors(at))
     assert not at.success
@@ -233,7 +234,7 @@ def test_edit_with_a_new_base_url_asks_for_the_key_again(work: Connection) -> No
 def test_test_in_the_edit_dialog_uses_the_stored_key(work: Connection) -> None:
     at = open_app()
     at.button(key=f"conn_edit_{work.id}").click().run()
-    at.button(key="conn_form_test").click().run()
+    press_test(at)
 
     assert "Connected to OpenAI" in at.success[0].value
 

@@ -109,6 +109,23 @@ def test_draft_of_an_edit_uses_the_stored_key_only_for_the_same_url(
         other.close()
 
 
+def test_a_started_draft_check_refuses_a_bad_config_at_once_and_writes_nothing(
+        service: ConnectionService, fake_server: FakeServer) -> None:
+    """A dialog's Test runs off the script thread: its field errors still come at once,
+    and its result, whenever it comes, is written nowhere."""
+    with pytest.raises(ValidationError, match="API key must be at least 10 characters"):
+        service.start_test_draft("openai", {"apiKey": "short",
+                                            "baseUrl": fake_server.openai_url})
+    fake_server.hold()
+    before = stores.contents(service.store)
+    check = service.start_test_draft("openai", {"apiKey": API_KEY,
+                                                "baseUrl": fake_server.openai_url})
+    assert fake_server.wait_for_in_flight(1) and not check.done()
+    fake_server.release()
+    assert check.result(timeout=10).success
+    assert stores.contents(service.store) == before
+
+
 def test_all_checks_run_at_once(service: ConnectionService, fake_server: FakeServer) -> None:
     fake_server.delay = 0.3
     created = [add_openai(service, fake_server, f"c{n}") for n in range(20)]

@@ -11,11 +11,19 @@ password input that starts empty: in the edit dialog, empty keeps the stored
 key.  Errors show under the field they are about, and the fields keep what was
 typed.
 
-Test remembers its result with a fingerprint of exactly what was tested (a
-keyed hash, with a key made for the session, so the API key typed is not kept
-beyond the widget that holds it).  The result shows while the form still holds
-that config, and Save passes a passed one to the core, which stores it as the
-connection's status; once a field changes, it no longer applies.
+Test runs off the script thread, as a card's does (:mod:`ui.checks`): the
+dialog says "Testing…" while a fragment polls, so Cancel, the close button and
+Save act at once whatever the server does.  A Test still running when the
+dialog closes is forgotten; Save then stores the connection as not checked.
+Test remembers its check with a fingerprint of exactly what was tested (a keyed
+hash, with a key made for the session, so the API key typed is not kept beyond
+the widget that holds it).  The result shows while the form still holds that
+config, and Save passes it, passed or failed, to the core, which stores it as
+the connection's status; once a field changes, it no longer applies.
+
+When a new base URL means the stored key can't be kept, every text about the
+key says it must be typed again: the header, the key's placeholder and help, and
+the warning under it.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -41,6 +52,7 @@ from connections_core import (
     TestResult,
     ValidationError,
 )
+from ui.checks import REFRESH_SECONDS, UNEXPECTED
 from ui.confirm import confirm_dialog
 from ui.errors import reported_errors, show_error
 from ui.format import md
@@ -53,14 +65,31 @@ TARGET = "conn_target"  # the id of the connection being edited or deleted
 TARGET_VERSION = "conn_target_version"  # its version when the edit began
 CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
 UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
-TESTED = "conn_form_tested"  # (fingerprint, TestResult) of the dialog's last Test, or None
+TESTED = "conn_form_tested"  # the dialog's last Test (a DraftTest), or None
 TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprints
 
 #: dialog -> the service operation its main button performs
 OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
+#: why a new base URL needs the key again, in the key's help
+KEY_KEPT_FOR_ITS_ADDRESS = ("A stored key is only sent to the address it was saved for, so a "
+                            "new base URL needs the key typed again.")
 
 #: field name -> the slot under that field where its error shows ("" for the rest)
 Slots = dict[str, DeltaGenerator]
+
+log = logging.getLogger("connections.ui")
+
+
+@dataclass
+class DraftTest:
+    """The dialog's Test: a fingerprint of the config it checks, and its result to come."""
+
+    fingerprint: str
+    check: Future[TestResult]
+
+    def of(self, fingerprint: str) -> bool:
+        """Whether it checks the config with this fingerprint."""
+        return hmac.compare_digest(self.fingerprint, fingerprint)
 
 
 def open_dialog(kind: str, connection: Connection | None = None) -> None:
@@ -73,11 +102,14 @@ def open_dialog(kind: str, connection: Connection | None = None) -> None:
     st.session_state[TARGET] = connection.id if connection else None
     st.session_state[TARGET_VERSION] = connection.version if connection else None
     st.session_state[CONFLICT] = None
-    st.session_state[TESTED] = None
+    _forget_test()
 
 
 def close_dialog() -> None:
+    """Close the open dialog (also its close button's callback); its Test, if one runs,
+    is forgotten: its result is applied to nothing."""
     st.session_state[DIALOG] = None
+    _forget_test()
 
 
 def show_open_dialog(service: ConnectionService) -> None:
@@ -111,10 +143,12 @@ def add_dialog(service: ConnectionService) -> None:
         name, config, slots = _form(provider)
         tested = _fingerprint(type, config)
         test, save = _buttons()
-        _test(lambda: service.test_draft(type, config), slots, tested, run=test)
+        if test:
+            _start_test(lambda: service.start_test_draft(type, config), tested, slots)
+        _show_test(tested, slots)
         if save:
             try:
-                created = service.create(type, name, config, checked=_passed(tested))
+                created = service.create(type, name, config, checked=_result_of(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -137,20 +171,25 @@ def _edit(service: ConnectionService, id: str) -> None:
         provider = PROVIDERS[connection.type]
         if st.session_state.get(CONFLICT):
             _conflict(connection, provider)
+        # Asked before the form is drawn: the key's input comes before the base URL's.
+        key_again = bool(provider.secret_fields) and service.needs_key_again(
+            id, _typed_settings(provider, connection))
         if provider.secret_fields:
-            st.caption("Leave the key empty to keep the stored one.")
-        name, config, slots = _form(provider, connection)
-        if service.needs_key_again(id, config):
+            st.caption(_key_header(provider, key_again))
+        name, config, slots = _form(provider, connection, key_again=key_again)
+        if key_again:
             _ask_for_the_key_again(provider, config, slots)
         version = st.session_state[TARGET_VERSION]
         tested = _fingerprint(connection.type, config, f"{id}@{version}")
         test, save = _buttons()
-        _test(lambda: service.test_draft(connection.type, config, existing_id=id), slots,
-              tested, run=test)
+        if test:
+            _start_test(lambda: service.start_test_draft(connection.type, config,
+                                                         existing_id=id), tested, slots)
+        _show_test(tested, slots)
         if save:
             try:
                 updated = service.update(id, version, name=name, config=config,
-                                         checked=_passed(tested))
+                                         checked=_result_of(tested))
             except ValidationError as error:
                 _show_field_errors(error, slots)
                 return
@@ -183,31 +222,57 @@ def delete_dialog(service: ConnectionService, id: str) -> None:
 
 # -- the form ----------------------------------------------------------------------------
 
-def _form(provider: Provider,
-          existing: Connection | None = None) -> tuple[str, dict[str, str], Slots]:
+def _form(provider: Provider, existing: Connection | None = None, *,
+          key_again: bool = False) -> tuple[str, dict[str, str], Slots]:
     """The name and config inputs, each with a slot for its error under it."""
     name = st.text_input("Name", value=existing.name if existing else "", key="conn_form_name",
                          placeholder=f"e.g. {provider.display_name} (work)")
     slots: Slots = {"name": st.empty()}
     config: dict[str, str] = {}
     for field in provider.fields:
-        config[field.name] = _input(provider, field, existing)
+        config[field.name] = _input(provider, field, existing, key_again=key_again)
         slots[field.name] = st.empty()
     slots[""] = st.empty()
     return name, config, slots
 
 
-def _input(provider: Provider, field: ConfigField, existing: Connection | None) -> str:
-    key = f"conn_form_{provider.type}_{field.name}"
+def _input(provider: Provider, field: ConfigField, existing: Connection | None, *,
+           key_again: bool) -> str:
+    key = _key(provider, field)
     help = field.help or None
     if field.secret:
         stored = existing.config.get(field.name) if existing else None
         placeholder = f"Leave empty to keep {stored}" if stored else field.placeholder
+        if stored and key_again:
+            placeholder = f"Enter the {field.label} again for the new base URL"
+            help = " ".join(filter(None, (KEY_KEPT_FOR_ITS_ADDRESS, field.help)))
         return st.text_input(field.label, key=key, type="password", placeholder=placeholder,
                              help=help)
-    value = existing.config.get(field.name, "") if existing else field.default or ""
-    return st.text_input(field.label, value=str(value), key=key, placeholder=field.placeholder,
+    value = _initial(field, existing)
+    return st.text_input(field.label, value=value, key=key, placeholder=field.placeholder,
                          help=help)
+
+
+def _key(provider: Provider, field: ConfigField) -> str:
+    return f"conn_form_{provider.type}_{field.name}"
+
+
+def _initial(field: ConfigField, existing: Connection | None) -> str:
+    """What a field that holds no secret shows when the form opens."""
+    return str(existing.config.get(field.name, "") if existing else field.default or "")
+
+
+def _typed_settings(provider: Provider, existing: Connection) -> dict[str, str]:
+    """The fields other than secrets as the form holds them, before it is drawn."""
+    return {field.name: st.session_state.get(_key(provider, field), _initial(field, existing))
+            for field in provider.fields if not field.secret}
+
+
+def _key_header(provider: Provider, key_again: bool) -> str:
+    if not key_again:
+        return "Leave the key empty to keep the stored one."
+    labels = " and ".join(f.label for f in provider.fields if f.secret)
+    return f"The base URL changed, so the stored key can't be kept: enter the {labels} again."
 
 
 def _ask_for_the_key_again(provider: Provider, config: dict[str, str], slots: Slots) -> None:
@@ -231,29 +296,73 @@ def _buttons() -> tuple[bool, bool]:
     return test, save
 
 
-def _test(check: Callable[[], TestResult], slots: Slots, fingerprint: str, *,
-          run: bool) -> None:
-    """Run the check when Test was pressed (``run``) and remember its result; show the
-    result of the last Test for as long as the form holds the config it tested."""
-    if run:
-        st.session_state[TESTED] = None
-        try:
-            with st.spinner("Testing…"):
-                st.session_state[TESTED] = (fingerprint, check())
-        except ValidationError as error:
-            _show_field_errors(error, slots)
-    tested = st.session_state.get(TESTED)
-    if tested is not None and hmac.compare_digest(tested[0], fingerprint):
-        show_result(tested[1])
+# -- the dialog's Test -------------------------------------------------------------------
+
+def _start_test(start: Callable[[], Future[TestResult]], fingerprint: str,
+                slots: Slots) -> None:
+    """Start checking the config with this fingerprint, unless its Test runs (a Test of
+    other values is forgotten); an invalid config is refused at once, under its fields."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is not None and test.of(fingerprint) and not test.check.done():
+        return
+    _forget_test()
+    try:
+        check = start()
+    except ValidationError as error:
+        _show_field_errors(error, slots)
+        return
+    check.add_done_callback(_log_unexpected)
+    st.session_state[TESTED] = DraftTest(fingerprint, check)
 
 
-def _passed(fingerprint: str) -> TestResult | None:
-    """The last Test's result, if it passed and was of exactly this config."""
-    tested = st.session_state.get(TESTED)
-    if tested is None or not hmac.compare_digest(tested[0], fingerprint):
+def _show_test(fingerprint: str, slots: Slots) -> None:
+    """The last Test's result, or that it runs, while the form holds the config it checks."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is None or not test.of(fingerprint):
+        return
+    if not test.check.done():
+        st.fragment(_follow, run_every=REFRESH_SECONDS)(test.check)
+        return
+    error = test.check.exception()
+    if error is None:
+        show_result(test.check.result())
+    elif isinstance(error, ValidationError):
+        _show_field_errors(error, slots)
+    else:
+        show_error(error if isinstance(error, ConnectionsError) else UNEXPECTED,
+                   where=slots[""])
+
+
+def _follow(check: Future[TestResult]) -> None:
+    """Polled while the Test runs: the app runs again (and shows the result) when it ends."""
+    if check.done():
+        st.rerun()
+    st.caption(":material/progress_activity: Testing…")
+
+
+def _result_of(fingerprint: str) -> TestResult | None:
+    """The last Test's result, passed or failed, if it has arrived and was of exactly
+    this config: what Save stores as the connection's status."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is None or not test.of(fingerprint) or not test.check.done():
         return None
-    result: TestResult = tested[1]
-    return result if result.success else None
+    return None if test.check.exception() is not None else test.check.result()
+
+
+def _forget_test() -> None:
+    """Drop the dialog's Test: nothing will show or save its result.  One still waiting
+    for a free slot of the pool is not sent at all."""
+    test: DraftTest | None = st.session_state.get(TESTED)
+    if test is not None:
+        test.check.cancel()
+    st.session_state[TESTED] = None
+
+
+def _log_unexpected(check: Future[TestResult]) -> None:
+    """Done callback: an error that is not the core's goes to the log, once."""
+    error = None if check.cancelled() else check.exception()
+    if error is not None and not isinstance(error, ConnectionsError):
+        log.error("A dialog's Test failed unexpectedly", exc_info=error)
 
 
 def _fingerprint(type: str, config: dict[str, str], existing: str = "") -> str:
@@ -277,8 +386,7 @@ def _conflict(connection: Connection, provider: Provider) -> None:
     """Someone saved this connection meanwhile: offer to start again from their version."""
     show_error(st.session_state[CONFLICT], ":material/sync_problem:")
     if st.button("Reload", key="conn_form_reload", icon=":material/refresh:"):
-        for key in ["conn_form_name", *(f"conn_form_{provider.type}_{f.name}"
-                                        for f in provider.fields)]:
+        for key in ["conn_form_name", *(_key(provider, f) for f in provider.fields)]:
             st.session_state.pop(key, None)
         st.session_state[TARGET_VERSION] = connection.version
         st.session_state[CONFLICT] = None
