@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,8 +29,21 @@ def local(data_dir: Any, fake_server: FakeServer) -> Connection:
     return add("ollama", "Local", baseUrl=fake_server.url)
 
 
+@pytest.fixture
+def spare(local: Connection) -> Iterator[Connection]:
+    """A second Ollama connection, on a server of its own with one model."""
+    server = FakeServer()
+    server.ollama_models = server.ollama_models[1:]
+    yield add("ollama", "Spare", baseUrl=server.url)
+    server.close()
+
+
 def models_table(at: AppTest) -> list[str]:
     return list(at.dataframe[0].value["Name"])
+
+
+def choose(at: AppTest, connection: Connection) -> AppTest:
+    return at.selectbox(key="ollama_connection").select(connection.id).run()
 
 
 def pull(at: AppTest, name: str) -> AppTest:
@@ -286,3 +300,30 @@ def test_the_server_picker_labels_the_default_as_the_cards_do(local: Connection)
     options = at.selectbox(key="ollama_connection").options
     assert f"{local.name} ({local.base_url}) · Default" in options
     assert "Spare (http://127.0.0.1:9)" in options
+
+
+# -- which server the screen opens on ------------------------------------------------------
+
+def test_it_opens_on_a_new_default(local: Connection, spare: Connection) -> None:
+    """The screen remembered the server it first opened on as if the person had chosen it."""
+    at = open_app(OLLAMA)
+    assert at.selectbox(key="ollama_connection").value == local.id
+    at.switch_page(CONNECTIONS).run()
+    service().set_default(spare.id)
+
+    at.switch_page(OLLAMA).run()
+
+    assert at.selectbox(key="ollama_connection").value == spare.id
+    assert models_table(at) == ["qwen2.5:0.5b"]
+
+
+def test_a_server_chosen_in_this_session_outlasts_a_new_default(local: Connection,
+                                                                spare: Connection) -> None:
+    at = choose(open_app(OLLAMA), spare)
+    choose(at, local)  # the default, chosen all the same
+    at.switch_page(CONNECTIONS).run()
+    service().set_default(spare.id)
+
+    at.switch_page(OLLAMA).run()
+
+    assert at.selectbox(key="ollama_connection").value == local.id
