@@ -302,6 +302,46 @@ def test_the_server_picker_labels_the_default_as_the_cards_do(local: Connection)
     assert "Spare (http://127.0.0.1:9)" in options
 
 
+# -- the pull form -------------------------------------------------------------------------
+
+def test_pull_is_the_screens_main_action(local: Connection) -> None:
+    at = open_app(OLLAMA)
+
+    assert at.button(key="ollama_pull_start").proto.type == "primary"
+
+
+def test_a_viewer_can_not_type_a_model_to_pull(local: Connection) -> None:
+    """A viewer could type a name into a box whose only use, Pull, was off for them."""
+    team = service()
+    team.set_member("ada@example.com", "admin")
+    team.set_member("vic@example.com", "viewer")
+    user = {"is_logged_in": True, "email": "vic@example.com", "email_verified": True,
+            "exp": time.time() + 3600}
+    auth = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+            "client_id": "c", "client_secret": "s",
+            "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
+    at = open_app(OLLAMA, secrets={"auth": auth}, user=user)
+
+    name = at.text_input(key="ollama_pull_name")
+    assert name.disabled and name.help == "Needs the editor role"
+    assert at.button(key="ollama_pull_start").disabled
+
+
+def test_a_cancelled_pull_is_recorded_once_with_its_model(
+        local: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    at.button(key="ollama_pull_cancel").click().run()
+
+    assert fake_server.stream_aborted.wait(4)
+    [entry] = service().audit(action="ollama.model_pull_cancelled")
+    assert (entry.target_id, dict(entry.details)) == (local.id, {"model": "phi3"})
+    assert "ollama.model_pulled" not in [e.action for e in service().audit()]
+    at.switch_page("app_pages/activity.py").run()
+    assert at.dataframe[0].value["What"].tolist()[0] == "Cancelled an Ollama model pull"
+
+
 # -- which server the screen opens on ------------------------------------------------------
 
 def test_it_opens_on_a_new_default(local: Connection, spare: Connection) -> None:

@@ -22,6 +22,7 @@ from ui.format import md
 from ui.ollama_state import PullJob, forget_details
 
 PULL_REFRESH_SECONDS = 0.5
+NAME_HELP = "A name from https://ollama.com/library, with an optional tag."
 
 
 def announce_finished_pull() -> None:
@@ -49,10 +50,10 @@ def show_pull(service: ConnectionService, connection: Connection,
     st.subheader("Pull a model")
     job: PullJob | None = st.session_state.ollama_pull
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        name = st.text_input("Model to pull", key="ollama_pull_name",
-                             placeholder="llama3.2:1b",
-                             help="A name from https://ollama.com/library, with an optional tag.")
-        pull = st.button("Pull", key="ollama_pull_start", icon=":material/download:",
+        name = st.text_input("Model to pull", key="ollama_pull_name", placeholder="llama3.2:1b",
+                             disabled=no_pull is not None, help=no_pull or NAME_HELP)
+        pull = st.button("Pull", key="ollama_pull_start", type="primary",
+                         icon=":material/download:",
                          disabled=(job is not None and job.running) or no_pull is not None,
                          help=no_pull)
     if pull:
