@@ -46,6 +46,10 @@ def choose(at: AppTest, connection: Connection) -> AppTest:
     return at.selectbox(key="ollama_connection").select(connection.id).run()
 
 
+def statuses(at: AppTest) -> list[str]:
+    return [plain(status.label) for status in at.status]
+
+
 def pull(at: AppTest, name: str) -> AppTest:
     at.text_input(key="ollama_pull_name").set_value(name)
     return at.button(key="ollama_pull_start").click().run()
@@ -270,7 +274,7 @@ def test_a_pull_that_ends_on_another_screen_is_told_on_return(
 
     at.switch_page(OLLAMA).run()
 
-    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
     assert (at.status[0].state, plain(at.status[0].label)) == ("complete", "Pulled phi3")
     assert "phi3" in models_table(at)
 
@@ -289,7 +293,7 @@ def test_a_pull_that_ends_on_another_screen_is_told_there(
 
     at.run()
 
-    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
     assert at.session_state.ollama_pull is None
     assert_clean(at)
 
@@ -342,6 +346,52 @@ def test_a_cancelled_pull_is_recorded_once_with_its_model(
     assert at.dataframe[0].value["What"].tolist()[0] == "Cancelled an Ollama model pull"
 
 
+# -- each server's pull is shown on that server only ----------------------------------------
+
+def test_a_finished_pull_shows_on_its_own_server_only(local: Connection,
+                                                      spare: Connection) -> None:
+    """After a pull on one server, every other server said "Pulled phi3" too."""
+    at = pull(open_app(OLLAMA), "phi3")
+    assert statuses(at) == ["Pulled phi3"]
+
+    choose(at, spare)
+    assert statuses(at) == [] and models_table(at) == ["qwen2.5:0.5b"]
+
+    choose(at, local)
+    assert statuses(at) == ["Pulled phi3"]
+
+
+def test_a_failed_pull_shows_on_its_own_server_only(local: Connection, spare: Connection,
+                                                    fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [ndjson([{"error": "pull model manifest: file does not exist"}])]
+    at = pull(open_app(OLLAMA), "no-such-model")
+
+    choose(at, spare)
+    assert statuses(at) == [] and errors(at) == []
+    assert not any(b.key == "ollama_pull_dismiss" for b in at.button)
+
+    choose(at, local)
+    assert statuses(at) == ["Could not pull no-such-model"]
+    assert "pull model manifest: file does not exist" in errors(at)[0]
+
+
+def test_a_running_pull_shows_on_its_own_server_only(local: Connection, spare: Connection,
+                                                     fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    choose(at, spare)
+    assert statuses(at) == [] and not at.progress
+    assert not any(b.key == "ollama_pull_cancel" for b in at.button)
+    start = at.button(key="ollama_pull_start")
+    assert start.disabled and plain(start.help) == (
+        f"One pull at a time: phi3 is being pulled on Local ({local.base_url}).")
+
+    choose(at, local)
+    assert statuses(at) == ["Pulling phi3 · downloading 50%"]
+    assert not fake_server.stream_aborted.is_set()
+
+
 # -- which server the screen opens on ------------------------------------------------------
 
 def test_it_opens_on_a_new_default(local: Connection, spare: Connection) -> None:
@@ -367,3 +417,20 @@ def test_a_server_chosen_in_this_session_outlasts_a_new_default(local: Connectio
     at.switch_page(OLLAMA).run()
 
     assert at.selectbox(key="ollama_connection").value == local.id
+
+
+def test_a_pull_that_ends_while_another_server_is_shown_says_where(
+        local: Connection, spare: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_delay = 0.3
+    at = choose(pull(open_app(OLLAMA), "phi3"), spare)
+    job = at.session_state.ollama_pull
+    deadline = time.monotonic() + 15
+    while job.running and time.monotonic() < deadline:
+        job.advance(0.2)  # what the screen's fragment does, twice a second
+
+    at.run()
+
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
+    assert statuses(at) == [] and models_table(at) == ["qwen2.5:0.5b"]
+    choose(at, local)
+    assert statuses(at) == ["Pulled phi3"] and "phi3" in models_table(at)

@@ -92,13 +92,18 @@ def server_slot(service: ConnectionService, connection: Connection, *,
     return loading.container(), snapshot
 
 
-def show_models(snapshot: ServerSnapshot) -> None:
-    """The server's version, its models in a table, and the disk they use."""
+def show_summary(snapshot: ServerSnapshot) -> None:
+    """The server's version, how many models it has, and the disk they use."""
     with st.container(horizontal=True):
         st.metric("Server version", md(snapshot.version), border=True)
         st.metric("Models", len(snapshot.models), border=True)
         st.metric("Disk used", sum(m.size for m in snapshot.models), format="bytes",
                   border=True)
+
+
+def show_models(snapshot: ServerSnapshot) -> None:
+    """The server's models in a table."""
+    st.subheader("Models")
     models = pd.DataFrame(
         [{"Name": m.name, "Family": m.details.family, "Parameters": m.details.parameter_size,
           "Quantization": m.details.quantization_level, "Size": m.size,
@@ -110,7 +115,7 @@ def show_models(snapshot: ServerSnapshot) -> None:
                  column_config={"Size": SIZE,
                                 "Modified": st.column_config.DatetimeColumn(format="distance")})
     if not snapshot.models:
-        st.caption("No models on this server yet: pull one below.")
+        st.caption("No models on this server yet: pull one above.")
 
 
 def show_details(service: ConnectionService, connection: Connection, snapshot: ServerSnapshot,
