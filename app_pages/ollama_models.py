@@ -12,13 +12,14 @@ from ui.ollama_sections import (
     show_details,
     show_models,
     show_running,
+    show_summary,
 )
 from ui.service import current_service
 
 service = current_service()
 st.session_state.setdefault("ollama_servers", {})  # (connection id, base URL) -> ServerSnapshot
 st.session_state.setdefault("ollama_pull", None)  # the PullJob being followed, on any screen
-st.session_state.setdefault("ollama_pulled", None)  # the last one that succeeded
+st.session_state.setdefault("ollama_pulls", {})  # (connection id, base URL) -> its last PullJob
 st.session_state.setdefault("ollama_deleting", None)  # the model the delete dialog is about
 st.session_state.setdefault("ollama_chosen", None)  # the connection chosen, on any screen
 
@@ -33,13 +34,15 @@ if not connections:
 connection, refresh = server_picker(connections)
 
 # -- What is on it: read when first shown and on Refresh, in a slot that says so meanwhile --
+# The Pull form sits above the table: its progress shows where the person pressed Pull.
 slot, snapshot = server_slot(service, connection, refresh=refresh)
 with slot:
     if snapshot is not None:
+        show_summary(snapshot)
+    show_pull(service, connection, no_pull)  # a server's pull shows on that server only
+    if snapshot is not None:
         show_models(snapshot)
         show_details(service, connection, snapshot, no_delete)
-    show_pull(service, connection, no_pull)  # a pull under way shows, whatever the server
-    if snapshot is not None:
         show_running(service, connection)
 
 show_delete_dialog(service, connection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,8 +29,25 @@ def local(data_dir: Any, fake_server: FakeServer) -> Connection:
     return add("ollama", "Local", baseUrl=fake_server.url)
 
 
+@pytest.fixture
+def spare(local: Connection) -> Iterator[Connection]:
+    """A second Ollama connection, on a server of its own with one model."""
+    server = FakeServer()
+    server.ollama_models = server.ollama_models[1:]
+    yield add("ollama", "Spare", baseUrl=server.url)
+    server.close()
+
+
 def models_table(at: AppTest) -> list[str]:
     return list(at.dataframe[0].value["Name"])
+
+
+def choose(at: AppTest, connection: Connection) -> AppTest:
+    return at.selectbox(key="ollama_connection").select(connection.id).run()
+
+
+def statuses(at: AppTest) -> list[str]:
+    return [plain(status.label) for status in at.status]
 
 
 def pull(at: AppTest, name: str) -> AppTest:
@@ -256,7 +274,7 @@ def test_a_pull_that_ends_on_another_screen_is_told_on_return(
 
     at.switch_page(OLLAMA).run()
 
-    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
     assert (at.status[0].state, plain(at.status[0].label)) == ("complete", "Pulled phi3")
     assert "phi3" in models_table(at)
 
@@ -275,7 +293,7 @@ def test_a_pull_that_ends_on_another_screen_is_told_there(
 
     at.run()
 
-    assert [t.value for t in at.toast] == ["Pulled **phi3**."]
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
     assert at.session_state.ollama_pull is None
     assert_clean(at)
 
@@ -286,3 +304,133 @@ def test_the_server_picker_labels_the_default_as_the_cards_do(local: Connection)
     options = at.selectbox(key="ollama_connection").options
     assert f"{local.name} ({local.base_url}) · Default" in options
     assert "Spare (http://127.0.0.1:9)" in options
+
+
+# -- the pull form -------------------------------------------------------------------------
+
+def test_pull_is_the_screens_main_action(local: Connection) -> None:
+    at = open_app(OLLAMA)
+
+    assert at.button(key="ollama_pull_start").proto.type == "primary"
+
+
+def test_a_viewer_can_not_type_a_model_to_pull(local: Connection) -> None:
+    """A viewer could type a name into a box whose only use, Pull, was off for them."""
+    team = service()
+    team.set_member("ada@example.com", "admin")
+    team.set_member("vic@example.com", "viewer")
+    user = {"is_logged_in": True, "email": "vic@example.com", "email_verified": True,
+            "exp": time.time() + 3600}
+    auth = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+            "client_id": "c", "client_secret": "s",
+            "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
+    at = open_app(OLLAMA, secrets={"auth": auth}, user=user)
+
+    name = at.text_input(key="ollama_pull_name")
+    assert name.disabled and name.help == "Needs the editor role"
+    assert at.button(key="ollama_pull_start").disabled
+
+
+def test_a_cancelled_pull_is_recorded_once_with_its_model(
+        local: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    at.button(key="ollama_pull_cancel").click().run()
+
+    assert fake_server.stream_aborted.wait(4)
+    [entry] = service().audit(action="ollama.model_pull_cancelled")
+    assert (entry.target_id, dict(entry.details)) == (local.id, {"model": "phi3"})
+    assert "ollama.model_pulled" not in [e.action for e in service().audit()]
+    at.switch_page("app_pages/activity.py").run()
+    assert at.dataframe[0].value["What"].tolist()[0] == "Cancelled an Ollama model pull"
+
+
+# -- each server's pull is shown on that server only ----------------------------------------
+
+def test_a_finished_pull_shows_on_its_own_server_only(local: Connection,
+                                                      spare: Connection) -> None:
+    """After a pull on one server, every other server said "Pulled phi3" too."""
+    at = pull(open_app(OLLAMA), "phi3")
+    assert statuses(at) == ["Pulled phi3"]
+
+    choose(at, spare)
+    assert statuses(at) == [] and models_table(at) == ["qwen2.5:0.5b"]
+
+    choose(at, local)
+    assert statuses(at) == ["Pulled phi3"]
+
+
+def test_a_failed_pull_shows_on_its_own_server_only(local: Connection, spare: Connection,
+                                                    fake_server: FakeServer) -> None:
+    fake_server.pull_chunks = [ndjson([{"error": "pull model manifest: file does not exist"}])]
+    at = pull(open_app(OLLAMA), "no-such-model")
+
+    choose(at, spare)
+    assert statuses(at) == [] and errors(at) == []
+    assert not any(b.key == "ollama_pull_dismiss" for b in at.button)
+
+    choose(at, local)
+    assert statuses(at) == ["Could not pull no-such-model"]
+    assert "pull model manifest: file does not exist" in errors(at)[0]
+
+
+def test_a_running_pull_shows_on_its_own_server_only(local: Connection, spare: Connection,
+                                                     fake_server: FakeServer) -> None:
+    fake_server.pull_endless, fake_server.pull_delay = True, 0.01
+    at = pull(open_app(OLLAMA), "phi3")
+
+    choose(at, spare)
+    assert statuses(at) == [] and not at.progress
+    assert not any(b.key == "ollama_pull_cancel" for b in at.button)
+    start = at.button(key="ollama_pull_start")
+    assert start.disabled and plain(start.help) == (
+        f"One pull at a time: phi3 is being pulled on Local ({local.base_url}).")
+
+    choose(at, local)
+    assert statuses(at) == ["Pulling phi3 · downloading 50%"]
+    assert not fake_server.stream_aborted.is_set()
+
+
+# -- which server the screen opens on ------------------------------------------------------
+
+def test_it_opens_on_a_new_default(local: Connection, spare: Connection) -> None:
+    """The screen remembered the server it first opened on as if the person had chosen it."""
+    at = open_app(OLLAMA)
+    assert at.selectbox(key="ollama_connection").value == local.id
+    at.switch_page(CONNECTIONS).run()
+    service().set_default(spare.id)
+
+    at.switch_page(OLLAMA).run()
+
+    assert at.selectbox(key="ollama_connection").value == spare.id
+    assert models_table(at) == ["qwen2.5:0.5b"]
+
+
+def test_a_server_chosen_in_this_session_outlasts_a_new_default(local: Connection,
+                                                                spare: Connection) -> None:
+    at = choose(open_app(OLLAMA), spare)
+    choose(at, local)  # the default, chosen all the same
+    at.switch_page(CONNECTIONS).run()
+    service().set_default(spare.id)
+
+    at.switch_page(OLLAMA).run()
+
+    assert at.selectbox(key="ollama_connection").value == local.id
+
+
+def test_a_pull_that_ends_while_another_server_is_shown_says_where(
+        local: Connection, spare: Connection, fake_server: FakeServer) -> None:
+    fake_server.pull_delay = 0.3
+    at = choose(pull(open_app(OLLAMA), "phi3"), spare)
+    job = at.session_state.ollama_pull
+    deadline = time.monotonic() + 15
+    while job.running and time.monotonic() < deadline:
+        job.advance(0.2)  # what the screen's fragment does, twice a second
+
+    at.run()
+
+    assert [t.value for t in at.toast] == ["Pulled **phi3** on Local."]
+    assert statuses(at) == [] and models_table(at) == ["qwen2.5:0.5b"]
+    choose(at, local)
+    assert statuses(at) == ["Pulled phi3"] and "phi3" in models_table(at)

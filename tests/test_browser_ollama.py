@@ -1,5 +1,5 @@
 """The Ollama screen in a real browser, where only a browser shows it: what is on
-screen while a slow server is read.
+screen while a slow server is read, and where a pull's progress is drawn.
 
 As in ``tests/test_browser.py``, a missing Chromium or Playwright skips these
 tests, except in CI (``CI`` set), where it fails them.
@@ -34,9 +34,11 @@ def fast() -> Iterator[FakeServer]:
 
 @pytest.fixture(scope="module")
 def slow() -> Iterator[FakeServer]:
-    """A server that takes 3 s to answer each request, with models of its own."""
+    """A server that takes 3 s to answer each request, with models of its own: enough
+    of them that their table fills most of a laptop's screen."""
     server = FakeServer()
-    server.ollama_models = [ollama_model("mistral:7b", family="mistral")]
+    server.ollama_models = [ollama_model("mistral:7b", family="mistral"),
+                            *(ollama_model(f"model-{n}:1b") for n in range(11))]
     server.delay = SLOW_SECONDS
     yield server
     server.close()
@@ -56,7 +58,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, fast: FakeServer,
 
 @pytest.fixture
 def page(browser: Any, app: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1366, "height": 900})  # a laptop's
     yield context.new_page()
     context.close()
 
@@ -66,9 +68,11 @@ def model_cell(page: Any, name: str) -> Any:
     return page.get_by_role("gridcell", name=name, exact=True, include_hidden=True)
 
 
-def test_a_slow_server_shows_loading_not_the_last_servers_models(page: Any, app: str) -> None:
+def test_a_slow_server_shows_loading_then_a_pull_shows_by_its_buttons(
+        page: Any, app: str, slow: FakeServer) -> None:
     """Switching to a slow server showed the previous server's table, faded, under the
-    new server's name until the new one answered."""
+    new server's name until the new one answered.  And after Pull, only Cancel was
+    in view at 1366x900: the progress was drawn below the fold."""
     from playwright.sync_api import expect
 
     page.goto(f"{app}/ollama_models")
@@ -87,3 +91,15 @@ def test_a_slow_server_shows_loading_not_the_last_servers_models(page: Any, app:
 
     expect(model_cell(page, "mistral:7b")).to_be_attached(timeout=WAIT)
     expect(loading).to_have_count(0)
+
+    slow.pull_endless, slow.pull_delay = True, 0.05
+    page.get_by_role("textbox", name="Model to pull").fill("phi3")
+    page.get_by_role("button", name="Pull", exact=True).click()
+    bar = page.get_by_test_id("stProgress")
+    expect(bar).to_be_visible(timeout=WAIT)
+    expect(bar).to_be_in_viewport()
+    cancel = page.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_in_viewport()
+    cancel.click()
+    expect(page.get_by_text(re.compile("Cancelled the pull of phi3"))).to_be_visible(timeout=WAIT)
+    assert slow.stream_aborted.wait(5), "the server saw the connection closed"

@@ -32,20 +32,28 @@ def no_server_yet() -> None:
 
 
 def server_picker(connections: Sequence[Connection]) -> tuple[Connection, bool]:
-    """The Ollama connection to look at (the default first, and the one chosen last kept
-    across screens), and whether Refresh was pressed."""
+    """The Ollama connection to look at, and whether Refresh was pressed.
+
+    It opens on the connection the person chose in this session (kept across
+    screens), else on the workspace's default as it is now: the one the screen
+    merely opened on before is no choice, so a new default is followed.
+    """
     servers = {c.id: c for c in sorted(connections, key=lambda c: not c.is_default)}
     # Streamlit forgets a widget's value on another screen; ``ollama_chosen`` stays.
-    if (st.session_state.get("ollama_connection") not in servers
-            and st.session_state.ollama_chosen in servers):
-        st.session_state.ollama_connection = st.session_state.ollama_chosen
+    if st.session_state.get("ollama_connection") not in servers:
+        chosen = st.session_state.ollama_chosen
+        st.session_state.ollama_connection = chosen if chosen in servers else next(iter(servers))
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        chosen = st.selectbox("Ollama connection", list(servers), key="ollama_connection",
-                              format_func=lambda id: f"{servers[id].name} ({servers[id].base_url})"
-                              + (" · Default" if servers[id].is_default else ""))
+        shown = st.selectbox("Ollama connection", list(servers), key="ollama_connection",
+                             format_func=lambda id: f"{servers[id].name} ({servers[id].base_url})"
+                             + (" · Default" if servers[id].is_default else ""),
+                             on_change=_remember_choice)
         refresh = st.button("Refresh", key="ollama_refresh", icon=":material/refresh:")
-    st.session_state.ollama_chosen = chosen
-    return servers[chosen], refresh
+    return servers[shown], refresh
+
+
+def _remember_choice() -> None:
+    st.session_state.ollama_chosen = st.session_state.ollama_connection
 
 
 def server_slot(service: ConnectionService, connection: Connection, *,
@@ -84,13 +92,18 @@ def server_slot(service: ConnectionService, connection: Connection, *,
     return loading.container(), snapshot
 
 
-def show_models(snapshot: ServerSnapshot) -> None:
-    """The server's version, its models in a table, and the disk they use."""
+def show_summary(snapshot: ServerSnapshot) -> None:
+    """The server's version, how many models it has, and the disk they use."""
     with st.container(horizontal=True):
         st.metric("Server version", md(snapshot.version), border=True)
         st.metric("Models", len(snapshot.models), border=True)
         st.metric("Disk used", sum(m.size for m in snapshot.models), format="bytes",
                   border=True)
+
+
+def show_models(snapshot: ServerSnapshot) -> None:
+    """The server's models in a table."""
+    st.subheader("Models")
     models = pd.DataFrame(
         [{"Name": m.name, "Family": m.details.family, "Parameters": m.details.parameter_size,
           "Quantization": m.details.quantization_level, "Size": m.size,
@@ -102,7 +115,7 @@ def show_models(snapshot: ServerSnapshot) -> None:
                  column_config={"Size": SIZE,
                                 "Modified": st.column_config.DatetimeColumn(format="distance")})
     if not snapshot.models:
-        st.caption("No models on this server yet: pull one below.")
+        st.caption("No models on this server yet: pull one above.")
 
 
 def show_details(service: ConnectionService, connection: Connection, snapshot: ServerSnapshot,

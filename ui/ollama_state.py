@@ -117,6 +117,7 @@ class PullJob:
     connection_id: str
     server: str
     name: str
+    connection_name: str = ""
     phases: list[str] = field(default_factory=list)
     layer: PullProgress | None = None
     latest: PullProgress | None = None
@@ -136,7 +137,8 @@ class PullJob:
         :raises PermissionDeniedError: the signed-in person's role doesn't allow pulling.
         """
         pull = service.pull_model(connection.id, name)
-        return cls(connection.id, connection.base_url, name.strip()).follow(pull)
+        return cls(connection.id, connection.base_url, name.strip(),
+                   connection.name).follow(pull)
 
     def follow(self, steps: Pull | Iterator[PullProgress]) -> PullJob:
         """Read ``steps`` on a daemon thread; returns the job.  A :class:`Pull` is
@@ -146,6 +148,11 @@ class PullJob:
                                         name=f"ollama-pull-{self.name}")
         self._reader.start()
         return self
+
+    @property
+    def where(self) -> tuple[str, str]:
+        """The server pulled onto: its connection's id and base URL."""
+        return self.connection_id, self.server
 
     @property
     def running(self) -> bool:
