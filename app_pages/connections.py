@@ -14,6 +14,7 @@ from ui.connection_sections import (
     toolbar,
 )
 from ui.format import md
+from ui.roles import role_notice
 from ui.service import current_service
 from ui.undo import last_deleted, undo_bar
 
@@ -23,6 +24,7 @@ st.session_state.setdefault(TEST_ALL_RESULTS, None)
 st.title("Connections")
 st.caption(f"Workspace **{md(service.workspace_id)}**: the AI providers this app can use, "
            "with their API keys encrypted at rest.")
+role_notice(service, "connections")  # for someone whose role can't change them: whom to ask
 connections = service.list()
 deleted = service.list_deleted()
 

@@ -13,6 +13,7 @@ from ui.ollama_sections import (
     show_models,
     show_running,
 )
+from ui.roles import role_notice
 from ui.service import current_service
 
 service = current_service()
@@ -23,6 +24,7 @@ st.session_state.setdefault("ollama_deleting", None)  # the model the delete dia
 st.session_state.setdefault("ollama_chosen", None)  # the connection chosen, on any screen
 
 st.title("Ollama models")
+role_notice(service, "ollama")  # for someone whose role can't pull or delete: why, and whom to ask
 no_pull, no_delete = needs_role(service, "pull_model"), needs_role(service, "delete_model")
 
 # -- Which server --------------------------------------------------------------------------

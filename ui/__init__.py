@@ -4,6 +4,7 @@
 ``service``              the cached ConnectionService of the chosen workspace, for who is signed in
 ``sidebar``              the workspace picker, "New workspace", and who is signed in
 ``members``              Settings' Members and Sign-in sections; controls a role can't use
+``roles``                what a role can't do, said at the top of a screen; who sees server details
 ``settings_sections``    Settings' other sections: the encryption key, storage, counts
 ``activity``             the Activity screen's table, filters and spreadsheet-safe CSV
 ``errors``               short messages instead of tracebacks; the start-up explanation
