@@ -42,6 +42,16 @@ def status_badge(status: str) -> None:
     st.badge(label, color=colour)  # type: ignore[arg-type]
 
 
+def badge(label: str, colour: str = "gray") -> str:
+    """A badge as Markdown, for a table's cell: ``:green-badge[Connected]``."""
+    return f":{colour}-badge[{md(label)}]"
+
+
+def status_markdown(status: str) -> str:
+    """The status badge (:func:`status_badge`) as Markdown, for a table's cell."""
+    return badge(*_style(status))
+
+
 def _style(status: str) -> tuple[str, str]:
     return STATUS_STYLES.get(status, (status.title(), "gray"))
 
