@@ -313,6 +313,24 @@ def test_test_alls_toast_counts_in_plurals(data_dir: Any, fake_server: FakeServe
     assert run_checks(at, "conn_test_all") == ["Tested 3 connections: 1 connected, 2 errors."]
 
 
+def test_a_latency_over_a_second_reads_in_seconds(data_dir: Any,
+                                                  slow_server: FakeServer) -> None:
+    """"1503 ms" on the card, the toast, Test all's table and Activity: now "1.5 s"."""
+    slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
+    at = open_app()
+
+    toasts = run_checks(at, f"conn_test_{slow.id}")
+
+    assert any(re.fullmatch(r"\*\*Slow\*\*: connected \(1\.\d s\)\.", t) for t in toasts), toasts
+    assert re.search(r"Checked just now · 1\.\d s", card(at, slow)), card(at, slow)
+    run_checks(at, "conn_test_all")
+    [(_, _, latency, _)] = results(at)
+    assert re.fullmatch(r"1\.\d s", latency), latency
+    at.switch_page("app_pages/activity.py").run()
+    details = list(at.dataframe[0].value["Details"])
+    assert any(re.fullmatch(r"kind: ok · 1\.\d s", d) for d in details), details
+
+
 def test_a_connection_never_checked_is_labelled_not_checked(data_dir: Any) -> None:
     add("ollama", "Local", baseUrl="http://localhost:11434")
     at = open_app()

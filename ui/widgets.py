@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from connections_core import STATUS_LABELS, TestResult
+from connections_core import STATUS_LABELS, TestResult, duration
 from ui.format import md
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ def _style(status: str) -> tuple[str, str]:
 
 def show_result(result: TestResult) -> None:
     """A check's outcome: what the provider said, and how long it took."""
-    text = f"{md(result.message)} ({result.latency_ms} ms)"
+    text = f"{md(result.message)} ({duration(result.latency_ms)})"
     if result.success:
         st.success(text, icon=":material/check_circle:")
     else:
