@@ -1,6 +1,6 @@
 """In Chromium: a slow check survives a click on another card, Test all's results are
-read whole and dated in the browser's time zone, and Undo after a delete is where the
-person is looking."""
+read whole and dated in the browser's time zone, "New workspace" closes once used, and
+Undo after a delete is where the person is looking."""
 
 from __future__ import annotations
 
@@ -131,6 +131,22 @@ def test_a_check_that_ends_on_another_screen_is_told_there(
     toasts = p.locator("[data-testid='stToast']")  # type: ignore[attr-defined]
     expect(toasts.filter(has_text="Slow C: connected")).to_be_visible(timeout=20_000)
     expect(p.get_by_role("heading", name="Activity")).to_be_visible()  # type: ignore[attr-defined]
+
+    # "New workspace" stays open to say why a name can't be one, and closes once the
+    # workspace is made, uncovering the sidebar.
+    sidebar = p.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    sidebar.get_by_role("button", name="New workspace").click()
+    name = p.get_by_role("textbox", name="Workspace name")  # type: ignore[attr-defined]
+    for typed in ("   ", "scratch"):
+        name.fill(typed)
+        name.press("Tab")
+        p.get_by_role("button", name="Create").click()  # type: ignore[attr-defined]
+        if not typed.strip():
+            expect(p.get_by_text("A workspace id is 1-100 characters.")).to_be_visible(  # type: ignore[attr-defined]
+                timeout=WAIT)
+            expect(name).to_be_visible()
+    expect(toasts.filter(has_text="workspace scratch")).to_be_visible(timeout=WAIT)
+    expect(name).to_be_hidden(timeout=WAIT)
 
 
 def test_undo_after_deleting_a_card_low_on_the_page_is_in_view(
