@@ -12,6 +12,7 @@ from ui.chrome import FAVICON, chrome, tab_title
 from ui.errors import reported_errors
 from ui.format import md
 from ui.notices import show_notices
+from ui.roles import sees_server_details
 from ui.service import (
     chosen_service,
     current_service,
@@ -53,8 +54,9 @@ with reported_errors():
                                  pull_page=PAGES[1].url_path)
     service = current_service()  # a workspace they may not open: a message, and theirs
     # On the page, not in the sidebar: a phone shows the sidebar only when opened.
-    # Settings says it in full.
-    if key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path:
+    # Settings says it in full.  Only to admins: the key file is the server's business.
+    if key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path \
+            and sees_server_details(service):
         st.warning(f"Using a key generated for local use ({md(service.key_file)}). "
                    "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",
                    icon=":material/warning:")

@@ -6,14 +6,9 @@ from ui.checks import TEST_ALL_RESULTS, follow_checks
 from ui.connection_card import in_card_order
 from ui.connection_dialogs import show_open_dialog
 from ui.connection_filters import filter_bar
-from ui.connection_sections import (
-    card_pages,
-    no_connections_yet,
-    recently_deleted,
-    test_all_results,
-    toolbar,
-)
+from ui.connection_sections import card_pages, no_connections_yet, recently_deleted, toolbar
 from ui.format import md
+from ui.roles import role_notice
 from ui.service import current_service
 from ui.undo import last_deleted, undo_bar
 
@@ -23,7 +18,8 @@ st.session_state.setdefault(TEST_ALL_RESULTS, None)
 st.title("Connections")
 st.caption(f"Workspace **{md(service.workspace_id)}**: the AI providers this app can use, "
            "with their API keys encrypted at rest.")
-connections = service.list()
+role_notice(service, "connections")  # for someone whose role can't change them: whom to ask
+connections = in_card_order(service.list())
 deleted = service.list_deleted()
 
 # -- Undo, right after a delete: in the deleted card's place, else here ---------------------
@@ -33,14 +29,13 @@ undo_here, undo_placed = st.container(), False
 # -- Empty state ---------------------------------------------------------------------------
 if not connections:
     no_connections_yet(service)
-    follow_checks()  # a check started before the last card went still ends with a toast
+    follow_checks(connections)  # a check started before the last card went still ends with a toast
 
-# -- Toolbar, filters, and the cards a page at a time ---------------------------------------
+# -- Toolbar, Test all's results as they arrive, filters, and the cards a page at a time ----
 else:
     toolbar(service)
-    follow_checks()
-    test_all_results()
-    undo_placed = card_pages(service, filter_bar(in_card_order(connections)), deleted_last)
+    follow_checks(connections)
+    undo_placed = card_pages(service, filter_bar(connections), deleted_last)
 if deleted_last is not None and not undo_placed:
     with undo_here:
         undo_bar(service, deleted_last)

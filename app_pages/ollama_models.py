@@ -14,6 +14,7 @@ from ui.ollama_sections import (
     show_running,
     show_summary,
 )
+from ui.roles import role_notice
 from ui.service import current_service
 
 service = current_service()
@@ -24,6 +25,7 @@ st.session_state.setdefault("ollama_deleting", None)  # the model the delete dia
 st.session_state.setdefault("ollama_chosen", None)  # the connection chosen, on any screen
 
 st.title("Ollama models")
+role_notice(service, "ollama")  # for someone whose role can't pull or delete: why, and whom to ask
 no_pull, no_delete = needs_role(service, "pull_model"), needs_role(service, "delete_model")
 
 # -- Which server --------------------------------------------------------------------------

@@ -1,23 +1,33 @@
-"""Settings: the encryption key, sign-in and members, the data file, and counts of connections."""
+"""Settings: the encryption key, sign-in and members, the data file, and counts of connections.
+
+The server's details (its files, its key, how to rotate it) are for the workspace's
+admins, and for whoever runs the app with sign-in off.
+"""
 
 import streamlit as st
 
 from ui.format import md
 from ui.members import members_section, sign_in_section
+from ui.roles import sees_server_details
 from ui.service import current_service
-from ui.settings_sections import counts_section, key_section, storage_section
+from ui.settings_sections import SERVER_DETAILS, counts_section, key_section, storage_section
 
 service = current_service()
 connections = service.list()
+admin = sees_server_details(service)
 
 st.title("Settings")
-for warning in service.file_warnings():
-    st.warning(md(warning), icon=":material/warning:")
+if admin:
+    for warning in service.file_warnings():
+        st.warning(md(warning), icon=":material/warning:")
+    key_section(service)
+else:
+    st.caption(SERVER_DETAILS)
 
-key_section(service)
 sign_in_section()
 members_section(service)
-storage_section(service)
+if admin:
+    storage_section(service)
 counts_section(connections)
 
 with st.container(horizontal=True):

@@ -48,6 +48,7 @@ from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connec
 from .service import ConnectionService
 from .storage import Store
 from .store import TinyDBStore
+from .text import counted, duration
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
@@ -87,7 +88,9 @@ __all__ = [
     "TestResult",
     "TinyDBStore",
     "ValidationError",
+    "counted",
     "decrypt",
+    "duration",
     "email_verified",
     "encrypt",
     "format_bytes",

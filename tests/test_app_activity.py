@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -15,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from connections_core import AuditEntry, ConnectionService
 from tests.app_support import (
+    APP,
     add,
     assert_clean,
     open_app,
@@ -23,7 +25,7 @@ from tests.app_support import (
     texts,
 )
 from tests.fakes import API_KEY, FakeServer
-from ui.activity import audit_csv, describe, spreadsheet_safe
+from ui.activity import audit_csv, describe, since_midnight, spreadsheet_safe
 
 ACTIVITY = "app_pages/activity.py"
 ADA = "ada@example.com"
@@ -79,7 +81,8 @@ def test_actions_appear_newest_first_with_readable_details(data_dir: Path,
 
     at.switch_page(ACTIVITY).run()
 
-    assert list(table(at).columns) == ["When", "Who", "What", "Which connection", "Details"]
+    assert list(table(at).columns) == ["When (UTC)", "Who", "What", "Which connection",
+                                       "Details"]
     assert column(at, "What") == ["Tested a connection", "Edited a connection",
                                   "Added a connection"]
     assert column(at, "Who") == ["local"] * 3
@@ -87,7 +90,7 @@ def test_actions_appear_newest_first_with_readable_details(data_dir: Path,
     tested, edited, _ = column(at, "Details")
     assert tested.startswith("kind: ok · ") and tested.endswith(" ms")
     assert edited == "fields: name"
-    assert column(at, "When") == sorted(column(at, "When"), reverse=True)
+    assert column(at, "When (UTC)") == sorted(column(at, "When (UTC)"), reverse=True)
     assert_clean(at)
 
 
@@ -112,6 +115,32 @@ def test_filters_by_person_action_and_day(data_dir: Path) -> None:
     assert "No activity matches these filters." in texts(at)
     assert not at.dataframe
     assert_clean(at)
+
+
+def test_times_on_screen_name_their_time_zone(data_dir: Path) -> None:
+    """The table's times carried no zone (only the CSV's did): UTC or the reader's?"""
+    add("ollama", "Local", baseUrl="http://localhost:11434")
+    at = open_app(ACTIVITY)
+    assert table(at).columns[0] == "When (UTC)"
+    assert "(UTC)" in str(at.date_input(key="activity_filter_since").help)
+
+    berlin = AppTest.from_file(APP, default_timeout=15)
+    berlin.secrets["APP_TEST"] = "1"
+    berlin.context = {"timezone": "Europe/Berlin"}
+    berlin.run().switch_page(ACTIVITY).run()
+
+    assert table(berlin).columns[0] == "When (Europe/Berlin)"
+    assert str(table(berlin).iloc[0, 0].tzinfo) == "Europe/Berlin"
+    assert "(Europe/Berlin)" in str(berlin.date_input(key="activity_filter_since").help)
+    assert_clean(berlin)
+
+
+def test_a_day_starts_at_midnight_where_the_reader_is() -> None:
+    day = date(2026, 12, 6)
+    assert since_midnight(day, ZoneInfo("Europe/Berlin")) == datetime(2026, 12, 5, 23,
+                                                                       tzinfo=UTC)
+    assert since_midnight(day, UTC) == datetime(2026, 12, 6, tzinfo=UTC)
+    assert since_midnight(None, UTC) is None
 
 
 def test_the_person_filter_offers_everyone_seen(data_dir: Path) -> None:
@@ -190,6 +219,7 @@ def test_spreadsheet_safe_leaves_other_cells_as_they_are(cell: str) -> None:
 @pytest.mark.parametrize(("details", "said"), [
     ({"fields": ["name", "baseUrl"]}, "fields: name, baseUrl"),
     ({"kind": "ok", "latency_ms": 12}, "kind: ok · 12 ms"),
+    ({"kind": "timeout", "latency_ms": 15001}, "kind: timeout · 15.0 s"),
     ({"count": 3, "failed": 1}, "count: 3 · failed: 1"),
     ({}, ""),
 ])

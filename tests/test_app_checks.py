@@ -3,6 +3,7 @@ Test is saved with the connection, one status vocabulary, and the models a check
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from connections_core import Connection
 from tests.app_support import (
+    APP,
     add,
     assert_clean,
     field,
@@ -29,6 +31,8 @@ from ui.checks import CHECKS, TEST_ALL_RESULTS
 from ui.widgets import STATUS_STYLES
 
 OTHER_KEY = "sk-fake-another-key-4321LMNO"
+#: A time as the screens write it, to the second, with its zone's abbreviation.
+WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
 
 @pytest.fixture
@@ -43,6 +47,28 @@ def card(at: AppTest, connection: Connection) -> str:
     block = at.get_by_key(f"conn_card_{connection.id}")
     return "\n".join(plain(element.value)
                      for kind in ("markdown", "caption") for element in getattr(block, kind))
+
+
+def results(at: AppTest) -> list[tuple[str, str, str, str]]:
+    """Test all's table as a person reads it: (name, status, latency, message) a row."""
+    [table] = at.table
+    frame = table.value
+    return [tuple(re.sub(r"^:\w+-badge\[(.*)\]$", r"\1", plain(frame[column].iloc[row]))
+                  for column in ("Name", "Status", "Latency", "Message"))  # type: ignore[misc]
+            for row in range(len(frame))]
+
+
+def when_it_ran(at: AppTest) -> str:
+    [caption] = [plain(c.value) for c in at.caption if plain(c.value).startswith("Started ")]
+    return caption
+
+
+def open_in(zone: str) -> AppTest:
+    """The app, as a browser in time zone ``zone`` opens it."""
+    at = AppTest.from_file(APP, default_timeout=15)
+    at.secrets["APP_TEST"] = "1"
+    at.context = {"timezone": zone}
+    return at.run()
 
 
 def open_add(at: AppTest) -> AppTest:
@@ -117,8 +143,8 @@ def test_test_all_in_another_session_follows_the_one_under_way(
     for at in (mine, theirs):
         wait_for_checks(at)
         assert [plain(t.value) for t in at.run().toast] == [
-            "Tested 3 connections: 3 connected, 0 error."]
-        assert len(at.session_state[TEST_ALL_RESULTS]) == 3
+            "Tested 3 connections: 3 connected."]
+        assert len(at.session_state[TEST_ALL_RESULTS].results) == 3
         assert_clean(at)
     assert len(fake_server.requests_to("/v1/models")) == 3, "each connection checked once"
     runs = service().audit(action="connections.tested_all")
@@ -186,12 +212,112 @@ def test_test_all_uses_the_cards_status_words(data_dir: Any, fake_server: FakeSe
     toasts = run_checks(at, "conn_test_all")
 
     labels = {label for label, _ in STATUS_STYLES.values()}
-    table = at.dataframe[0].value
-    assert set(table["Status"]) == {"Connected", "Error"} <= labels
+    table = results(at)
+    assert {status for _, status, _, _ in table} == {"Connected", "Error"} <= labels
     assert "Error" in card(at, gone) and "Connected" in card(at, work)
     assert toasts == ["Tested 2 connections: 1 connected, 1 error."]
-    page = texts(at) + "\n".join(toasts) + table.to_string()
+    page = texts(at) + "\n".join(toasts) + str(table)
     assert "Failed" not in page and "failed" not in page and "Unconfigured" not in page
+
+
+# -- Test all's results: when, row by row, current names, whole messages --------------------
+
+def test_test_all_says_when_it_ran_in_the_browsers_time_zone(data_dir: Any,
+                                                            fake_server: FakeServer) -> None:
+    """Its table said nothing of when it ran: a table from this morning read as now."""
+    add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_in("Europe/Berlin")
+
+    run_checks(at, "conn_test_all")
+
+    assert re.fullmatch(rf"Started just now \({WHEN} CES?T\) and finished \S+ m?s later "
+                        rf"\(\d\d:\d\d:\d\d CES?T\)\.", when_it_ran(at)), when_it_ran(at)
+    elsewhere = open_app()
+    run_checks(elsewhere, "conn_test_all")
+    assert re.fullmatch(rf"Started just now \({WHEN} UTC\) and finished .*\(.* UTC\)\.",
+                        when_it_ran(elsewhere)), "no zone from the browser: UTC, said"
+
+
+def test_a_new_test_all_lists_the_current_connections_each_checking_until_its_result(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    """A second run showed the first run's rows, under old names, deleted ones included,
+    until it ended."""
+    first = add("openai", "First", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    gone = add("openai", "Gone", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_app()
+    run_checks(at, "conn_test_all")
+    assert [name for name, *_ in results(at)] == ["First", "Gone"]  # the cards' order
+    service().update(first.id, first.version, name="First, renamed")
+    service().delete(gone.id)
+    add("openai", "New", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    fake_server.hold()
+
+    at.run().button(key="conn_test_all").click().run()
+
+    assert results(at) == [("First, renamed", "Checking…", "", ""), ("New", "Checking…", "", "")]
+    fake_server.release()
+    wait_for_test_all_results(at, 1)
+    assert sorted(status for _, status, _, _ in results(at.run())) == ["Checking…", "Connected"]
+    fake_server.release()
+    wait_for_checks(at)
+    assert [(name, status) for name, status, _, _ in results(at.run())] == [
+        ("First, renamed", "Connected"), ("New", "Connected")]
+    assert_clean(at)
+
+
+def test_the_results_drop_a_deleted_connection_and_follow_a_rename(
+        data_dir: Any, fake_server: FakeServer) -> None:
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    gone = add("openai", "Gone", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_app()
+    run_checks(at, "conn_test_all")
+
+    service().delete(gone.id)
+    service().update(work.id, work.version, name="Work, renamed")
+
+    assert [name for name, *_ in results(at.run())] == ["Work, renamed"]
+
+
+def test_a_long_message_is_in_the_results_whole(data_dir: Any, fake_server: FakeServer) -> None:
+    """The Message column was cut at its width, exactly where the error said what to do."""
+    fake_server.respond("/v1/models", 400,
+                        {"error": {"message": "Your organisation must verify " + "x " * 120}})
+    work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    at = open_app()
+
+    run_checks(at, "conn_test_all")
+
+    message = service().get(work.id).last_result.message  # type: ignore[union-attr]
+    assert len(message) > 250
+    assert results(at) == [("Work", "Error", results(at)[0][2], message)]
+    assert not at.dataframe, "a static table, whose cells wrap, not a grid that cuts them"
+
+
+def test_test_alls_toast_counts_in_plurals(data_dir: Any, fake_server: FakeServer) -> None:
+    add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    for name in ("Gone", "Away"):
+        add("ollama", name, baseUrl=unused_url())
+    at = open_app()
+
+    assert run_checks(at, "conn_test_all") == ["Tested 3 connections: 1 connected, 2 errors."]
+
+
+def test_a_latency_over_a_second_reads_in_seconds(data_dir: Any,
+                                                  slow_server: FakeServer) -> None:
+    """"1503 ms" on the card, the toast, Test all's table and Activity: now "1.5 s"."""
+    slow = add("openai", "Slow", apiKey=API_KEY, baseUrl=slow_server.openai_url)
+    at = open_app()
+
+    toasts = run_checks(at, f"conn_test_{slow.id}")
+
+    assert any(re.fullmatch(r"\*\*Slow\*\*: connected \(1\.\d s\)\.", t) for t in toasts), toasts
+    assert re.search(r"Checked just now · 1\.\d s", card(at, slow)), card(at, slow)
+    run_checks(at, "conn_test_all")
+    [(_, _, latency, _)] = results(at)
+    assert re.fullmatch(r"1\.\d s", latency), latency
+    at.switch_page("app_pages/activity.py").run()
+    details = list(at.dataframe[0].value["Details"])
+    assert any(re.fullmatch(r"kind: ok · 1\.\d s", d) for d in details), details
 
 
 def test_a_connection_never_checked_is_labelled_not_checked(data_dir: Any) -> None:

@@ -322,9 +322,10 @@ def test_test_all_shows_progress_and_a_results_table(work: Connection,
 
     toasts = run_checks(at, "conn_test_all")
 
-    results = at.dataframe[0].value
-    assert sorted(zip(results["Name"], results["Status"], strict=True)) == [
-        ("Gone", "Error"), ("Local", "Connected"), ("Work", "Connected")]
+    results = at.table[0].value
+    assert sorted(zip(results["Name"], map(plain, results["Status"]), strict=True)) == [
+        ("Gone", ":red-badge[Error]"), ("Local", ":green-badge[Connected]"),
+        ("Work", ":green-badge[Connected]")]
     assert "Tested 3 connections: 2 connected, 1 error." in toasts
     assert sorted(c.status for c in service().list()) == ["connected", "connected", "error"]
 

@@ -173,6 +173,10 @@ def test_an_admin_shares_a_connection_with_a_viewer_who_cannot_change_it(
         sign_in(viewer, app, VIEWER)
         expect(viewer.get_by_test_id("stSidebar").get_by_text("Viewer in workspace default")) \
             .to_be_visible(timeout=WAIT)
+        # On a phone a disabled button's tooltip never shows: the top of the page says it.
+        expect(viewer.get_by_text(f"You are a viewer in default: you can see and test "
+                                  f"connections. Ask an admin ({ADMIN}) to change them.")) \
+            .to_be_in_viewport(timeout=WAIT)
         card = _card(viewer, "Team OpenAI")
         expect(card.get_by_role("button", name="Test", exact=True)).to_be_enabled(timeout=WAIT)
         for action in ("Edit", "Delete"):

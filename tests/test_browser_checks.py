@@ -1,5 +1,6 @@
-"""In Chromium: a slow check survives a click on another card, and Undo after a delete
-is where the person is looking."""
+"""In Chromium: a slow check survives a click on another card, Test all's results are
+read whole and dated in the browser's time zone, "New workspace" closes once used, and
+Undo after a delete is where the person is looking."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(180)
 SLOW_SECONDS = 3.5
+WAIT = 20_000  # ms: the bound of every wait on a condition
 #: how far the page is scrolled, whichever element Streamlit scrolls
 SCROLLED = ("Math.max(window.scrollY, ...Array.from(document.querySelectorAll("
             "'[data-testid=stMain], [data-testid=stAppViewContainer]'), e => e.scrollTop))")
@@ -45,7 +47,8 @@ def app(env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: object, app: str) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
     yield context.new_page()
     context.close()
 
@@ -87,6 +90,26 @@ def test_a_slow_check_is_shown_after_testing_another_card(
         expect(card(p, connection)).to_contain_text("Checked just now")
     assert len(slow_server.requests_to("/v1/models")) == 1
 
+    # Test all, with a connection whose error is long: its whole message can be read.
+    wordy_server = FakeServer()
+    try:
+        wordy_server.respond("/v1/models", 400, {"error": {"message": "Your organisation "
+                                                           "must be verified " + "x " * 80}})
+        wordy = service.create("openai", "Wordy", {"apiKey": API_KEY,
+                                                   "baseUrl": wordy_server.openai_url})
+        p.get_by_role("button", name="Test all").click()  # type: ignore[attr-defined]
+        results = p.get_by_test_id("stTable")  # type: ignore[attr-defined]
+        expect(results).to_contain_text("Checking…", timeout=WAIT)
+        expect(results).not_to_contain_text("Checking…", timeout=WAIT)
+    finally:
+        wordy_server.close()
+    message = str(service.get(wordy.id).last_result.message)  # type: ignore[union-attr]
+    cell = results.locator("td").filter(has_text="Your organisation must be verified")
+    expect(cell).to_have_text(message)
+    expect(cell).to_be_visible()
+    assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "nothing cut off"
+    expect(p.get_by_text(re.compile(r"^Started .* CES?T\)\.$"))).to_be_visible()  # type: ignore[attr-defined]
+
 
 def test_a_check_that_ends_on_another_screen_is_told_there(
         page: object, app: str, env: dict[str, str],
@@ -108,6 +131,22 @@ def test_a_check_that_ends_on_another_screen_is_told_there(
     toasts = p.locator("[data-testid='stToast']")  # type: ignore[attr-defined]
     expect(toasts.filter(has_text="Slow C: connected")).to_be_visible(timeout=20_000)
     expect(p.get_by_role("heading", name="Activity")).to_be_visible()  # type: ignore[attr-defined]
+
+    # "New workspace" stays open to say why a name can't be one, and closes once the
+    # workspace is made, uncovering the sidebar.
+    sidebar = p.get_by_test_id("stSidebar")  # type: ignore[attr-defined]
+    sidebar.get_by_role("button", name="New workspace").click()
+    name = p.get_by_role("textbox", name="Workspace name")  # type: ignore[attr-defined]
+    for typed in ("   ", "scratch"):
+        name.fill(typed)
+        name.press("Tab")
+        p.get_by_role("button", name="Create").click()  # type: ignore[attr-defined]
+        if not typed.strip():
+            expect(p.get_by_text("A workspace id is 1-100 characters.")).to_be_visible(  # type: ignore[attr-defined]
+                timeout=WAIT)
+            expect(name).to_be_visible()
+    expect(toasts.filter(has_text="workspace scratch")).to_be_visible(timeout=WAIT)
+    expect(name).to_be_hidden(timeout=WAIT)
 
 
 def test_undo_after_deleting_a_card_low_on_the_page_is_in_view(

@@ -14,13 +14,14 @@ import io
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from connections_core import AuditEntry
+from connections_core import AuditEntry, counted, duration
+from ui.format import zone_name
 from ui.widgets import page_of
 
 PAGE_SIZE = 50
@@ -109,8 +110,8 @@ def describe(details: Mapping[str, Any]) -> str:
     """An entry's details on one line: ``fields: name, baseUrl``, ``kind: ok · 12 ms``."""
     parts = []
     for name, value in details.items():
-        if name == "latency_ms":
-            parts.append(f"{value} ms")
+        if name == "latency_ms" and isinstance(value, int | float):
+            parts.append(duration(value))
         elif isinstance(value, list | tuple | set | frozenset):
             parts.append(f"{name}: {', '.join(map(str, value))}")
         else:
@@ -137,16 +138,19 @@ def audit_csv(entries: Iterable[AuditEntry]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def since_midnight(day: date | None) -> datetime | None:
-    """The start of ``day`` in UTC, as the core's ``since`` filter takes it."""
-    return None if day is None else datetime.combine(day, time.min, tzinfo=UTC)
+def since_midnight(day: date | None, zone: tzinfo) -> datetime | None:
+    """The start of ``day`` in ``zone`` (the reader's), in UTC, as the core's ``since``
+    filter takes it."""
+    return None if day is None else datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 # -- sections of the screen ----------------------------------------------------------------
 
-def activity_filters(seen: Sequence[AuditEntry]) -> tuple[str | None, str | None, date | None]:
-    """Person, action and first day, each None when not chosen; the people and any
-    action the screen doesn't know are taken from the entries ``seen``."""
+def activity_filters(seen: Sequence[AuditEntry],
+                     zone: tzinfo) -> tuple[str | None, str | None, date | None]:
+    """Person, action and first day (from its midnight in ``zone``), each None when not
+    chosen; the people and any action the screen doesn't know are taken from the
+    entries ``seen``."""
     people = sorted({entry.actor for entry in seen})
     actions = [*ACTIONS, *sorted({entry.action for entry in seen} - set(ACTIONS))]
     with st.container(horizontal=True, vertical_alignment="bottom"):
@@ -155,19 +159,22 @@ def activity_filters(seen: Sequence[AuditEntry]) -> tuple[str | None, str | None
         action = st.selectbox("Action", actions, index=None, key="activity_filter_action",
                               format_func=action_label, placeholder="Anything")
         day = st.date_input("Since", value=None, key="activity_filter_since",
-                            format="YYYY-MM-DD", help="From midnight (UTC) of this day on.")
+                            format="YYYY-MM-DD",
+                            help=f"From midnight ({zone_name(zone)}) of this day on.")
     return person, action, day
 
 
-def activity_table(entries: Sequence[AuditEntry]) -> None:
-    """The entries, :data:`PAGE_SIZE` to a page, with where this page is in the whole."""
+def activity_table(entries: Sequence[AuditEntry], zone: tzinfo) -> None:
+    """The entries, :data:`PAGE_SIZE` to a page, with where this page is in the whole;
+    their times on the clock of ``zone`` (the reader's), named in the column's header."""
     table = st.container()
     first, shown = page_of(entries, PAGE_SIZE, key="activity_page")
+    when = f"When ({zone_name(zone)})"
     with table:
-        st.caption(f"Showing {first + 1}–{first + len(shown)} of {len(entries)} entries, "
-                   "newest first.")
+        st.caption(f"Showing {first + 1}–{first + len(shown)} of "
+                   f"{counted(len(entries), 'entry', 'entries')}, newest first.")
         frame = pd.DataFrame(rows(shown), columns=list(COLUMNS))
-        frame["When"] = pd.to_datetime(frame["When"], utc=True)
-        st.dataframe(frame, hide_index=True, key="activity_table",
-                     column_config={"When": st.column_config.DatetimeColumn(
-                         format="YYYY-MM-DD HH:mm:ss", help="In UTC")})
+        frame["When"] = pd.to_datetime(frame["When"], utc=True).dt.tz_convert(zone)
+        st.dataframe(frame.rename(columns={"When": when}), hide_index=True,
+                     key="activity_table", column_config={when: st.column_config.DatetimeColumn(
+                         format="YYYY-MM-DD HH:mm:ss", help=f"Times in {zone_name(zone)}")})

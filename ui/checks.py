@@ -10,8 +10,11 @@ workspace's Test all runs (someone else's, or this person's in another tab)
 follows that run: its progress, with the results already in.
 
 - A button's callback starts the check (:func:`start_check`, :func:`start_test_all`).
-- While one runs, :func:`follow_checks` draws Test all's progress in a fragment
-  that reruns a few times a second, and reruns the whole page when a check ends.
+- While one runs, :func:`follow_checks` draws Test all's progress and table in a
+  fragment that reruns a few times a second, and reruns the whole page when a
+  check ends.  The table lists the connections the run checks, each "Checking…"
+  until its result arrives, under its current name (a deleted one is dropped),
+  says when the run started and ended, and shows each message whole.
 - At the top of every run, on any screen (the entry point calls it, through
   :mod:`ui.background`), :func:`show_finished_checks` takes the checks that ended:
   a toast for each, Test all's table, and the cards then read the statuses the
@@ -21,10 +24,12 @@ follows that run: its progress, with the results already in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, tzinfo
 
+import pandas as pd
 import streamlit as st
 
 from connections_core import (
@@ -34,19 +39,24 @@ from connections_core import (
     ConnectionService,
     TestAllRun,
     TestResult,
+    counted,
+    duration,
 )
 from ui.errors import reported_errors
-from ui.format import md
+from ui.format import browser_zone, clock_time, md, relative_time
 from ui.notices import notify
-from ui.widgets import result_status, status_label
+from ui.widgets import badge, result_status, status_label, status_markdown
 
 log = logging.getLogger("connections.ui")
 
 CHECKS = "conn_checks"  # connection id -> the CardCheck running on it
 TEST_ALL = "conn_test_all_job"  # the TestAll running, or None
-TEST_ALL_RESULTS = "conn_test_all_results"  # the last Test all's table: a list of rows
+TEST_ALL_RESULTS = "conn_test_all_results"  # the last Test all that ended, until cleared
 REFRESH_SECONDS = 0.3
 UNEXPECTED = "The check failed unexpectedly; the server's log has the details."
+COLUMNS = ("Name", "Provider", "Status", "Latency", "Message")
+#: Rows Test all's table shows at full height; past them it scrolls, headers kept.
+TABLE_ROWS, TABLE_HEIGHT = 12, 480
 
 
 @dataclass
@@ -63,21 +73,34 @@ class CardCheck:
 
 @dataclass
 class TestAll:
-    """Test all: the run followed, and a row for each result as it arrives."""
+    """Test all: the run followed, when it started, which connections it checks, and
+    each result as it arrives."""
 
     __test__ = False  # not a pytest test class, despite its name
 
     run: TestAllRun
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    started_at: datetime
+    checking: frozenset[str]  # the ids of the connections there were when it started
+    results: dict[str, TestResult] = field(default_factory=dict)  # by connection id
+    finished_at: datetime | None = None  # once it has ended
+    taken: int = 0
+    last_recorded: datetime | None = None  # when its newest result was recorded
 
     def collect(self) -> bool:
         """Take the results that arrived; whether the run has ended (all are taken)."""
         ended = self.run.done  # first: nothing arrives once it has ended
-        for connection, result in self.run.arrived(len(self.rows)):
-            self.rows.append({"Name": connection.name,
-                              "Provider": PROVIDERS[connection.type].display_name,
-                              "Status": status_label(result_status(result)),
-                              "Latency (ms)": result.latency_ms, "Message": result.message})
+        for connection, result in self.run.arrived(self.taken):
+            self.results[connection.id] = result
+            self.taken += 1
+            recorded = connection.last_checked_at
+            if recorded is not None and (self.last_recorded is None
+                                         or recorded > self.last_recorded):
+                self.last_recorded = recorded
+        if ended and self.finished_at is None:
+            # It ended when its last result was recorded, not when this session noticed.
+            last = self.last_recorded
+            self.finished_at = last if last is not None and last >= self.started_at \
+                else datetime.now(UTC)
         return ended
 
 
@@ -100,9 +123,24 @@ def start_test_all(service: ConnectionService) -> None:
     if st.session_state.get(TEST_ALL) is not None:
         return
     try:
-        st.session_state[TEST_ALL] = TestAll(service.start_test_all())
+        checking = frozenset(connection.id for connection in service.list())
+        run = service.start_test_all()
     except ConnectionsError as error:
         notify(f"Test all could not start: {md(str(error))}", icon=":material/error:")
+        return
+    st.session_state[TEST_ALL] = TestAll(run, _started_at(service), checking)
+    st.session_state[TEST_ALL_RESULTS] = None  # a new run's table, never an old run's rows
+
+
+def _started_at(service: ConnectionService) -> datetime:
+    """When the workspace's Test all under way started: this person's, or the one they
+    joined, earlier (the core records each start)."""
+    try:
+        started = service.audit(1, action="connections.test_all_started")
+    except ConnectionsError as error:  # the time is a detail: the run goes on without it
+        log.warning("Could not read when Test all started: %s", error)
+        started = []
+    return started[0].at if started else datetime.now(UTC)
 
 
 def is_checking(connection_id: str) -> bool:
@@ -140,27 +178,81 @@ def show_finished_checks() -> None:
             del checks[id]
     test_all: TestAll | None = st.session_state.get(TEST_ALL)
     if test_all is not None and test_all.collect():
-        st.session_state[TEST_ALL_RESULTS] = test_all.rows
+        st.session_state[TEST_ALL_RESULTS] = test_all
         _announce_all(test_all)
         st.session_state[TEST_ALL] = None
 
 
-def follow_checks() -> None:
-    """While checks run, a fragment that shows Test all's progress and reruns the page
-    when one ends; it polls only then."""
-    st.fragment(_progress, run_every=REFRESH_SECONDS if checks_running() else None)()
+def follow_checks(connections: Sequence[Connection]) -> None:
+    """Test all's progress and table (the last one's, once ended), over ``connections``
+    (the workspace's now, in card order), in a fragment that, while checks run, polls
+    and reruns the page when one ends."""
+    st.fragment(_progress, run_every=REFRESH_SECONDS if checks_running() else None)(
+        connections)
 
 
-def _progress() -> None:
+def _progress(connections: Sequence[Connection]) -> None:
     with reported_errors():
         test_all: TestAll | None = st.session_state.get(TEST_ALL)
         if test_all is not None:
             test_all.collect()
-            done, total = len(test_all.rows), test_all.run.total
-            st.progress(min(done / max(total, 1), 1.0),
-                        text=f"Testing {total} connections: {done} done…")
+        shown = test_all or st.session_state.get(TEST_ALL_RESULTS)
+        if shown is not None:
+            _results(shown, connections, running=test_all is not None)
         if checks_ended():
             st.rerun()
+
+
+def _results(test_all: TestAll, connections: Sequence[Connection], *, running: bool) -> None:
+    rows = result_rows(test_all, connections)
+    if not rows:
+        return  # every connection it checked is deleted
+    with st.expander("Results of Test all", expanded=True, icon=":material/fact_check:"):
+        if running:
+            done, total = len(test_all.results), test_all.run.total
+            st.progress(min(done / max(total, 1), 1.0),
+                        text=f"Testing {counted(total, 'connection')}: {done} done…")
+        st.caption(when_it_ran(test_all, browser_zone()))
+        # A static table: its cells wrap, so a long message is read whole.
+        st.table(pd.DataFrame(rows, columns=list(COLUMNS)), hide_index=True,
+                 height="content" if len(rows) <= TABLE_ROWS else TABLE_HEIGHT,
+                 alt="Test all's results: each connection's status, latency and message.")
+        if not running and st.button("Clear results", key="conn_test_all_clear"):
+            st.session_state[TEST_ALL_RESULTS] = None
+            st.rerun()
+
+
+def result_rows(test_all: TestAll, connections: Sequence[Connection]) -> list[tuple[str, ...]]:
+    """A row (Markdown cells) for each of ``connections`` the run checks, in their order,
+    named as they are now: its result, or "Checking…" until it arrives."""
+    rows: list[tuple[str, ...]] = []
+    for connection in connections:
+        result = test_all.results.get(connection.id)
+        if result is None and connection.id not in test_all.checking:
+            continue  # added since the run started
+        which = (md(connection.name), md(PROVIDERS[connection.type].display_name))
+        if result is not None:
+            outcome = (status_markdown(result_status(result)), md(duration(result.latency_ms)),
+                       md(result.message))
+        elif test_all.finished_at is None:
+            outcome = (badge("Checking…"), "", "")
+        else:  # stopped before it, or added before a run this person joined
+            outcome = (status_markdown("unconfigured"), "", "Not checked in this run.")
+        rows.append((*which, *outcome))
+    return rows
+
+
+def when_it_ran(test_all: TestAll, zone: tzinfo) -> str:
+    """``Started 2 minutes ago (2026-12-06 05:21:05 CET) and finished 15.0 s later
+    (05:21:20 CET).``; only its start while it runs."""
+    start, end = test_all.started_at, test_all.finished_at
+    started = f"Started {relative_time(start)} ({clock_time(start, zone)})"
+    if end is None:
+        return f"{started}."
+    ended = "stopped" if test_all.run.error is not None else "finished"
+    same_day = start.astimezone(zone).date() == end.astimezone(zone).date()
+    took = duration((end - start).total_seconds() * 1000)
+    return f"{started} and {ended} {took} later ({clock_time(end, zone, date=not same_day)})."
 
 
 def _announce(check: CardCheck) -> None:
@@ -173,7 +265,7 @@ def _announce(check: CardCheck) -> None:
         return
     result = check.check.result()
     if result.success:
-        st.toast(f"**{name}**: connected ({result.latency_ms} ms).",
+        st.toast(f"**{name}**: connected ({duration(result.latency_ms)}).",
                  icon=":material/check_circle:")
     else:
         st.toast(f"**{name}**: {md(result.message)}", icon=":material/error:")
@@ -184,11 +276,17 @@ def _announce_all(test_all: TestAll) -> None:
         st.toast(f"Test all stopped: {md(_message(test_all.run.error))}",
                  icon=":material/error:")
         return
-    counts = {label: sum(row["Status"] == label for row in test_all.rows)
-              for label in map(status_label, ("connected", "error"))}
-    failed = counts[status_label("error")]
-    summary = ", ".join(f"{count} {label.lower()}" for label, count in counts.items())
-    st.toast(f"Tested {len(test_all.rows)} connections: {summary}.",
+    results = test_all.results.values()
+    connected = sum(result.success for result in results)
+    failed = len(results) - connected
+    # The cards' words, "4 connected, 3 errors"; a count of none is left out.
+    counts = []
+    if connected:
+        counts.append(f"{connected} {status_label('connected').lower()}")
+    if failed:
+        counts.append(counted(failed, status_label("error").lower()))
+    summary = f": {', '.join(counts)}." if counts else "."
+    st.toast(f"Tested {counted(len(results), 'connection')}{summary}",
              icon=":material/error:" if failed else ":material/check_circle:")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService, Provider
+from connections_core import PROVIDERS, Connection, ConnectionService, Provider, counted, duration
 from ui.checks import is_checking, start_check
 from ui.connection_dialogs import open_dialog
 from ui.format import code, md, relative_time
@@ -72,8 +72,7 @@ def _check_line(connection: Connection) -> None:
 def _models(connection: Connection) -> None:
     """A popover listing the model ids the server offered (its own text: escaped), drawn
     only while open: a server may offer thousands."""
-    count = len(connection.available_models)
-    models = st.popover(f"{count} model{'s' if count != 1 else ''}", type="tertiary",
+    models = st.popover(counted(len(connection.available_models), "model"), type="tertiary",
                         icon=":material/view_list:", key=f"conn_models_{connection.id}",
                         on_change="rerun", help="The model ids the server offered")
     if models.open:
@@ -85,7 +84,7 @@ def _last_check(connection: Connection) -> str:
     last = connection.last_result
     if last is None:
         return "Not checked yet."
-    checked = f"Checked {relative_time(connection.last_checked_at)} · {last.latency_ms} ms"
+    checked = f"Checked {relative_time(connection.last_checked_at)} · {duration(last.latency_ms)}"
     return f"{checked} · {md(last.message)}" if last.success else checked
 
 

@@ -1,17 +1,16 @@
 """The sections of the Connections screen, each a paragraph of ``app_pages/connections.py``:
-the empty state, the toolbar, Test all's results, the cards a page at a time (with
-Undo in a deleted card's place), and Recently deleted.
+the empty state, the toolbar, the cards a page at a time (with Undo in a deleted
+card's place), and Recently deleted.  Test all's results are :mod:`ui.checks`'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 import streamlit as st
 
 from connections_core import PROVIDERS, Connection, ConnectionService
-from ui.checks import TEST_ALL_RESULTS, start_test_all, test_all_running
+from ui.checks import start_test_all, test_all_running
 from ui.connection_card import connection_card
 from ui.connection_dialogs import open_dialog
 from ui.format import md, relative_time
@@ -47,18 +46,6 @@ def toolbar(service: ConnectionService) -> None:
                   on_click=open_dialog, args=("add",))
         st.button("Test all", key="conn_test_all", icon=":material/network_check:",
                   disabled=test_all_running(), on_click=start_test_all, args=(service,))
-
-
-def test_all_results() -> None:
-    """The last Test all's table, until cleared."""
-    if not st.session_state[TEST_ALL_RESULTS]:
-        return
-    with st.expander("Results of Test all", expanded=True, icon=":material/fact_check:"):
-        st.dataframe(pd.DataFrame(st.session_state[TEST_ALL_RESULTS]),
-                     hide_index=True, key="conn_test_all_table")
-        if st.button("Clear results", key="conn_test_all_clear"):
-            st.session_state[TEST_ALL_RESULTS] = None
-            st.rerun()
 
 
 def card_pages(service: ConnectionService, shown: Sequence[Connection],

@@ -1,9 +1,13 @@
-"""Text for people: relative times, and user data made safe for Markdown."""
+"""Text for people: times (relative, and on the clock of the reader's time zone), and
+user data made safe for Markdown."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import streamlit as st
 
 # CommonMark lets a backslash escape any ASCII punctuation character, and an escaped one is
 # always literal.  Escaping all of them stops emphasis, links, images, raw HTML, entities
@@ -38,6 +42,29 @@ def relative_time(when: datetime | None, now: datetime | None = None) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now"
+
+
+def browser_zone() -> tzinfo:
+    """The time zone of the person's browser, as it says (``Europe/Berlin``); UTC when
+    it says none or one this server doesn't know."""
+    name = st.context.timezone
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # not a zone, or not one on this server
+        return UTC
+
+
+def zone_name(zone: tzinfo) -> str:
+    """``"UTC"``, or the zone's name: ``"Europe/Berlin"``."""
+    return getattr(zone, "key", None) or "UTC"
+
+
+def clock_time(when: datetime, zone: tzinfo, *, date: bool = True) -> str:
+    """``when`` on the clock of ``zone``, with the zone: ``"2026-12-06 05:21:05 CET"``
+    (without the date: ``"05:21:05 CET"``)."""
+    return when.astimezone(zone).strftime(f"{'%Y-%m-%d ' if date else ''}%H:%M:%S %Z")
 
 
 def md(text: object) -> str:

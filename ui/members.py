@@ -20,6 +20,7 @@ from ui.auth import sign_in_enabled
 from ui.errors import show_error
 from ui.format import md, relative_time
 from ui.notices import notify
+from ui.roles import sees_server_details, with_article
 
 CHANGED = "settings_member_changed"  # the e-mail whose role was just chosen in its row
 REFUSED = "settings_member_refused"  # (e-mail, why) the last change to that member was refused
@@ -34,11 +35,18 @@ SIGN_IN_OFF = ("Anyone who can open this page can change the connections and whe
 
 def needs_role(service: ConnectionService, operation: str) -> str | None:
     """A control's tooltip when the signed-in person may not do ``operation`` (a service
-    method's name): ``"Needs the editor role"``; None when they may."""
+    method's name), the short form of the notice at the top of the screen (see
+    :mod:`ui.roles`): ``"You are a viewer in team-a: ask an admin to do this, or to make
+    you an editor."``; None when they may."""
     if service.can(operation):
         return None
-    role = needed_role(operation)
-    return f"Needs the {role} role" if role else "Only an instance admin may do this"
+    needed, role = needed_role(operation), service.role
+    if needed is None:
+        return "Only an instance admin may do this."
+    if role is None:
+        return f"This needs the {needed} role."
+    return (f"You are {with_article(role)} in {md(service.workspace_id)}: ask an admin to "
+            f"do this, or to make you {with_article(needed)}.")
 
 
 # -- Sign-in -------------------------------------------------------------------------------
@@ -64,7 +72,9 @@ def members_section(service: ConnectionService) -> None:
     st.subheader("Members")
     st.caption(ROLE_HELP)
     if service.admins:
-        st.caption("Instance admins, admins of every workspace (`CONNECTIONS_ADMINS`): "
+        # The variable that names them is the server's business: its admins'.
+        where = " (`CONNECTIONS_ADMINS`)" if sees_server_details(service) else ""
+        st.caption(f"Instance admins, admins of every workspace{where}: "
                    + ", ".join(f"**{md(email)}**" for email in sorted(service.admins)) + ".")
     members = service.members()
     manage = service.can("set_member")

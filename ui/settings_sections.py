@@ -1,6 +1,7 @@
 """The sections of the Settings screen, each a paragraph of ``app_pages/settings.py``:
 where the encryption key comes from, the storage, and counts of connections.  Its
-Sign-in and Members sections are :mod:`ui.members`.
+Sign-in and Members sections are :mod:`ui.members`.  The key's and the storage's
+are about the server, and shown to admins only (:func:`ui.roles.sees_server_details`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ KEY_SOURCES = {
     "environment": "The encryption key comes from the `ENCRYPTION_KEY` environment variable.",
     "secrets": "The encryption key comes from `ENCRYPTION_KEY` in `.streamlit/secrets.toml`.",
 }
+#: What the others are told instead.
+SERVER_DETAILS = ("Admins see where the data and the encryption key are kept, and how to "
+                  "rotate the key.")
 ROTATE = ("**To rotate the key:** set `ENCRYPTION_KEY_PREVIOUS` to the current key and "
           "`ENCRYPTION_KEY` to a new one (`openssl rand -hex 32`), restart the app, run "
           "`python -m connections_core rotate-key` (it re-encrypts every key and checks "

@@ -19,6 +19,7 @@ from ui.service import WORKSPACE, choose_workspace, service_for, workspaces_open
 
 NEW_NAME = "sidebar_new_workspace"
 NEW_ERROR = "sidebar_new_workspace_error"
+NEW_OPEN = "sidebar_new_workspace_open"  # whether "New workspace" is open: Create closes it
 
 
 def sidebar(service: ConnectionService) -> None:
@@ -40,8 +41,11 @@ def workspace_picker(service: ConnectionService) -> None:
 
 
 def new_workspace() -> None:
-    """A name and "Create" (instance admins, and everyone when sign-in is off)."""
-    with st.popover("New workspace", icon=":material/add:", width="stretch"):
+    """A name and "Create" (instance admins, and everyone when sign-in is off), in a
+    popover that Create closes once the workspace is open (it would cover the sidebar),
+    and that stays open to say why a name can't be a workspace."""
+    with st.popover("New workspace", icon=":material/add:", width="stretch", key=NEW_OPEN,
+                    on_change="rerun"):
         st.text_input("Workspace name", key=NEW_NAME, placeholder="e.g. team-a", max_chars=100)
         if st.session_state.get(NEW_ERROR):
             show_error(st.session_state[NEW_ERROR])
@@ -84,6 +88,7 @@ def _create() -> None:
         st.session_state[NEW_ERROR] = str(error)
         return
     st.session_state[NEW_NAME] = ""
+    st.session_state[NEW_OPEN] = False
     choose_workspace(service.workspace_id)
     done = "Created" if created else "Opened"
     notify(f"{done} workspace **{md(service.workspace_id)}**.", icon=":material/folder_open:")

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from connections_core import STATUS_LABELS, TestResult
+from connections_core import STATUS_LABELS, TestResult, duration
 from ui.format import md
 
 T = TypeVar("T")
@@ -42,13 +42,23 @@ def status_badge(status: str) -> None:
     st.badge(label, color=colour)  # type: ignore[arg-type]
 
 
+def badge(label: str, colour: str = "gray") -> str:
+    """A badge as Markdown, for a table's cell: ``:green-badge[Connected]``."""
+    return f":{colour}-badge[{md(label)}]"
+
+
+def status_markdown(status: str) -> str:
+    """The status badge (:func:`status_badge`) as Markdown, for a table's cell."""
+    return badge(*_style(status))
+
+
 def _style(status: str) -> tuple[str, str]:
     return STATUS_STYLES.get(status, (status.title(), "gray"))
 
 
 def show_result(result: TestResult) -> None:
     """A check's outcome: what the provider said, and how long it took."""
-    text = f"{md(result.message)} ({result.latency_ms} ms)"
+    text = f"{md(result.message)} ({duration(result.latency_ms)})"
     if result.success:
         st.success(text, icon=":material/check_circle:")
     else:
