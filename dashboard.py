@@ -25,8 +25,8 @@ from ui.sidebar import sidebar
 st.set_page_config(page_title=PRODUCT, page_icon=FAVICON, layout="wide")
 
 SETTINGS = st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:",
-                   help="Where the encryption key comes from, the data file, the workspace's "
-                        "members, and counts of connections.")
+                   help="The workspace's members and counts of connections; for admins, "
+                        "where the encryption key comes from and the data file.")
 PAGES = [
     st.Page("app_pages/connections.py", title="Connections", icon=":material/hub:", default=True,
             help="Your AI provider connections: add, test, edit and delete them, and choose "

@@ -377,7 +377,8 @@ def load_backup(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise BackupError(f"{path} is {_kind_of(info.st_mode)}, not a file: a backup is a "
-                              "file written by `connections export`. Nothing was imported.")
+                              "file written by `python -m connections_core export`. Nothing "
+                              "was imported.")
         if info.st_size > MAX_BACKUP_BYTES:
             raise _too_large()
         data = _read_at_most(fd, MAX_BACKUP_BYTES + 1)

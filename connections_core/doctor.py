@@ -28,7 +28,7 @@ from typing import Literal
 
 from filelock import FileLock, Timeout
 
-from . import crypto
+from . import crypto, text
 from .environment import DATABASE_URL_VARIABLE, KEY_FILE, STORE_FILE, open_database
 from .errors import ConnectionsError, EncryptionKeyError, StoreError
 from .permissions import distrust, owner_name
@@ -44,7 +44,7 @@ LOCK_WAIT = 5.0  # seconds the lock may take to get
 #: The ``[auth]`` settings the dashboard needs for sign-in (as ``ui/auth.py`` checks them).
 SIGN_IN_SETTINGS = ("redirect_uri", "cookie_secret", "client_id", "client_secret",
                     "server_metadata_url")
-ROTATE = "Run `connections rotate-key` with the old key as ENCRYPTION_KEY_PREVIOUS."
+ROTATE = "Run `python -m connections_core rotate-key` with the old key as ENCRYPTION_KEY_PREVIOUS."
 
 
 @dataclass(frozen=True)
@@ -211,12 +211,13 @@ def _residual_secrets(here: _Installation) -> Check:
     by_reason = Counter(r.reason for r in residual)
     counted = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(
         by_reason.items()))
-    fix = f"{ROTATE} `connections rotate-key --check` lists them."
+    fix = f"{ROTATE} `python -m connections_core rotate-key --check` lists them."
     if by_reason["unbound"]:
-        fix += (" Unbound ones are old keys never used until re-sealed: `connections "
-                "rotate-key` shows the base URL each would be bound to and asks.")
-    return Check(name, "failed", f"{len(residual)} stored secrets need more than the current "
-                                 f"key ({counted}).", fix)
+        fix += (" Unbound ones are old keys never used until re-sealed: `python -m "
+                "connections_core rotate-key` shows the base URL each would be bound to and asks.")
+    secrets = text.counted(len(residual), "stored secret")
+    return Check(name, "failed", f"{secrets} {'needs' if len(residual) == 1 else 'need'} "
+                                 f"more than the current key ({counted}).", fix)
 
 
 def _owners(here: _Installation) -> Iterator[Check]:

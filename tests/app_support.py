@@ -88,6 +88,13 @@ def plain(markdown: object) -> str:
     return re.sub(r"\\(.)", r"\1", str(markdown)).replace(WORD_JOINER, "")
 
 
+def card(at: AppTest, connection: Connection) -> str:
+    """The text of one connection's card."""
+    block = at.get_by_key(f"conn_card_{connection.id}")
+    return "\n".join(plain(element.value)
+                     for kind in ("markdown", "caption") for element in getattr(block, kind))
+
+
 def errors(at: AppTest) -> list[str]:
     return [plain(e.value) for e in at.error]
 

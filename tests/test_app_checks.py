@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from connections_core import Connection
 from tests.app_support import (
     APP,
     add,
     assert_clean,
+    card,
     field,
     open_app,
     plain,
@@ -42,11 +42,6 @@ def slow_server() -> Iterator[FakeServer]:
     yield server
     server.close()
 
-
-def card(at: AppTest, connection: Connection) -> str:
-    block = at.get_by_key(f"conn_card_{connection.id}")
-    return "\n".join(plain(element.value)
-                     for kind in ("markdown", "caption") for element in getattr(block, kind))
 
 
 def results(at: AppTest) -> list[tuple[str, str, str, str]]:

@@ -12,6 +12,7 @@ from connections_core import Connection, ConnectionService
 from tests.app_support import (
     add,
     assert_clean,
+    card,
     errors,
     field,
     open_app,
@@ -26,12 +27,6 @@ from tests.fakes import API_KEY, FakeServer, unused_url
 
 OTHER_KEY = "sk-fake-another-key-4321LMNO"
 
-
-def card(at: AppTest, connection: Connection) -> str:
-    """The text of one connection's card."""
-    block = at.get_by_key(f"conn_card_{connection.id}")
-    return "\n".join(plain(element.value)
-                     for kind in ("markdown", "caption") for element in getattr(block, kind))
 
 
 def cards(at: AppTest) -> list[str]:

@@ -19,6 +19,7 @@ from connections_core import Connection
 from tests.app_support import (
     add,
     assert_clean,
+    card,
     field,
     open_app,
     plain,
@@ -40,11 +41,6 @@ def hanging_server() -> Iterator[FakeServer]:
     yield server
     server.close()
 
-
-def card(at: AppTest, connection: Connection) -> str:
-    block = at.get_by_key(f"conn_card_{connection.id}")
-    return "\n".join(plain(element.value)
-                     for kind in ("markdown", "caption") for element in getattr(block, kind))
 
 
 def open_add(at: AppTest, key: str, base_url: str) -> AppTest:

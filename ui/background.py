@@ -43,7 +43,8 @@ def _tell_a_failed_pull(job: PullJob, *, elsewhere: bool) -> None:
     """Once, on another screen: the Ollama screen keeps the error shown until dismissed."""
     if job.outcome == "failed" and elsewhere and st.session_state.get(FAILURE_TOLD) is not job:
         st.session_state[FAILURE_TOLD] = job
-        st.toast(f"The pull of **{md(job.name)}** failed: the Ollama models screen says why.",
+        on = f" on {md(job.connection_name)}" if job.connection_name else ""
+        st.toast(f"The pull of **{md(job.name)}**{on} failed: the Ollama models screen says why.",
                  icon=":material/error:")
 
 

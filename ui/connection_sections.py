@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService
+from connections_core import PROVIDERS, Connection, ConnectionService, counted
 from ui.checks import start_test_all, test_all_running
 from ui.connection_card import connection_card
 from ui.connection_dialogs import open_dialog
@@ -59,8 +59,8 @@ def card_pages(service: ConnectionService, shown: Sequence[Connection],
     first, on_page = page_of(shown, PAGE_SIZE, key="conn_page")
     with cards:
         if shown:
-            st.caption(f"Showing {first + 1}–{first + len(on_page)} of {len(shown)} "
-                       "connections.")
+            st.caption(f"Showing {first + 1}–{first + len(on_page)} of "
+                       f"{counted(len(shown), 'connection')}.")
         undo_at = undo_place(deleted, on_page)
         for connection in on_page:
             if deleted is not None and connection.id == undo_at:

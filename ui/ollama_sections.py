@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from connections_core import Connection, ConnectionsError, ConnectionService
+from connections_core import Connection, ConnectionsError, ConnectionService, counted
 from ui.confirm import confirm_dialog
 from ui.errors import show_error
 from ui.format import md
@@ -87,7 +87,7 @@ def server_slot(service: ConnectionService, connection: Connection, *,
     st.session_state.ollama_servers[server] = snapshot
     if refresh:
         count = len(snapshot.models)
-        st.toast(f"Read {count} model{'s' if count != 1 else ''} from "
+        st.toast(f"Read {counted(count, 'model')} from "
                  f"{md(connection.base_url)}.", icon=":material/refresh:")
     return loading.container(), snapshot
 
