@@ -176,6 +176,8 @@ def test_on_a_phone_the_sidebar_closes_after_choosing_a_screen(
 
     page = open_page(browser, app, **device)
     sidebar = page.get_by_test_id("stSidebar")
+    # The page may be drawn before the sidebar's last element, the script, has run.
+    page.wait_for_function("window.connectionsClosesSidebar === true", timeout=20_000)
     page.get_by_test_id("stExpandSidebarButton").click()
     expect(sidebar).to_be_in_viewport()
 
