@@ -73,10 +73,11 @@ class Checking(Room):
             config = {**without_display_values(provider, config),
                       **{f: self.records.open_secret(record, f) for f in kept}}
             if kept:  # the stored key is sent: recorded first (once valid), as by test()
-                validate_config(provider, config)
+                validate_config(provider, config, standins=self.scope.demo)
                 self.records.attempt("connection.test_started", record, draft=True)
         return checks.shared_pool().call(partial(test_connection, type, config,
-                                                 self.scope.timeout, clock=self.scope.ticks))
+                                                 self.scope.timeout, clock=self.scope.ticks,
+                                                 standins=self.scope.demo))
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as
@@ -142,7 +143,7 @@ class Checking(Room):
             return TestResult(False, str(error), "auth", 0)
         try:
             return test_connection(record["type"], config, self.scope.timeout,
-                                   clock=self.scope.ticks)
+                                   clock=self.scope.ticks, standins=self.scope.demo)
         except ValidationError as error:  # saved before today's rules
             return TestResult(False, "This connection's saved settings are no longer accepted "
                                      f"({error}). Edit it and save it again.",
