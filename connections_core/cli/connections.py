@@ -19,6 +19,7 @@ from .common import (
     agreed,
     chosen_workspaces,
     data_dir_option,
+    demo_option,
     echo,
     json_option,
     open_service,
@@ -30,6 +31,7 @@ from .common import (
 
 @click.command("list")
 @data_dir_option
+@demo_option
 @workspace_options
 @click.option("--deleted", is_flag=True, help="List deleted connections instead.")
 @json_option
@@ -89,6 +91,7 @@ def _has_key(connection: Connection) -> bool:
 
 @click.command("test")
 @data_dir_option
+@demo_option
 @workspace_options
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Seconds each check may take (default 15).")
