@@ -57,7 +57,7 @@ def test_list_shows_the_demo_without_a_key_or_a_data_folder(home: Path) -> None:
 def test_test_checks_the_demo_for_real_and_exits_1_for_its_two_failures(home: Path) -> None:
     ran = run(home, "test", "--demo")
     assert ran.code == 1, ran  # the wrong Anthropic key and the server that is down
-    assert "Tested 4 connections: 2 connected, 2 error." in ran.out
+    assert "Tested 4 connections: 2 connected, 2 failed." in ran.out
     assert "Anthropic rejected the API key (401)" in ran.out
     assert "Can't reach the server at http://127.0.0.1:" in ran.out
     assert "Connected to OpenAI at http://127.0.0.1:" in ran.out
