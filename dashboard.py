@@ -2,13 +2,16 @@
 
 Page config, the sign-in gate, navigation over the screens in ``app_pages/``,
 the sidebar, and the one place where an error on a screen becomes a short message.
+While the session shows the demo, every screen works on it and says so at its top.
 """
 
 import streamlit as st
 
+from connections_core import is_demo
 from ui.auth import PRODUCT, signed_in_email
 from ui.background import announce_background_work
 from ui.chrome import FAVICON, chrome, tab_title
+from ui.demo import demo_notice
 from ui.errors import reported_errors
 from ui.format import md
 from ui.notices import show_notices
@@ -18,6 +21,7 @@ from ui.service import (
     current_service,
     key_source,
     require_a_current_session,
+    require_a_demo_to_show,
     require_a_workspace,
 )
 from ui.sidebar import sidebar
@@ -44,6 +48,7 @@ signed_in_email()
 with reported_errors():
     require_a_current_session()  # signed out since, elsewhere, or removed: the sign-in page
     require_a_workspace()  # someone in no workspace at all: a page that says whom to ask
+    require_a_demo_to_show()  # the demo, when asked for by someone who may not: the real app
     page = st.navigation(PAGES)
     st.set_page_config(page_title=tab_title(page.title))
     with st.sidebar:
@@ -54,8 +59,10 @@ with reported_errors():
                                  pull_page=PAGES[1].url_path)
     service = current_service()  # a workspace they may not open: a message, and theirs
     # On the page, not in the sidebar: a phone shows the sidebar only when opened.
+    if is_demo(service):
+        demo_notice()
     # Settings says it in full.  Only to admins: the key file is the server's business.
-    if key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path \
+    elif key_source() in ("file", "generated") and page.url_path != SETTINGS.url_path \
             and sees_server_details(service):
         st.warning(f"Using a key generated for local use ({md(service.key_file)}). "
                    "Set `ENCRYPTION_KEY` for a shared deployment; see Settings.",

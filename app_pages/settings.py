@@ -6,6 +6,7 @@ admins, and for whoever runs the app with sign-in off.
 
 import streamlit as st
 
+from ui.demo import offer_demo
 from ui.format import md
 from ui.members import members_section, sign_in_section
 from ui.roles import sees_server_details
@@ -34,3 +35,4 @@ with st.container(horizontal=True):
     st.page_link("app_pages/connections.py", label="Manage connections", icon=":material/hub:")
     st.page_link("app_pages/ollama_models.py", label="Browse Ollama models",
                  icon=":material/deployed_code:")
+    offer_demo(service, key="demo_try_settings", label="Open the demo", quiet=True)

@@ -12,6 +12,9 @@ A signed-in person's service is built with ``actor=`` their e-mail address; what
 they may do then depends on their role in the workspace (:data:`ROLES`), and
 every change is recorded in the workspace's audit trail (``service.audit()``).
 
+:func:`open_demo` gives a service over the demo instead: connections to stand-in
+providers served by this process, in a store of its own (see :mod:`connections_core.demo`).
+
 Everything this package raises is a :class:`ConnectionsError`.
 """
 
@@ -21,6 +24,15 @@ from . import ollama
 from .access import email_verified, needed_role, normalized_email
 from .checks import TestAllRun
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
+from .demo import (
+    DEMO_NOTICE,
+    DEMO_WORKSPACE,
+    close_demo,
+    demo_requested,
+    is_demo,
+    open_demo,
+    reset_demo,
+)
 from .errors import (
     ConflictError,
     ConnectionsError,
@@ -54,6 +66,8 @@ if TYPE_CHECKING:
     from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
+    "DEMO_NOTICE",
+    "DEMO_WORKSPACE",
     "PROVIDERS",
     "ROLES",
     "STATUSES",
@@ -88,17 +102,22 @@ __all__ = [
     "TestResult",
     "TinyDBStore",
     "ValidationError",
+    "close_demo",
     "counted",
     "decrypt",
+    "demo_requested",
     "duration",
     "email_verified",
     "encrypt",
     "format_bytes",
     "generate_key",
+    "is_demo",
     "is_encrypted",
     "needed_role",
     "normalized_email",
     "ollama",
+    "open_demo",
+    "reset_demo",
     "test_connection",
 ]
 

@@ -35,8 +35,10 @@ _NEEDED: dict[str, Role] = {
                      "start_test_draft", "pull_model", "delete_model"), "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),
 }
+#: ``open_demo`` is :func:`connections_core.demo.open_demo`: with sign-in on, the demo
+#: (where its opener is an admin) is an instance admin's to show.
 INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets",
-                                 "import_records"})
+                                 "import_records", "open_demo"})
 #: What anyone signed in may do about themselves, whatever their role (even none); about
 #: someone else, only an instance admin.
 OWN = frozenset({"sign_out", "signed_out_at"})

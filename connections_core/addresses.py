@@ -4,6 +4,11 @@ Link-local and cloud metadata addresses (:data:`BLOCKED_NETWORKS`) are refused
 in any notation; loopback and private addresses stay allowed, since a local
 Ollama is the common case.  :mod:`connections_core.http` applies the same
 rule to the address each connection actually reaches.
+
+The demo's stand-in providers (:mod:`connections_core.standins`) are a port of
+this machine each while they run: :func:`standin_problem` says when a base URL
+points at one, so that only the demo's own connections do (a stand-in never
+receives a real key).
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import threading
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 from urllib3.util import parse_url
 
-__all__ = ["ALLOW_LINK_LOCAL_VARIABLE", "BLOCKED_NETWORKS", "blocked_message", "is_blocked",
-           "link_local_allowed", "literal_address", "url_problem"]
+__all__ = ["ALLOW_LINK_LOCAL_VARIABLE", "BLOCKED_NETWORKS", "STANDIN_REFUSAL", "blocked_message",
+           "is_blocked", "link_local_allowed", "literal_address", "standin_ports",
+           "standin_problem", "url_problem"]
 
 #: Set to 1 (or true) to let requests reach the addresses in :data:`BLOCKED_NETWORKS`.
 ALLOW_LINK_LOCAL_VARIABLE = "CONNECTIONS_ALLOW_LINK_LOCAL"
@@ -115,3 +123,57 @@ def _valid_host_name(host: str) -> bool:
     except UnicodeError:  # an empty label, one over 63 characters, or not IDNA
         return False
     return len(encoded) <= 253
+
+
+# -- the demo's stand-ins ------------------------------------------------------------------
+
+STANDIN_REFUSAL = ("That address is the demo's stand-in for a provider, running inside this "
+                   "app; only the demo's own connections may point at it, so that a real key "
+                   "never reaches it. Enter the provider's own address.")
+
+#: The ports (on 127.0.0.1) of the stand-ins running in this process: a process's
+#: stand-ins are one set, started once (connections_core.standins).
+_standins: frozenset[int] = frozenset()
+_standins_guard = threading.Lock()
+_LOCAL_NAMES = ("localhost", "ip6-localhost", "ip6-loopback")
+
+
+def standin_ports(ports: Iterable[int] | None = None) -> frozenset[int]:
+    """The ports of the demo's stand-ins running in this process; given ``ports``,
+    they replace them first (the stand-ins say so when they start and stop)."""
+    global _standins
+    with _standins_guard:
+        if ports is not None:
+            _standins = frozenset(ports)
+        return _standins
+
+
+def standin_problem(url: object) -> str | None:
+    """:data:`STANDIN_REFUSAL` when ``url`` points at a running stand-in (this
+    machine, in any notation, at a stand-in's port); None otherwise, or when
+    ``url`` can't be read (the other rules say what is wrong with it)."""
+    ports = _standins
+    if not ports or not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if port not in ports or not host:
+        return None
+    return STANDIN_REFUSAL if _this_machine(host) else None
+
+
+def _this_machine(host: str) -> bool:
+    if host in _LOCAL_NAMES or host.endswith(".localhost"):
+        return True
+    address = literal_address(host)
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # 0.0.0.0 reaches this machine too, when connected to.
+    return ip.is_loopback or ip.is_unspecified

@@ -88,10 +88,11 @@ class Checking(Room):
             kept = kept_secrets(provider, record["config"], config)
             config = {**without_display_values(provider, config),
                       **{f: self.records.open_secret(record, f) for f in kept}}
-        validate_config(provider, config)
+        validate_config(provider, config, standins=self.scope.demo)
         if kept:  # the stored key is sent: recorded first, as by test()
             self.records.attempt("connection.test_started", record, draft=True)
-        return partial(test_connection, type, config, self.scope.timeout, clock=self.scope.ticks)
+        return partial(test_connection, type, config, self.scope.timeout, clock=self.scope.ticks,
+                       standins=self.scope.demo)
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as
@@ -157,7 +158,7 @@ class Checking(Room):
             return TestResult(False, str(error), "auth", 0)
         try:
             return test_connection(record["type"], config, self.scope.timeout,
-                                   clock=self.scope.ticks)
+                                   clock=self.scope.ticks, standins=self.scope.demo)
         except ValidationError as error:  # saved before today's rules
             return TestResult(False, "This connection's saved settings are no longer accepted "
                                      f"({error}). Edit it and save it again.",

@@ -104,7 +104,7 @@ class Connections(Room):
         if initial_status is not None and checked is not None:
             errors["checked"] = "Give an initial status or a check's result, not both."
         try:
-            clean = validate_config(provider, checked_config(config))
+            clean = validate_config(provider, checked_config(config), standins=self.scope.demo)
         except ValidationError as error:
             errors.update(error.field_errors)
         if errors:
@@ -293,7 +293,7 @@ class Connections(Room):
         given_secrets = secrets - kept
         merged = {**{k: v for k, v in stored.items() if k not in secrets},
                   **{k: v for k, v in config.items() if k not in kept}}
-        clean = validate_config(provider, merged, kept=kept)
+        clean = validate_config(provider, merged, kept=kept, standins=self.scope.demo)
         if kept and clean.get("baseUrl") != stored.get("baseUrl"):
             raise ValidationError({field: "Enter the key again: the base URL changed, and a "
                                    "stored key is only sent to the address it was saved for."

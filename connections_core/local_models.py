@@ -9,6 +9,7 @@ from collections.abc import Generator
 from typing import Any
 
 from . import ollama
+from .addresses import standin_problem
 from .errors import ConnectionsError, NotFoundError, ProviderError, StoreError, ValidationError
 from .inputs import checked_timeout
 from .providers import TestResult, bounded_models
@@ -142,6 +143,9 @@ class LocalModels(Room):
         record = self.records.record(id)
         if record["type"] != "ollama" or record.get("deleted_at"):
             raise ValidationError({"type": "Only Ollama connections have local models."})
+        problem = None if self.scope.demo else standin_problem(record["config"].get("baseUrl"))
+        if problem:  # saved before the stand-in took its port: not the demo's
+            raise ValidationError({"baseUrl": problem})
         return record
 
 

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from . import http, ollama
-from .addresses import url_problem
+from .addresses import standin_problem, url_problem
 from .errors import ProviderError, ValidationError
 from .text import server_text, well_formed
 
@@ -104,11 +104,13 @@ class TestResult:
 # -- validation ------------------------------------------------------------------
 
 def validate_config(provider: Provider, config: Mapping[str, Any], *,
-                    kept: Collection[str] = ()) -> dict[str, str]:
+                    kept: Collection[str] = (), standins: bool = False) -> dict[str, str]:
     """Return a clean copy of ``config`` (strings stripped, defaults filled in,
     base URL without a trailing slash, empty optional fields dropped).
 
     Fields named in ``kept`` may be missing: an update keeps their stored values.
+    A base URL of one of the demo's running stand-ins is refused unless
+    ``standins`` (the demo's own connections): a stand-in never receives a real key.
 
     :raises ValidationError: with one message per bad field, whatever ``config``
         holds (nothing else is raised).
@@ -132,7 +134,8 @@ def validate_config(provider: Provider, config: Mapping[str, Any], *,
             elif spec.required:
                 errors[spec.name] = f"{spec.label} is required."
             continue
-        problem = _field_problem(spec, value)
+        problem = _field_problem(spec, value) or (
+            None if standins or spec.kind != "url" else standin_problem(value))
         if problem:
             errors[spec.name] = problem
         else:
@@ -451,14 +454,18 @@ def get_provider(type: str) -> Provider:
 
 def test_connection(type: str, config: Mapping[str, Any], timeout: float = http.DEFAULT_TIMEOUT,
                     *, session: requests.Session | None = None,
-                    clock: Callable[[], float] = time.perf_counter) -> TestResult:
+                    clock: Callable[[], float] = time.perf_counter,
+                    standins: bool = False) -> TestResult:
     """Check that a provider config works, at no cost (it only lists models).
+
+    ``standins``: the config may point at one of the demo's stand-ins (only the
+    demo's own checks pass it).
 
     :raises ValidationError: the type is unknown or the config is invalid;
         everything that happens on the network is reported in the result.
     """
     provider = get_provider(type)
-    clean = validate_config(provider, config)
+    clean = validate_config(provider, config, standins=standins)
     owner = session or http.new_session()
     started = clock()
     try:

@@ -81,6 +81,12 @@ class Scope:
         self.records.check_store_key()
 
     @property
+    def demo(self) -> bool:
+        """Whether this is the demo's own store, whose connections (and no others) may
+        point at the demo's stand-in providers."""
+        return self.records.store.demo
+
+    @property
     def actor_name(self) -> str:
         """Who is acting, as the audit trail names them."""
         return self.actor or self.trusted_actor

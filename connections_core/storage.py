@@ -149,6 +149,9 @@ class Store(ABC):
 
     #: A short name for messages and ``doctor``: ``"tinydb"`` or ``"postgresql"``.
     kind: str
+    #: True only for the demo's own store (:mod:`connections_core.demo`): its
+    #: connections, and no others, may point at the demo's stand-in providers.
+    demo: bool = False
 
     @property
     @abstractmethod

@@ -4,8 +4,7 @@ Playwright can't download its own browser here, so it drives Debian's
 ``chromium``.  Without it the test is skipped, unless ``CI`` is set: there a
 missing browser is a failure, not a silent skip.
 
-With ``SCREENSHOTS=1`` the screenshots go to ``docs/`` (the README shows
-them); otherwise to the test's temporary folder.
+The README's screenshots are taken from the demo (``tests/test_browser_demo.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from connections_core import ConnectionService, generate_key
-from tests.browsers import READY, ROOT, streamlit_run
+from tests.browsers import READY, streamlit_run
 from tests.fakes import API_KEY, FakeServer
 from tests.support import free_port
 
@@ -48,13 +46,6 @@ def _ready(page: object) -> None:
     page.wait_for_selector(READY, timeout=30_000)  # type: ignore[attr-defined]
 
 
-def _screenshot(page: object, name: str, tmp_path: Path) -> None:
-    folder = ROOT / "docs" if os.environ.get("SCREENSHOTS") else tmp_path
-    folder.mkdir(exist_ok=True)
-    _ready(page)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
-
-
 def test_a_link_opens_its_screen_on_a_fresh_server(page: object, app: str) -> None:
     """Runs first, on a server nobody has visited: with the screens in a folder
     named pages/, Streamlit ran a linked screen without the entry point."""
@@ -67,7 +58,7 @@ def test_a_link_opens_its_screen_on_a_fresh_server(page: object, app: str) -> No
 
 
 def test_add_an_openai_connection_test_it_and_never_show_the_key(
-        page: object, app: str, provider: FakeServer, tmp_path: Path) -> None:
+        page: object, app: str, provider: FakeServer) -> None:
     from playwright.sync_api import expect
 
     p = page  # Playwright's Page; typed loosely so the module imports without it
@@ -96,7 +87,6 @@ def test_add_an_openai_connection_test_it_and_never_show_the_key(
     expect(card.get_by_text(re.compile(r"Connected$"))).to_be_visible(timeout=20_000)
     expect(card).to_contain_text("Checked just now")
     expect(card.get_by_text("••••WXYZ")).to_be_visible()
-    _screenshot(p, "connections", tmp_path)
 
     assert API_KEY not in p.content()  # type: ignore[attr-defined]
     assert provider.requests_to("/v1/models"), "the checks reached the fake provider"
@@ -106,30 +96,12 @@ def test_add_an_openai_connection_test_it_and_never_show_the_key(
     cell = p.get_by_role("gridcell", name="llama3.2:1b", include_hidden=True)  # type: ignore[attr-defined]
     expect(cell.first).to_be_attached(timeout=20_000)
     expect(p.locator("[data-testid='stDataFrame']").first).to_be_visible()  # type: ignore[attr-defined]
-    _screenshot(p, "ollama_models", tmp_path)
 
     p.get_by_role("link", name="Activity").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Activity")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
     expect(p.get_by_text("entries, newest first")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
-    _screenshot(p, "activity", tmp_path)
 
     p.get_by_role("link", name="Settings").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Settings")).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
-    _screenshot(p, "settings", tmp_path)
     assert API_KEY not in p.content()  # type: ignore[attr-defined]
 
-
-def test_a_pull_shows_progress_by_itself_until_it_is_done(page: object, app: str,
-                                                          provider: FakeServer) -> None:
-    """The progress fragment reruns on its timer: no click is needed to see the pull end."""
-    from playwright.sync_api import expect
-
-    provider.pull_delay = 0.4  # seven events: the pull takes a few refreshes
-    p = page
-    p.goto(f"{app}/ollama_models")  # type: ignore[attr-defined]
-    _ready(p)
-    p.get_by_role("textbox", name="Model to pull").fill("phi3")  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Pull", exact=True).click()  # type: ignore[attr-defined]
-    expect(p.get_by_text(re.compile("Pulling phi3")).first).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
-    expect(p.get_by_text("Pulled phi3", exact=True)).to_be_visible(timeout=20_000)  # type: ignore[attr-defined]
-    expect(p.get_by_role("gridcell", name="phi3", exact=True, include_hidden=True)).to_be_attached()  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from connections_core import PROVIDERS, Connection, ConnectionService, counted
 from ui.checks import start_test_all, test_all_running
 from ui.connection_card import connection_card
 from ui.connection_dialogs import open_dialog
+from ui.demo import offer_demo
 from ui.format import md, relative_time
 from ui.members import needs_role
 from ui.notices import notify
@@ -24,7 +25,8 @@ DELETED_SHOWN = 20
 
 
 def no_connections_yet(service: ConnectionService) -> None:
-    """What a connection is, and the button that adds the first."""
+    """What a connection is, the button that adds the first, and, for whoever may open
+    it, "Try the demo" (no keys needed)."""
     no_create = needs_role(service, "create")
     with st.container(border=True):
         st.subheader("No connections yet")
@@ -32,9 +34,11 @@ def no_connections_yet(service: ConnectionService) -> None:
                     "or **Anthropic** API key, or the address of an **Ollama** server. Add one, "
                     "press *Test* to check it, and the first of each provider becomes its "
                     "default.")
-        st.button("Add connection", key="conn_add_first", type="primary", icon=":material/add:",
-                  disabled=no_create is not None, help=no_create,
-                  on_click=open_dialog, args=("add",))
+        with st.container(horizontal=True):
+            st.button("Add connection", key="conn_add_first", type="primary",
+                      icon=":material/add:", disabled=no_create is not None, help=no_create,
+                      on_click=open_dialog, args=("add",))
+            offer_demo(service)
 
 
 def toolbar(service: ConnectionService) -> None:

@@ -41,7 +41,7 @@ from connections_core import (
 Outcome = Literal["running", "succeeded", "failed", "cancelled"]
 #: Seconds Cancel waits for the reading thread to see the connection closed.
 CANCEL_WAIT = 5.0
-#: (workspace, person, connection id, base URL, model) -> (when read, its details)
+#: (store, workspace, person, connection id, base URL, model) -> (when read, its details)
 DETAILS = "ollama_details"
 #: Seconds a model's details are kept: they change only when it is pulled again.
 DETAILS_SECONDS = 300.0
@@ -70,14 +70,16 @@ def model_details(service: ConnectionService, connection: Connection, name: str,
     minutes: every click reruns the page, and the details change only when the model
     is pulled again (:func:`forget_details` then drops them).
 
-    Kept per workspace and person as well as per server, in the session: what one
-    person read is never handed to another.  Whoever may open a workspace may read
+    Kept per store, workspace and person as well as per server, in the session: what
+    one person read is never handed to another, nor the demo's to a real workspace
+    of the same name.  Whoever may open a workspace may read
     its models' details, and whoever may no longer open it gets no screen at all
     (``current_service`` stops the run), so a kept answer never skips the rule.
 
     :raises NotFoundError: the model is not on the server.
     """
-    key = (service.workspace_id, service.actor, connection.id, connection.base_url, name)
+    key = (service.store.location, service.workspace_id, service.actor, connection.id,
+           connection.base_url, name)
     now = clock()
     kept = {k: v for k, v in st.session_state.get(DETAILS, {}).items()
             if now - v[0] < DETAILS_SECONDS}

@@ -8,6 +8,12 @@ environment, else from ``st.secrets``, else the core's generated local key appli
 
 Only :func:`current_service` checks that the person may open the workspace; the
 sidebar needs the chosen one (:func:`chosen_service`) to offer the others.
+
+A session may show the demo instead (:mod:`ui.demo`): then both give the demo's
+service (``open_demo``), over a store of its own, and the real workspace the
+session had is kept to go back to.  The demo is never cached here: ``open_demo``
+is cheap once open, and keeping it apart from the real services keyed by
+workspace id means a real workspace called ``demo`` is never mixed with it.
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ from typing import NoReturn
 
 import streamlit as st
 
-from connections_core import ConnectionService, ValidationError
+from connections_core import (
+    ConnectionsError,
+    ConnectionService,
+    PermissionDeniedError,
+    ValidationError,
+    demo_requested,
+    open_demo,
+)
 from ui.auth import no_access_page, refuse_an_ended_session, signed_in_email
 from ui.errors import show_error
 from ui.format import md
+from ui.notices import notify
 
 #: The sidebar widget's key, which is also the URL's query parameter.
 WORKSPACE = "workspace"
 DEFAULT_WORKSPACE = "default"
+#: Whether this session shows the demo instead of its real workspace.
+DEMO = "demo_shown"
+#: The real workspace the session had when it opened the demo: where leaving goes.
+BEFORE_DEMO = "demo_left_workspace"
 
 _KEY_VARIABLES = ("ENCRYPTION_KEY", "ENCRYPTION_SECRET")
 _KEY_SECRETS = ("ENCRYPTION_KEY", "ENCRYPTION_KEY_PREVIOUS")
@@ -67,8 +85,52 @@ def require_a_workspace() -> None:
 
 def chosen_service() -> ConnectionService:
     """The service of the workspace in the sidebar (or the URL), whether or not the
-    person may open it; a bad workspace id stops the page with why."""
+    person may open it, or the demo's while the session shows it; a bad workspace id
+    stops the page with why."""
+    if showing_demo():
+        return _demo()
     return _service(_workspace())
+
+
+def showing_demo() -> bool:
+    """Whether this session shows the demo: at first, whether ``CONNECTIONS_DEMO`` asks
+    for it (:func:`require_a_demo_to_show` then checks that the person may open it)."""
+    return bool(st.session_state.setdefault(DEMO, demo_requested()))
+
+
+def show_demo(shown: bool) -> None:
+    """Callback: open the demo, keeping which real workspace was open, or leave it for
+    that workspace (the picker, and so the URL, follow)."""
+    if shown == showing_demo():
+        return
+    if shown:
+        st.session_state[BEFORE_DEMO] = _workspace()
+    elif BEFORE_DEMO in st.session_state:
+        choose_workspace(st.session_state.pop(BEFORE_DEMO))
+    st.session_state[DEMO] = shown
+
+
+def real_workspace() -> str:
+    """The real workspace open, or, while the demo is shown, the one leaving it opens."""
+    return str(st.session_state.get(BEFORE_DEMO) or _workspace())
+
+
+def require_a_demo_to_show() -> None:
+    """Call it once, at the top of the run: a session that shows the demo opens it now
+    (its first opening in the process starts the stand-ins and checks its connections).
+    Someone who may not open it (with sign-in on, anyone but an instance admin), or a
+    demo that can't start, gets the real workspace instead and a toast saying why."""
+    if not showing_demo():
+        return
+    try:
+        _demo()
+    except PermissionDeniedError:  # the core's message names the server's settings
+        show_demo(False)
+        notify("The demo is for instance admins while sign-in is on: here is your own "
+               "workspace.", icon=":material/lock:")
+    except ConnectionsError as error:
+        show_demo(False)
+        notify(f"The demo did not open: {md(str(error))}", icon=":material/science:")
 
 
 def service_for(workspace_id: str) -> ConnectionService:
@@ -95,7 +157,9 @@ def choose_workspace(workspace: str) -> None:
 
 def key_source() -> str:
     """Where the key came from: ``environment``, ``secrets``, ``file`` (generated
-    earlier) or ``generated`` (just now)."""
+    earlier), ``generated`` (just now), or ``demo`` (made for the demo, in memory)."""
+    if showing_demo():
+        return "demo"
     return _open(_workspace(), signed_in_email())[1]
 
 
@@ -107,6 +171,15 @@ def _workspace() -> str:
     if WORKSPACE in st.query_params:
         return st.query_params[WORKSPACE]
     return next(iter(workspaces_open_to_me()), DEFAULT_WORKSPACE)
+
+
+def _demo() -> ConnectionService:
+    """The demo's service, for the person (an instance admin, with sign-in on).
+
+    :raises PermissionDeniedError: they are not an instance admin.
+    :raises ConnectionsError: the stand-ins can't start.
+    """
+    return open_demo(actor=signed_in_email(), admins=_service(DEFAULT_WORKSPACE).admins)
 
 
 def _service(workspace_id: str) -> ConnectionService:

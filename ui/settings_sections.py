@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService
+from connections_core import PROVIDERS, Connection, ConnectionService, is_demo
 from ui.format import md
 from ui.service import key_source
 from ui.widgets import STATUS_STYLES
@@ -20,6 +20,10 @@ KEY_SOURCES = {
     "environment": "The encryption key comes from the `ENCRYPTION_KEY` environment variable.",
     "secrets": "The encryption key comes from `ENCRYPTION_KEY` in `.streamlit/secrets.toml`.",
 }
+#: The demo's key: never a file, never the real one.
+DEMO_KEY = ("The demo's API keys are encrypted with a key made for the demo when it opened, "
+            "held in this app's memory only: it is not `ENCRYPTION_KEY`, and your own "
+            "connections' key is not used here.")
 #: What the others are told instead.
 SERVER_DETAILS = ("Admins see where the data and the encryption key are kept, and how to "
                   "rotate the key.")
@@ -33,6 +37,9 @@ ROTATE = ("**To rotate the key:** set `ENCRYPTION_KEY_PREVIOUS` to the current k
 def key_section(service: ConnectionService) -> None:
     """Where the key came from, whether a rotation is under way, and how to rotate it."""
     st.subheader("Encryption key")
+    if is_demo(service):  # no key file, no rotation: a key made for the demo
+        st.info(DEMO_KEY, icon=":material/key:")
+        return
     source = key_source()
     if source in KEY_SOURCES:
         st.success(KEY_SOURCES[source], icon=":material/key:")

@@ -3,15 +3,17 @@
 The picker's key is also the URL's query parameter (``?workspace=team-a``), so
 a link opens the same workspace.  Its choices are the workspaces the person may
 open, ``default`` first when they may; the one open now stays among them even
-when they may not (the page then says so).
+when they may not (the page then says so).  While the demo is shown, its own
+section (Reset demo, Leave the demo: :mod:`ui.demo`) takes the picker's place.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from connections_core import ConnectionsError, ConnectionService, ValidationError
+from connections_core import ConnectionsError, ConnectionService, ValidationError, is_demo
 from ui.auth import sign_in_enabled, sign_out_button
+from ui.demo import demo_section
 from ui.errors import show_error
 from ui.format import md
 from ui.notices import notify
@@ -24,9 +26,12 @@ NEW_OPEN = "sidebar_new_workspace_open"  # whether "New workspace" is open: Crea
 
 def sidebar(service: ConnectionService) -> None:
     """Everything in the sidebar below the navigation, for the workspace open now."""
-    workspace_picker(service)
-    if service.actor is None or service.is_instance_admin:
-        new_workspace()
+    if is_demo(service):
+        demo_section()
+    else:
+        workspace_picker(service)
+        if service.actor is None or service.is_instance_admin:
+            new_workspace()
     if sign_in_enabled() and service.actor is not None:
         signed_in_as(service)
 

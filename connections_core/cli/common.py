@@ -10,6 +10,7 @@ Text from the data (names, messages) is never read as markup.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -25,12 +26,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import crypto
+from ..demo import DEMO_NOTICE, open_demo
 from ..environment import DATA_DIR_VARIABLE, DATABASE_URL_VARIABLE, DEFAULT_DATA_DIR, KEY_FILE
 from ..scope import CLI_ACTOR
 from ..service import ConnectionService
 from ..text import json_text
 
 OK, FOUND_A_PROBLEM, USAGE = 0, 1, 2
+#: Where ``--demo`` is noted for :func:`open_service` (the click context's meta).
+ON_DEMO = "connections.demo"
 #: A table wider than this is never cut when the output is not a terminal.
 PIPE_WIDTH = 200
 #: Lines a console has: tables don't use it, but rich takes a width as given only
@@ -62,6 +66,20 @@ def json_option(command: F) -> F:
                         help="Print one JSON document on stdout (see the README).")(command)
 
 
+def demo_option(command: F) -> F:
+    """``--demo``: the command runs on the demo (connections_core.demo), and
+    :func:`open_service` opens that instead of the data folder."""
+    @functools.wraps(command)
+    def on_demo_or_not(*args: Any, demo: bool, **kwargs: Any) -> Any:
+        click.get_current_context().meta[ON_DEMO] = demo
+        return command(*args, **kwargs)
+
+    return click.option(  # type: ignore[return-value]
+        "--demo", is_flag=True,
+        help="Run on the demo: stand-in providers inside this command, no key and no data "
+             "folder needed (the data folder is neither read nor made).")(on_demo_or_not)
+
+
 def workspace_options(command: F) -> F:
     command = click.option("--all-workspaces", is_flag=True,
                            help="Every workspace.")(command)
@@ -89,9 +107,15 @@ def open_service(data_dir: Path | None, workspace: str = "default", *,
     ``CONNECTIONS_DATABASE_URL`` set, the store is that database and the data
     folder is not used.
 
+    With ``--demo`` (:func:`demo_option`), the service is the demo's, and the data
+    folder and the environment's store are not used at all.
+
     :raises Failure: no data folder, or no key to read it with.
     :raises ConnectionsError: the key is malformed or does not fit, the store can't be read.
     """
+    context = click.get_current_context(silent=True)
+    if context is not None and context.meta.get(ON_DEMO):
+        return _demo_service(data_dir)
     env, folder = environment(data_dir)
     on_database = bool(env.get(DATABASE_URL_VARIABLE, "").strip())
     if not new_installation and not on_database:
@@ -103,6 +127,16 @@ def open_service(data_dir: Path | None, workspace: str = "default", *,
                           f"{folder / KEY_FILE}. Set {crypto.KEY_VARIABLE} to the key the "
                           "dashboard uses, or pass --data-dir for its data folder.")
     service = ConnectionService.from_env(workspace, env)
+    service.trusted_actor = CLI_ACTOR
+    return service
+
+
+def _demo_service(data_dir: Path | None) -> ConnectionService:
+    if data_dir is not None:
+        raise click.UsageError("Pass either --demo or --data-dir, not both: the demo never "
+                               "uses a data folder.")
+    echo(DEMO_NOTICE, err=True)
+    service = open_demo()
     service.trusted_actor = CLI_ACTOR
     return service
 

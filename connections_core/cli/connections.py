@@ -20,6 +20,7 @@ from .common import (
     agreed,
     chosen_workspaces,
     data_dir_option,
+    demo_option,
     echo,
     json_option,
     open_service,
@@ -31,6 +32,7 @@ from .listing import has_key, iso_time, print_connections, provider_name
 
 @click.command("list")
 @data_dir_option
+@demo_option
 @workspace_options
 @click.option("--deleted", is_flag=True, help="List deleted connections instead.")
 @click.option("--wide", is_flag=True,
@@ -78,6 +80,7 @@ def _connection_json(connection: Connection) -> dict[str, Any]:
 
 @click.command("test")
 @data_dir_option
+@demo_option
 @workspace_options
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Seconds each check may take (default 15).")
