@@ -10,7 +10,9 @@ provider type::
 
 A signed-in person's service is built with ``actor=`` their e-mail address; what
 they may do then depends on their role in the workspace (:data:`ROLES`), and
-every change is recorded in the workspace's audit trail (``service.audit()``).
+every change is recorded in the workspace's audit trail (``service.audit()``), and
+every check in the connection's check history (``service.history(id)``,
+``service.health(id)``).
 
 :func:`open_demo` gives a service over the demo instead: connections to stand-in
 providers served by this process, in a store of its own (see :mod:`connections_core.demo`).
@@ -46,6 +48,7 @@ from .errors import (
     StoreError,
     ValidationError,
 )
+from .history import CheckRecord, Health
 from .models import ROLES, STATUS_LABELS, STATUSES, AuditEntry, Connection, LastResult, Member
 from .ollama import (
     ModelDetails,
@@ -73,6 +76,7 @@ __all__ = [
     "STATUSES",
     "STATUS_LABELS",
     "AuditEntry",
+    "CheckRecord",
     "ConfigField",
     "ConflictError",
     "Connection",
@@ -80,6 +84,7 @@ __all__ = [
     "ConnectionsError",
     "DecryptionError",
     "EncryptionKeyError",
+    "Health",
     "KeyRing",
     "LastResult",
     "Member",

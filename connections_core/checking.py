@@ -1,7 +1,8 @@
 """Checking: the checks a person runs (Test, a draft's Test, Test all).
 
 Each check is recorded before a key is sent (what can't be recorded is not sent)
-and its outcome after; the process's checks share one bounded pool
+and its outcome after, with one record in the check history
+(:mod:`connections_core.history`); the process's checks share one bounded pool
 (:mod:`connections_core.checks`)."""
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from functools import partial
 from typing import Any
 
 from . import checks
-from .errors import ConnectionsError, DecryptionError, StoreError, ValidationError
+from .errors import (
+    ConnectionsError,
+    DecryptionError,
+    EncryptionKeyError,
+    StoreError,
+    ValidationError,
+)
 from .inputs import checked_config, kept_secrets, key_needed_again, without_display_values
 from .models import Connection
 from .providers import TestResult, get_provider, test_connection, validate_config
@@ -49,10 +56,12 @@ class Checking(Room):
 
     def test_draft(self, type: str, config: Mapping[str, Any], *,
                    existing_id: str | None = None) -> TestResult:
-        """Check a config before it is saved; nothing is written.
+        """Check a config before it is saved; the connection is not changed.
 
         With ``existing_id``, what ``config`` leaves out is that stored connection's:
-        its base URL, and its secrets unless the base URL differs from the stored one.
+        its base URL, and its secrets unless the base URL differs from the stored one;
+        the check is then recorded in that connection's check history (its status
+        stays as it is).
 
         :raises ValidationError: the config is invalid, or ``existing_id`` is a
             connection of another type.
@@ -64,9 +73,9 @@ class Checking(Room):
                          existing_id: str | None = None) -> Future[TestResult]:
         """:meth:`test_draft`, run off the caller's thread: the config is checked (a
         :class:`ValidationError` is raised here) and the use of a stored key recorded
-        before it returns; the future's ``result()`` is the check's result.  Nothing is
-        written when it ends, so a screen that stops waiting (a closed dialog) can
-        simply drop it."""
+        before it returns; the future's ``result()`` is the check's result.  Only the
+        check history is written when it ends (with ``existing_id``), so a screen that
+        stops waiting (a closed dialog) can simply drop it."""
         self.scope.authorize("start_test_draft")
         return checks.shared_pool().submit(self._draft(type, config, existing_id))
 
@@ -91,8 +100,23 @@ class Checking(Room):
         validate_config(provider, config, standins=self.scope.demo)
         if kept:  # the stored key is sent: recorded first, as by test()
             self.records.attempt("connection.test_started", record, draft=True)
-        return partial(test_connection, type, config, self.scope.timeout, clock=self.scope.ticks,
-                       standins=self.scope.demo)
+        check = partial(test_connection, type, config, self.scope.timeout,
+                        clock=self.scope.ticks, standins=self.scope.demo)
+        return check if existing_id is None else partial(self._in_history, check, record)
+
+    def _in_history(self, check: Callable[[], TestResult], record: Record) -> TestResult:
+        """Run a draft's check of a saved connection and add it to that connection's
+        check history (a record that can't be written is only logged: the draft's
+        result is what the person waits for, and nothing was saved)."""
+        result = check()
+        try:
+            with self.records.transaction() as tx:
+                self.records.append_checks(tx, [(record, result)],
+                                           self.scope.check_source("manual"))
+        except (StoreError, EncryptionKeyError) as error:
+            log.warning("Could not add a draft's check of connection %s to its history: %s",
+                        shown(record.get("id")), error)
+        return result
 
     def iter_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         """Check every connection of the workspace at once, yielding each result as
@@ -120,7 +144,8 @@ class Checking(Room):
         waiting.  It runs to its end unless every caller following it closes it.
         """
         self.scope.authorize("start_test_all")
-        return checks.test_all_run(self.records, self._check)
+        return checks.test_all_run(self.records, self._check,
+                                   source=self.scope.check_source("test_all"))
 
     def _test(self, id: str) -> TestResult:
         """Check one connection and record the result (on a thread of the pool): the
@@ -131,7 +156,8 @@ class Checking(Room):
         self.records.attempt("connection.test_started", record)
         result = self._check(record)
         try:
-            self.records.record_results([(record, result)], each="connection.tested")
+            self.records.record_results([(record, result)], each="connection.tested",
+                                        source=self.scope.check_source("manual"))
         except StoreError as error:
             raise unsaved(error, f"'{shown(record.get('name'))}' was checked "
                                   f"({result.kind})") from None
@@ -139,7 +165,8 @@ class Checking(Room):
 
     def _follow_test_all(self) -> Iterator[tuple[Connection, TestResult]]:
         # A generator: nothing starts until the caller asks for the first result.
-        run = checks.test_all_run(self.records, self._check)
+        run = checks.test_all_run(self.records, self._check,
+                                  source=self.scope.check_source("test_all"))
         try:
             yield from run.results()
         finally:

@@ -207,8 +207,9 @@ class _Run:
     """
 
     def __init__(self, records: Records, check: Check, pool: CheckPool,
-                 on_end: Callable[[_Run], None]) -> None:
+                 on_end: Callable[[_Run], None], source: str = "test_all") -> None:
         self._records = records
+        self._source = source  # in the check history
         self._pool = pool
         self._on_end = on_end
         todo = records.active_records()
@@ -326,7 +327,8 @@ class _Run:
         last = count == self.total
         try:
             stored = self._records.record_results(
-                batch, summary={"count": count, "failed": failed} if last else None)
+                batch, source=self._source,
+                summary={"count": count, "failed": failed} if last else None)
             recorded = [(self._records.to_connection(stored.get(record["id"], record)),
                          result) for record, result in batch]
         except BaseException as error:
@@ -478,9 +480,10 @@ def shared_pool() -> CheckPool:
     return _POOL
 
 
-def test_all_run(records: Records, check: Check) -> TestAllRun:
+def test_all_run(records: Records, check: Check, *, source: str = "test_all") -> TestAllRun:
     """Follow the Test all of ``records``' workspace under way in this process, or start
-    one over its undeleted connections, checked with ``check``.
+    one over its undeleted connections, checked with ``check`` (recorded in the check
+    history as from ``source``).
 
     A workspace is its store's location and its id: services built separately
     (one per person, in the dashboard) on the same data share its run.  The run
@@ -491,7 +494,7 @@ def test_all_run(records: Records, check: Check) -> TestAllRun:
         run = _RUNS.get(key)
         if run is not None and run.join():
             return TestAllRun(run, following=True)
-        run = _Run(records, check, shared_pool(), on_end=partial(_forget, key))
+        run = _Run(records, check, shared_pool(), on_end=partial(_forget, key), source=source)
         # An empty workspace's run is over before it starts.
         following = run.join()
         if following:

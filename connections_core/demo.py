@@ -181,6 +181,14 @@ class DemoStore(Store):
     def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         return self._inner.audit_entries(workspace_id)
 
+    def checks(self, workspace_id: str, connection_id: str, *, since: datetime,
+               limit: int | None) -> list[Record]:
+        return self._inner.checks(workspace_id, connection_id, since=since, limit=limit)
+
+    def check_summary(self, workspace_id: str, connection_id: str, *,
+                      since: datetime) -> Record:
+        return self._inner.check_summary(workspace_id, connection_id, since=since)
+
     def size_bytes(self) -> int | None:
         return self._inner.size_bytes()
 

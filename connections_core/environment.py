@@ -17,19 +17,20 @@ from pathlib import Path
 
 from . import access, checks, crypto
 from .errors import EncryptionKeyError, StoreError
-from .inputs import checked_audit_days
+from .inputs import checked_audit_days, checked_history_days
 from .records import holds_secrets
-from .scope import ADMINS_VARIABLE, DEFAULT_AUDIT_DAYS
+from .scope import ADMINS_VARIABLE, DEFAULT_AUDIT_DAYS, DEFAULT_HISTORY_DAYS
 from .storage import Store
 from .store import TinyDBStore
 
 __all__ = ["AUDIT_DAYS_VARIABLE", "DATABASE_URL_VARIABLE", "DATA_DIR_VARIABLE",
-           "DEFAULT_DATA_DIR", "KEY_FILE", "STORE_FILE", "Opened", "close_databases",
-           "open_database", "open_from_env"]
+           "DEFAULT_DATA_DIR", "HISTORY_DAYS_VARIABLE", "KEY_FILE", "STORE_FILE", "Opened",
+           "close_databases", "open_database", "open_from_env"]
 
 DATA_DIR_VARIABLE = "CONNECTIONS_DATA_DIR"
 DATABASE_URL_VARIABLE = "CONNECTIONS_DATABASE_URL"
 AUDIT_DAYS_VARIABLE = "CONNECTIONS_AUDIT_DAYS"
+HISTORY_DAYS_VARIABLE = "CONNECTIONS_HISTORY_DAYS"
 DEFAULT_DATA_DIR = "data"
 STORE_FILE = "connections.json"
 KEY_FILE = "encryption.key"
@@ -47,6 +48,7 @@ class Opened:
     #: or ``generated`` (made just now, for an empty store).
     key_source: str
     key_file: Path | None
+    history_days: int = DEFAULT_HISTORY_DAYS
 
 
 def open_from_env(environ: Mapping[str, str] | None = None) -> Opened:
@@ -63,6 +65,8 @@ def open_from_env(environ: Mapping[str, str] | None = None) -> Opened:
         [a for a in env.get(ADMINS_VARIABLE, "").split(",") if a.strip()], ADMINS_VARIABLE)
     audit_days = checked_audit_days(env.get(AUDIT_DAYS_VARIABLE) or DEFAULT_AUDIT_DAYS,
                                     AUDIT_DAYS_VARIABLE)
+    history_days = checked_history_days(env.get(HISTORY_DAYS_VARIABLE) or DEFAULT_HISTORY_DAYS,
+                                        HISTORY_DAYS_VARIABLE)
     key = crypto.env_key(env)
     # Built before the store, so a malformed key is refused before anything
     # (even the data folder) is made.
@@ -76,11 +80,11 @@ def open_from_env(environ: Mapping[str, str] | None = None) -> Opened:
                 "would not be shared. Generate one with `python -c \"from connections_core "
                 "import generate_key; print(generate_key())\"` and keep it safe.")
         return Opened(open_database(database_url), keyring, admins, audit_days,
-                      "environment", None)
+                      "environment", None, history_days)
     data_dir = Path(env.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
     store = TinyDBStore(data_dir / STORE_FILE)
     if keyring is not None:
-        return Opened(store, keyring, admins, audit_days, "environment", None)
+        return Opened(store, keyring, admins, audit_days, "environment", None, history_days)
     key_file = data_dir / KEY_FILE
     source = "file" if key_file.exists() else "generated"
     if source == "generated" and holds_secrets(store):
@@ -90,7 +94,7 @@ def open_from_env(environ: Mapping[str, str] | None = None) -> Opened:
             "this data was written with; a new key could not decrypt it.")
     local_key = crypto.read_key_file(key_file) if source == "file" else _new_key_file(key_file)
     return Opened(store, crypto.KeyRing(local_key, crypto.previous_keys(env)), admins,
-                  audit_days, source, key_file)
+                  audit_days, source, key_file, history_days)
 
 
 #: The databases opened by :func:`open_database` in this process, by URL: every

@@ -16,9 +16,10 @@ from .models import MASK, Role
 from .providers import Provider
 from .text import name_problem
 
-__all__ = ["NAME_MAX", "base_url_of", "checked_audit_days", "checked_config", "checked_name",
-           "checked_timeout", "checked_version", "checked_workspace", "has_admin",
-           "kept_secrets", "key_needed_again", "member_input", "without_display_values"]
+__all__ = ["NAME_MAX", "base_url_of", "checked_audit_days", "checked_config",
+           "checked_history_days", "checked_name", "checked_timeout", "checked_version",
+           "checked_workspace", "has_admin", "kept_secrets", "key_needed_again", "member_input",
+           "without_display_values"]
 
 NAME_MAX = 100
 
@@ -75,13 +76,22 @@ def checked_config(config: Any) -> Mapping[str, Any]:
 
 
 def checked_audit_days(value: Any, field: str) -> int:
+    return _checked_days(value, field, "Keep audit entries for a whole number of days, 1 or "
+                                       "more (e.g. 365).")
+
+
+def checked_history_days(value: Any, field: str) -> int:
+    return _checked_days(value, field, "Keep the check history for a whole number of days, "
+                                       "1 or more (e.g. 30).")
+
+
+def _checked_days(value: Any, field: str, problem: str) -> int:
     try:
         days = int(value)
     except (TypeError, ValueError):
         days = 0
     if isinstance(value, bool) or days < 1 or str(days) != str(value).strip():
-        raise ValidationError({field: "Keep audit entries for a whole number of days, 1 or "
-                                      "more (e.g. 365)."})
+        raise ValidationError({field: problem})
     return days
 
 

@@ -39,12 +39,14 @@ class LocalModels(Room):
         except ProviderError as error:
             failed = TestResult(False, str(error), error.kind,  # type: ignore[arg-type]
                                 self.scope.elapsed_ms(started), status_code=error.status_code)
-            self.records.record_results([(record, failed)], each="connection.tested")
+            self.records.record_results([(record, failed)], each="connection.tested",
+                                        source=self.scope.check_source("manual"))
             raise
         names = tuple(bounded_models([m.name for m in models]))
         found = TestResult(True, f"{len(models)} models on the server.", "ok",
                            self.scope.elapsed_ms(started), names, 200)
-        self.records.record_results([(record, found)], each="connection.tested")
+        self.records.record_results([(record, found)], each="connection.tested",
+                                    source=self.scope.check_source("manual"))
         return models
 
     def ollama_models(self, id: str) -> list[ollama.OllamaModel]:

@@ -15,7 +15,8 @@ guarantees:
   columns beside it are derived from it on every write.
 * **One default per (workspace, type)** among undeleted connections, refused
   by the database itself (a partial unique index), whatever the interleaving.
-* **The audit trail** is a table written in the same transaction as the change.
+* **The audit trail** is a table written in the same transaction as the change,
+  and so is **the check history** (one row per check, indexed by connection and time).
 * **The schema** is created and upgraded at start-up by the numbered SQL files
   in ``connections_core/migrations``, each recorded in
   ``connections_schema_migrations``, under an advisory lock so that two
@@ -145,12 +146,27 @@ def _audit_row(entry: Mapping[str, Any]) -> tuple[str | None, datetime | None, s
     return _text(entry.get("workspace_id")), _audit_time(entry), _dumps(entry)
 
 
+def _check_row(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The columns of a check record's row."""
+    at = _audit_time(entry)
+    if at is None:
+        raise StoreError("Can't store a check record without its time. Nothing was changed.",
+                         "postgresql")
+    return (_key(entry, "workspace_id", "a check record"),
+            _key(entry, "connection_id", "a check record"), at, entry["success"] is True,
+            _key(entry, "kind", "a check record"), int(entry["latency_ms"]),
+            entry.get("status_code"), _key(entry, "source", "a check record"))
+
+
 # -- the transaction ------------------------------------------------------------------------------
 
 _INSERT_CONNECTION = (
     b"INSERT INTO connections (workspace_id, id, record, type, is_default, active) "
     b"VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, %(is_default)s, %(active)s)")
 _INSERT_AUDIT = b"INSERT INTO connections_audit (workspace_id, at, entry) VALUES (%s, %s, %s)"
+_INSERT_CHECK = (
+    b"INSERT INTO connections_check_history (workspace_id, connection_id, at, success, kind, "
+    b"latency_ms, status_code, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
 _UPDATE_CONNECTION = (
     b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
     b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
@@ -164,6 +180,7 @@ class PostgresTransaction(Transaction):
         self._db = connection
         self._revision_bumped = False
         self._recorded = False
+        self._checks_cutoff: datetime | None = None
 
     def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
         return self._db.execute(sql.encode(), params).fetchall()
@@ -273,6 +290,8 @@ class PostgresTransaction(Transaction):
             self._db.execute(
                 b"DELETE FROM connections WHERE workspace_id = %s AND id = ANY(%s)",
                 (_text(workspace_id), wanted))
+            self._db.execute(b"DELETE FROM connections_check_history WHERE workspace_id = %s "
+                             b"AND connection_id = ANY(%s)", (_text(workspace_id), wanted))
 
     # -- members -----------------------------------------------------------------------------
 
@@ -333,12 +352,28 @@ class PostgresTransaction(Transaction):
                 cursor.executemany(_INSERT_AUDIT, rows)
             self._recorded = True
 
+    # -- the check history -------------------------------------------------------------------
+
+    def append_checks(self, entries: Iterable[Mapping[str, Any]], *,
+                      cutoff: datetime | None = None) -> None:
+        rows = [_check_row(entry) for entry in entries]
+        if rows:
+            with self._db.cursor() as cursor:
+                cursor.executemany(_INSERT_CHECK, rows)
+        if cutoff is not None:
+            self._checks_cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+
     def finish(self, audit_cutoff: datetime | None) -> None:
-        """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any."""
+        """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any,
+        and check records older than the cutoff given with new ones."""
         if audit_cutoff is not None and self._recorded:
             if audit_cutoff.tzinfo is None:
                 audit_cutoff = audit_cutoff.replace(tzinfo=UTC)
             self._db.execute(b"DELETE FROM connections_audit WHERE at < %s", (audit_cutoff,))
+        if self._checks_cutoff is not None:
+            # The index on ``at`` finds them: nothing to drop costs one probe.
+            self._db.execute(b"DELETE FROM connections_check_history WHERE at < %s",
+                             (self._checks_cutoff,))
 
 
 # -- where the database is ------------------------------------------------------------------------
@@ -627,6 +662,36 @@ class PostgresStore(Store):
                 return
             params[0] = rows[-1][0]
 
+    # -- the check history -----------------------------------------------------------------
+
+    def checks(self, workspace_id: str, connection_id: str, *, since: datetime,
+               limit: int | None) -> list[Record]:
+        rows = self._rows(
+            "SELECT at, success, kind, latency_ms, status_code, source "
+            "FROM connections_check_history WHERE workspace_id = %s AND connection_id = %s "
+            "AND at >= %s ORDER BY at DESC, seq DESC LIMIT %s",
+            (_text(workspace_id), _text(connection_id), _aware(since), limit))
+        return [{"at": at, "workspace_id": workspace_id, "connection_id": connection_id,
+                 "success": success, "kind": kind, "latency_ms": latency,
+                 "status_code": status, "source": source}
+                for at, success, kind, latency, status, source in rows]
+
+    def check_summary(self, workspace_id: str, connection_id: str, *,
+                      since: datetime) -> Record:
+        # Counted by the server over the index's range: 30 days of per-minute checks
+        # never cross the network.  percentile_disc is the nearest rank, as the file's.
+        [(checks, failures, p50, p95, last_success, last_failure)] = self._rows(
+            "SELECT count(*), count(*) FILTER (WHERE NOT success), "
+            "percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE success), "
+            "percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE success), "
+            "max(at) FILTER (WHERE success), max(at) FILTER (WHERE NOT success) "
+            "FROM connections_check_history WHERE workspace_id = %s AND connection_id = %s "
+            "AND at >= %s", (_text(workspace_id), _text(connection_id), _aware(since)))
+        return {"checks": checks, "failures": failures,
+                "latency_p50_ms": None if p50 is None else int(p50),
+                "latency_p95_ms": None if p95 is None else int(p95),
+                "last_success_at": last_success, "last_failure_at": last_failure}
+
     # -- about the store -------------------------------------------------------------------
 
     def size_bytes(self) -> int | None:
@@ -641,6 +706,10 @@ class PostgresStore(Store):
         if not getattr(self, "_closed", True):
             self._closed = True
             self._pool.close()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _configure(connection: psycopg.Connection[Any]) -> None:

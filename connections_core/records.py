@@ -39,7 +39,8 @@ from .providers import PROVIDERS, Provider, TestResult, get_provider
 from .storage import Record, Revision, Store, Transaction
 from .text import shown
 
-__all__ = ["KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "Records", "secret_context"]
+__all__ = ["DEFAULT_HISTORY_DAYS", "KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "SOURCES",
+           "Records", "secret_context"]
 
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 #: What a bound key check is bound to: nothing a record's context could equal.
@@ -48,6 +49,9 @@ KEY_CHECK_CONTEXT: Mapping[str, str | None] = MappingProxyType({"purpose": "key_
 log = logging.getLogger(__name__)
 
 ID_MAX = 100  # longer "ids" are not echoed back in errors
+DEFAULT_HISTORY_DAYS = 30
+#: Where a check was run from, in its record of the check history.
+SOURCES = ("manual", "test_all", "schedule", "cli")
 
 Clock = Callable[[], datetime]
 
@@ -61,14 +65,17 @@ class Records:
     :param clock: returns the current time.
     :param audit_days: audit entries older than this many days may be dropped.
     :param actor_name: returns who is acting, for the audit trail.
+    :param history_days: check records older than this many days may be dropped.
     """
 
     def __init__(self, store: Store, keyring: crypto.KeyRing, workspace_id: str, *,
-                 clock: Clock, audit_days: int, actor_name: Callable[[], str]) -> None:
+                 clock: Clock, audit_days: int, actor_name: Callable[[], str],
+                 history_days: int = DEFAULT_HISTORY_DAYS) -> None:
         self.store = store
         self.keyring = keyring
         self.workspace_id = workspace_id
         self.audit_days = audit_days
+        self.history_days = history_days
         self.actor_name = actor_name
         self._clock = clock
         self._cache: tuple[Revision, builtins.list[Connection]] | None = None
@@ -89,7 +96,8 @@ class Records:
     def in_workspace(self, workspace_id: str) -> Records:
         """The records of another workspace, on the same store, key, clock and actor."""
         return Records(self.store, self.keyring, workspace_id, clock=self._clock,
-                       audit_days=self.audit_days, actor_name=self.actor_name)
+                       audit_days=self.audit_days, actor_name=self.actor_name,
+                       history_days=self.history_days)
 
     def audit(self, tx: Transaction, action: str, target: Mapping[str, Any] | None,
               target_name: str | None = None, **details: Any) -> None:
@@ -278,7 +286,7 @@ class Records:
             self.promote_oldest(tx, type, reason)
 
     def record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
-                       each: str | None = None,
+                       source: str, each: str | None = None,
                        summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
         """Store check results on records that were not edited meanwhile.
 
@@ -286,6 +294,8 @@ class Records:
         ``summary`` the details of one ``connections.tested_all`` entry.  A check
         of a record edited (or deleted) while it ran is not stored, but it did
         reach the server, so it is recorded (``connection.tested``, ``saved: False``).
+        Every check of a record still stored appends one record to the check
+        history, from ``source`` (one of :data:`SOURCES`), in the same write.
 
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
@@ -308,9 +318,24 @@ class Records:
                 if each is not None:
                     self.audit(tx, each, doc, kind=result.kind, latency_ms=result.latency_ms)
             tx.update_connections(updates)
+            self.append_checks(tx, [(stored[id], checked[id][1]) for id in stored], source, now)
             if summary is not None:
                 self.audit(tx, "connections.tested_all", None, **summary)
         return stored
+
+    # -- the check history -----------------------------------------------------------------------
+
+    def append_checks(self, tx: Transaction, checks: builtins.list[tuple[Record, TestResult]],
+                      source: str, now: str | None = None) -> None:
+        """Append one check record per ``(record, result)`` to the transaction under way:
+        what the check found, never its message."""
+        at = now or self.now()
+        tx.append_checks(
+            ({"at": at, "workspace_id": self.workspace_id, "connection_id": record["id"],
+              "success": result.success, "kind": result.kind,
+              "latency_ms": result.latency_ms, "status_code": result.status_code,
+              "source": source} for record, result in checks),
+            cutoff=self._clock() - timedelta(days=self.history_days))
 
     # -- secrets -------------------------------------------------------------------------------
 

@@ -17,13 +17,13 @@ from typing import Any
 
 from . import access, crypto, http
 from .errors import EncryptionKeyError, PermissionDeniedError, StoreError, ValidationError
-from .inputs import checked_audit_days, checked_timeout, checked_workspace
+from .inputs import checked_audit_days, checked_history_days, checked_timeout, checked_workspace
 from .models import Role
-from .records import Records
+from .records import DEFAULT_HISTORY_DAYS, Records
 from .storage import Store
 
-__all__ = ["ADMINS_VARIABLE", "CLI_ACTOR", "DEFAULT_AUDIT_DAYS", "LOCAL_ACTOR",
-           "TRUSTED_ACTORS", "Clock", "Room", "Scope"]
+__all__ = ["ADMINS_VARIABLE", "CLI_ACTOR", "DEFAULT_AUDIT_DAYS", "DEFAULT_HISTORY_DAYS",
+           "LOCAL_ACTOR", "TRUSTED_ACTORS", "Clock", "Room", "Scope"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Scope:
     :param timeout: seconds each provider request may take.
     :param clock: returns the current time (tests pass a fixed one).
     :param audit_days: audit entries older than this many days are dropped.
+    :param history_days: check records older than this many days are dropped.
     :raises EncryptionKeyError: the key ring can't decrypt the data in ``store``.
     :raises ValidationError: a value is invalid (naming it).
     """
@@ -65,19 +66,22 @@ class Scope:
     def __init__(self, store: Store, keyring: crypto.KeyRing, workspace_id: str = "default", *,
                  actor: str | None = None, admins: Iterable[str] = (),
                  timeout: float = http.DEFAULT_TIMEOUT, clock: Clock = utc_now,
-                 audit_days: int = DEFAULT_AUDIT_DAYS) -> None:
+                 audit_days: int = DEFAULT_AUDIT_DAYS,
+                 history_days: int = DEFAULT_HISTORY_DAYS) -> None:
         self.workspace_id = checked_workspace(workspace_id)
         self.actor = None if actor is None else access.checked_email(actor, "actor")
         self.admins = access.checked_emails(
             [admins] if isinstance(admins, str) else admins, "admins")
         self.timeout = checked_timeout(timeout, "timeout")
         self.audit_days = checked_audit_days(audit_days, "audit_days")
+        self.history_days = checked_history_days(history_days, "history_days")
         self.clock = clock
         #: Measures how long a request took (monotonic seconds): every latency the
         #: operations record is timed with it, and checks are given it.
         self.ticks: Callable[[], float] = time.perf_counter
         self.records = Records(store, keyring, self.workspace_id, clock=clock,
-                               audit_days=self.audit_days, actor_name=lambda: self.actor_name)
+                               audit_days=self.audit_days, actor_name=lambda: self.actor_name,
+                               history_days=self.history_days)
         self.records.check_store_key()
 
     @property
@@ -90,6 +94,11 @@ class Scope:
     def actor_name(self) -> str:
         """Who is acting, as the audit trail names them."""
         return self.actor or self.trusted_actor
+
+    def check_source(self, otherwise: str) -> str:
+        """Where a check a person runs comes from, in the check history: ``"cli"`` from
+        the command line, else ``otherwise`` (``"manual"``, ``"test_all"``)."""
+        return "cli" if self.actor is None and self.trusted_actor == CLI_ACTOR else otherwise
 
     def elapsed_ms(self, started: float) -> int:
         """Milliseconds since ``started`` (a reading of :attr:`ticks`)."""

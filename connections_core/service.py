@@ -11,6 +11,7 @@ named by concern, and the service hands the call over (with the room's docstring
 * :mod:`~connections_core.connections`: reading and changing connections;
 * :mod:`~connections_core.members`: members, roles and sign-outs;
 * :mod:`~connections_core.checking`: Test, a draft's Test and Test all;
+* :mod:`~connections_core.history`: every check's record, and a connection's health;
 * :mod:`~connections_core.local_models`: an Ollama server's models;
 * :mod:`~connections_core.key_rotation`: re-encrypting with a new key;
 * :mod:`~connections_core.transfers`: what a backup takes out and puts back;
@@ -36,6 +37,7 @@ from . import checks, crypto, environment, http, ollama
 from .activity import Activity
 from .checking import Checking
 from .connections import Connections
+from .history import DEFAULT_LIMIT, CheckRecord, Health, History
 from .inputs import checked_timeout, checked_workspace
 from .key_rotation import KeyRotation
 from .local_models import PULL_SILENCE_LIMIT, LocalModels
@@ -43,7 +45,7 @@ from .members import Members
 from .models import AuditEntry, Connection, Member, ResidualSecret, Role, Status
 from .permissions import permission_warnings
 from .providers import TestResult
-from .scope import DEFAULT_AUDIT_DAYS, Clock, Scope, utc_now
+from .scope import DEFAULT_AUDIT_DAYS, DEFAULT_HISTORY_DAYS, Clock, Scope, utc_now
 from .storage import Store
 from .transfers import Transfers
 
@@ -75,6 +77,7 @@ class ConnectionService:
     :param timeout: seconds each provider request may take.
     :param clock: returns the current time (tests pass a fixed one).
     :param audit_days: audit entries older than this many days are dropped.
+    :param history_days: check records older than this many days are dropped.
     :raises EncryptionKeyError: the key ring can't decrypt the data in ``store``.
     :raises ValidationError: ``actor`` or an admin is not an e-mail address.
     """
@@ -87,9 +90,11 @@ class ConnectionService:
     def __init__(self, store: Store, keyring: crypto.KeyRing,
                  workspace_id: str = "default", *, actor: str | None = None,
                  admins: Iterable[str] = (), timeout: float = http.DEFAULT_TIMEOUT,
-                 clock: Clock = utc_now, audit_days: int = DEFAULT_AUDIT_DAYS) -> None:
+                 clock: Clock = utc_now, audit_days: int = DEFAULT_AUDIT_DAYS,
+                 history_days: int = DEFAULT_HISTORY_DAYS) -> None:
         self._scope = Scope(store, keyring, workspace_id, actor=actor, admins=admins,
-                            timeout=timeout, clock=clock, audit_days=audit_days)
+                            timeout=timeout, clock=clock, audit_days=audit_days,
+                            history_days=history_days)
         self._connections = Connections(self._scope)
         self._members = Members(self._scope)
         self._checking = Checking(self._scope)
@@ -97,6 +102,7 @@ class ConnectionService:
         self._key_rotation = KeyRotation(self._scope)
         self._transfers = Transfers(self._scope)
         self._activity = Activity(self._scope)
+        self._history = History(self._scope)
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -113,7 +119,8 @@ class ConnectionService:
         ``<data dir>/encryption.key``; on PostgreSQL the key must be set (every
         replica needs the same one).  ``CONNECTIONS_ADMINS`` lists the instance
         administrators (comma-separated e-mail addresses) and
-        ``CONNECTIONS_AUDIT_DAYS`` how long audit entries are kept (default 365).
+        ``CONNECTIONS_AUDIT_DAYS`` how long audit entries are kept (default 365),
+        ``CONNECTIONS_HISTORY_DAYS`` how long check records are kept (default 30).
         ``CONNECTIONS_MAX_CHECKS`` (how many checks may run at once in the process,
         default 32) is checked here, so that a bad value is refused at start; the
         process's checks read it from the process's environment.
@@ -129,7 +136,8 @@ class ConnectionService:
         checked_workspace(workspace_id)
         opened = environment.open_from_env(environ)
         service = cls(opened.store, opened.keyring, workspace_id, actor=actor,
-                      admins=opened.admins, audit_days=opened.audit_days)
+                      admins=opened.admins, audit_days=opened.audit_days,
+                      history_days=opened.history_days)
         service.key_source, service.key_file = opened.key_source, opened.key_file
         for warning in service.file_warnings():
             log.warning("%s", warning)
@@ -140,7 +148,8 @@ class ConnectionService:
         workspace."""
         other = ConnectionService(self.store, self.keyring, workspace_id, actor=self.actor,
                                   admins=self.admins, timeout=self.timeout,
-                                  clock=self._scope.clock, audit_days=self.audit_days)
+                                  clock=self._scope.clock, audit_days=self.audit_days,
+                                  history_days=self.history_days)
         other.key_source, other.key_file = self.key_source, self.key_file
         other.trusted_actor = self.trusted_actor
         return other
@@ -181,6 +190,10 @@ class ConnectionService:
     @property
     def audit_days(self) -> int:
         return self._scope.audit_days
+
+    @property
+    def history_days(self) -> int:
+        return self._scope.history_days
 
     @property
     def timeout(self) -> float:
@@ -392,3 +405,14 @@ class ConnectionService:
     def audit(self, limit: int = 100, *, actor: str | None = None, action: str | None = None,
               since: datetime | None = None) -> builtins.list[AuditEntry]:
         return self._activity.audit(limit, actor=actor, action=action, since=since)
+
+    # -- the check history (connections_core.history) ---------------------------------------
+
+    @_as(History.history)
+    def history(self, id: str, *, since: datetime | None = None,
+                limit: int = DEFAULT_LIMIT) -> builtins.list[CheckRecord]:
+        return self._history.history(id, since=since, limit=limit)
+
+    @_as(History.health)
+    def health(self, id: str, *, since: datetime | None = None) -> Health:
+        return self._history.health(id, since=since)

@@ -15,7 +15,9 @@ A store keeps five kinds of record, all plain ``dict`` values as JSON holds them
   when each person last signed out, which ends every identity issued before;
 * **the key check**: one record (or none) proving which key the data was
   written with;
-* **audit entries**, appended, read newest first.
+* **audit entries**, appended, read newest first;
+* **check records**, one per check of a connection, appended, read newest
+  first for one connection over a time range (see "the check history" below).
 
 Reads outside a transaction are consistent per call.  Every change happens
 inside :meth:`Store.transaction`: all of it, with the audit entries recorded
@@ -28,13 +30,15 @@ copies: changing one changes nothing until it is written back.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Record", "Revision", "Store", "Transaction"]
+__all__ = ["CHECK_FIELDS", "Record", "Revision", "Store", "Transaction", "check_summary",
+           "nearest_rank"]
 
 Record = dict[str, Any]
 #: Identifies one version of a store's connections: equal revisions mean equal
@@ -91,7 +95,7 @@ class Transaction(ABC):
 
     @abstractmethod
     def remove_connections(self, workspace_id: str, ids: Iterable[str]) -> None:
-        """Remove connections for good (purge)."""
+        """Remove connections for good (purge), and their check records."""
 
     # -- members -----------------------------------------------------------------------------
 
@@ -142,6 +146,16 @@ class Transaction(ABC):
         """Many :meth:`record` calls, in order, at once: a store may do them in one pass."""
         for entry in entries:
             self.record(entry)
+
+    # -- the check history -------------------------------------------------------------------
+
+    @abstractmethod
+    def append_checks(self, entries: Iterable[Mapping[str, Any]], *,
+                      cutoff: datetime | None = None) -> None:
+        """Append check records (:data:`CHECK_FIELDS`, ``at`` as ISO 8601 text), committed
+        with this transaction's changes; records older than ``cutoff`` may be dropped
+        meanwhile.  A connection's records go with it when it is removed
+        (:meth:`remove_connections`)."""
 
 
 class Store(ABC):
@@ -207,6 +221,23 @@ class Store(ABC):
         """The committed audit entries of one workspace (every workspace when None),
         newest first, read lazily: stopping early costs nothing more."""
 
+    # -- the check history -----------------------------------------------------------------
+    # Read on every rerun of the dashboard, for each card shown: a store finds one
+    # connection's records over a time range without reading anyone else's.
+
+    @abstractmethod
+    def checks(self, workspace_id: str, connection_id: str, *, since: datetime,
+               limit: int | None) -> list[Record]:
+        """The committed check records of one connection at or after ``since``, newest
+        first, at most ``limit`` (all when None): :data:`CHECK_FIELDS`, ``at`` an aware
+        datetime."""
+
+    def check_summary(self, workspace_id: str, connection_id: str, *,
+                      since: datetime) -> Record:
+        """What :func:`check_summary` says of :meth:`checks`: a store may count without
+        reading every record."""
+        return check_summary(self.checks(workspace_id, connection_id, since=since, limit=None))
+
     # -- about the store -------------------------------------------------------------------
 
     def size_bytes(self) -> int | None:
@@ -225,3 +256,40 @@ class Store(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# -- the check history ------------------------------------------------------------------------
+
+#: What a check record holds: never a message, a header or a key.
+CHECK_FIELDS = ("at", "workspace_id", "connection_id", "success", "kind", "latency_ms",
+                "status_code", "source")
+
+
+def nearest_rank(ordered: Sequence[int], fraction: float) -> int | None:
+    """The ``fraction`` percentile of ``ordered`` (sorted) by the nearest rank: the
+    smallest value with at least that fraction of the values at or below it (what
+    PostgreSQL's ``percentile_disc`` gives); None for no values."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def check_summary(records: Iterable[Mapping[str, Any]]) -> Record:
+    """``checks``, ``failures``, ``latency_p50_ms`` and ``latency_p95_ms`` (of the
+    successful checks), ``last_success_at`` and ``last_failure_at`` of check records."""
+    checks = failures = 0
+    latencies: list[int] = []
+    last: dict[bool, datetime | None] = {True: None, False: None}
+    for record in records:
+        checks += 1
+        success = record["success"] is True
+        failures += not success
+        if success:
+            latencies.append(record["latency_ms"])
+        at = last[success]
+        last[success] = record["at"] if at is None else max(at, record["at"])
+    latencies.sort()
+    return {"checks": checks, "failures": failures,
+            "latency_p50_ms": nearest_rank(latencies, 0.5),
+            "latency_p95_ms": nearest_rank(latencies, 0.95),
+            "last_success_at": last[True], "last_failure_at": last[False]}

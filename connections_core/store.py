@@ -28,7 +28,7 @@ import re
 import secrets
 import threading
 import weakref
-from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -39,8 +39,9 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from .audit import AuditFile, AuditState
+from .audit import LogFile, LogState
 from .errors import StoreCorruptError, StoreError
+from .history_index import HistoryIndex
 from .permissions import distrust, permission_warnings
 from .storage import Record, Revision, Store, Transaction
 from .text import shown
@@ -49,6 +50,7 @@ __all__ = ["AtomicJSONStorage", "TinyDBStore", "TinyDBTransaction"]
 
 AUDIT_STATE = "audit_state"  # the table that says how much of the audit trail is committed
 CONNECTIONS = "connections"
+HISTORY_STATE = "history_state"  # how much of the check history is committed
 MEMBERS = "members"
 META = "meta"  # the key check
 SIGN_OUTS = "sign_outs"
@@ -279,16 +281,29 @@ class _TinyDB(TinyDB):
     table_class = _FreshIdTable
 
 
+class _Pending:
+    """What the transaction under way adds to the file's logs."""
+
+    def __init__(self) -> None:
+        self.audit: list[dict[str, Any]] = []
+        self.checks: list[dict[str, Any]] = []
+        self.checks_cutoff: datetime | None = None
+        self.purged: set[tuple[str, str]] = set()  # (workspace_id, id): their checks go
+
+
 class _SharedFile:
     """What every store of one data file in a process shares: one parsed copy of
-    the file, the locks, and the audit entries of the transaction under way."""
+    the file, the locks, what the transaction under way adds to the logs, and the
+    check history's index."""
 
     def __init__(self, path: Path) -> None:
         self.db = _TinyDB(path, storage=AtomicJSONStorage)
         self.storage: AtomicJSONStorage = self.db.storage  # type: ignore[assignment]
         self.thread_lock = threading.RLock()
         self.file_lock = FileLock(str(path.with_name(path.name + ".lock")), mode=0o600)
-        self.pending_audit: list[dict[str, Any]] | None = None
+        self.pending: _Pending | None = None
+        self.history_file = LogFile(path, "history", "the check history")
+        self.history_index = HistoryIndex(self.history_file)
 
 
 # Held weakly: a file's parsed copy lives as long as a store of it does.
@@ -334,14 +349,17 @@ class TinyDBStore(Store):
         if not self.path.is_symlink():
             self._refuse_untrusted(self.path, "data file")
         self._refuse_untrusted(self.path.with_name(self.path.name + ".lock"), "lock file")
-        for trail in sorted(self.path.parent.glob(f"{self.path.stem}.audit.*.jsonl")):
+        self.audit_file = LogFile(self.path)
+        for trail in sorted(self.path.parent.glob(self.audit_file.pattern)):
             self._refuse_untrusted(trail, "audit trail")
         self._shared = _shared_file(self.path)
+        self.history_file = self._shared.history_file
+        for history in sorted(self.path.parent.glob(self.history_file.pattern)):
+            self._refuse_untrusted(history, "check history")
         self._db = self._shared.db
         self._storage = self._shared.storage
         self._thread_lock = self._shared.thread_lock
         self._file_lock = self._shared.file_lock
-        self.audit_file = AuditFile(self.path)
 
     def __repr__(self) -> str:
         return f"TinyDBStore({str(self.path)!r})"
@@ -407,47 +425,90 @@ class TinyDBStore(Store):
         :raises StoreCorruptError: the file is not valid JSON (nothing is written).
         """
         with self._thread_lock, self._locked_file():
-            rewritten: AuditState | None = None
+            rewritten: list[tuple[LogFile, LogState]] = []
             with self._storage.batch():
                 shared = self._shared
-                outermost = shared.pending_audit is None
+                outermost = shared.pending is None
                 if outermost:
                     self._storage.remove_leftovers()
-                    shared.pending_audit = []
+                    shared.pending = _Pending()
                 try:
                     yield TinyDBTransaction(self)
-                    if outermost and shared.pending_audit:
-                        rewritten = self._commit_audit(shared.pending_audit, audit_cutoff)
+                    if outermost and shared.pending is not None:
+                        rewritten = self._commit_logs(shared.pending, audit_cutoff)
                 finally:
                     if outermost:
-                        shared.pending_audit = None
-            if rewritten is not None:
-                self.audit_file.remove_stale(rewritten)
+                        shared.pending = None
+            for file, state in rewritten:
+                file.remove_stale(state)
+
+    def _under_way(self, method: str) -> _Pending:
+        if self._shared.pending is None:
+            raise RuntimeError(f"TinyDBStore.{method}() is only for use inside transaction()")
+        return self._shared.pending
 
     def record(self, entry: dict[str, Any]) -> None:
         """Add an audit entry to the transaction under way."""
-        if self._shared.pending_audit is None:
-            raise RuntimeError("TinyDBStore.record() is only for use inside transaction()")
-        self._shared.pending_audit.append(entry)
+        self._under_way("record").audit.append(entry)
 
     def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         docs = self.snapshot(AUDIT_STATE)[1]
-        entries = self.audit_file.newest_first(AuditState.of(docs[0] if docs else None))
+        entries = self.audit_file.newest_first(LogState.of(docs[0] if docs else None))
         if workspace_id is None:
             return entries
         return (entry for entry in entries if entry.get("workspace_id") == workspace_id)
 
-    def _commit_audit(self, entries: list[dict[str, Any]],
-                      cutoff: datetime | None) -> AuditState | None:
-        """Append the entries; the new committed size goes into the data file being
-        written.  Returns the new state if the trail moved to a new file."""
-        table = self._db.table(AUDIT_STATE)
+    def _commit_logs(self, pending: _Pending, audit_cutoff: datetime | None
+                     ) -> list[tuple[LogFile, LogState]]:
+        """Append what the transaction adds to each log; their new committed sizes go
+        into the data file being written.  Returns the logs that moved to a new file."""
+        moved = []
+        if pending.audit:
+            moved.append(self._commit_log(AUDIT_STATE, self.audit_file, pending.audit,
+                                          audit_cutoff))
+        if pending.checks or pending.purged:
+            moved.append(self._commit_log(HISTORY_STATE, self.history_file, pending.checks,
+                                          pending.checks_cutoff, _purged(pending.purged)))
+        return [(file, state) for file, state in moved if state is not None]
+
+    def _commit_log(self, table_name: str, file: LogFile, entries: list[dict[str, Any]],
+                    cutoff: datetime | None, drop: Callable[[bytes], bool] | None = None
+                    ) -> tuple[LogFile, LogState | None]:
+        table = self._db.table(table_name)
         docs = table.all()
-        state = AuditState.of(docs[0] if docs else None)
-        new = self.audit_file.append(state, entries, cutoff)
+        state = LogState.of(docs[0] if docs else None)
+        new = file.append(state, entries, cutoff, drop=drop)
         table.truncate()
         table.insert(new.as_doc())
-        return new if new.generation != state.generation else None
+        return file, new if new.generation != state.generation else None
+
+    # -- the check history -----------------------------------------------------------------
+
+    def append_checks(self, entries: Iterable[Mapping[str, Any]],
+                      cutoff: datetime | None) -> None:
+        """Add check records to the transaction under way."""
+        pending = self._under_way("append_checks")
+        pending.checks += (dict(entry) for entry in entries)
+        if cutoff is not None:
+            pending.checks_cutoff = cutoff
+
+    def forget_checks(self, workspace_id: str, ids: Iterable[str]) -> None:
+        """Drop the check records of these connections when the transaction commits."""
+        self._under_way("forget_checks").purged.update((workspace_id, id) for id in ids)
+
+    def checks(self, workspace_id: str, connection_id: str, *, since: datetime,
+               limit: int | None) -> list[Record]:
+        return self._shared.history_index.checks(self._history_state(), workspace_id,
+                                                 connection_id, since=since, limit=limit)
+
+    def check_summary(self, workspace_id: str, connection_id: str, *,
+                      since: datetime) -> Record:
+        return self._shared.history_index.summary(self._history_state(), workspace_id,
+                                                  connection_id, since=since)
+
+    def _history_state(self) -> LogState:
+        docs = self.snapshot(HISTORY_STATE)[1]
+        return LogState.of(docs[0] if docs else None)
 
     @contextmanager
     def _locked_file(self) -> Iterator[None]:
@@ -541,6 +602,8 @@ class TinyDBTransaction(Transaction):
         self._connections.remove(doc_ids=[
             doc.doc_id for doc in self._connections
             if doc.get("workspace_id") == workspace_id and _text_id(doc) in wanted])
+        if wanted:
+            self._store.forget_checks(workspace_id, wanted)
 
     def members(self, workspace_id: str) -> list[Record]:
         return [dict(doc) for doc in self._members if doc.get("workspace_id") == workspace_id]
@@ -584,6 +647,12 @@ class TinyDBTransaction(Transaction):
     def record(self, entry: Mapping[str, Any]) -> None:
         self._store.record(dict(entry))
 
+    # -- the check history -------------------------------------------------------------------
+
+    def append_checks(self, entries: Iterable[Mapping[str, Any]], *,
+                      cutoff: datetime | None = None) -> None:
+        self._store.append_checks(entries, cutoff)
+
     def _connection_doc(self, workspace_id: str, id: str) -> Document | None:
         return next((doc for doc in self._connections
                      if doc.get("id") == id and doc.get("workspace_id") == workspace_id), None)
@@ -595,6 +664,20 @@ class TinyDBTransaction(Transaction):
 
     def _sign_out_doc(self, email: str) -> Document | None:
         return next((doc for doc in self._sign_outs if doc.get("email") == email), None)
+
+
+def _purged(connections: set[tuple[str, str]]) -> Callable[[bytes], bool] | None:
+    """Which lines of the check history a purge of ``connections`` drops (None: none)."""
+    if not connections:
+        return None
+
+    def dropped(raw: bytes) -> bool:
+        try:
+            entry = json.loads(raw)
+            return (entry["workspace_id"], entry["connection_id"]) in connections
+        except (ValueError, TypeError, KeyError):
+            return False
+    return dropped
 
 
 def _text_id(doc: Mapping[str, Any]) -> str | None:
