@@ -181,6 +181,9 @@ class DemoStore(Store):
     def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         return self._inner.audit_entries(workspace_id)
 
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        return self._inner.workspace_settings(workspace_id)
+
     def size_bytes(self) -> int | None:
         return self._inner.size_bytes()
 

@@ -31,7 +31,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +125,17 @@ def _connection_row(record: Mapping[str, Any]) -> dict[str, Any]:
             "id": _key(record, "id", "a connection"), "record": _dumps(record),
             "type": _text(record.get("type")), "is_default": _is_default(record),
             "active": _is_active(record)}
+
+
+def _settings_rows(rows: Callable[[str, Sequence[Any]], list[Any]],
+                   workspace_id: str | None) -> list[Record]:
+    """The workspace settings records of one workspace (or every one), read with ``rows``."""
+    if workspace_id is None:
+        found = rows("SELECT record FROM connections_workspace_settings", ())
+    else:
+        found = rows("SELECT record FROM connections_workspace_settings WHERE workspace_id = %s",
+                     (_text(workspace_id),))
+    return [_loads(text) for text, in found]
 
 
 def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
@@ -332,6 +343,17 @@ class PostgresTransaction(Transaction):
             with self._db.cursor() as cursor:
                 cursor.executemany(_INSERT_AUDIT, rows)
             self._recorded = True
+
+    # -- workspace settings ------------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None) -> list[Record]:
+        return _settings_rows(self._rows, workspace_id)
+
+    def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            b"INSERT INTO connections_workspace_settings (workspace_id, record) VALUES (%s, %s) "
+            b"ON CONFLICT (workspace_id) DO UPDATE SET record = EXCLUDED.record",
+            (_key(record, "workspace_id", "a workspace's settings"), _dumps(record)))
 
     def finish(self, audit_cutoff: datetime | None) -> None:
         """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any."""
@@ -626,6 +648,11 @@ class PostgresStore(Store):
             if len(rows) < AUDIT_PAGE:
                 return
             params[0] = rows[-1][0]
+
+    # -- workspace settings ----------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        return _settings_rows(self._rows, workspace_id)
 
     # -- about the store -------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ file, the embedded default) and :class:`~connections_core.postgres.PostgresStore
 (a PostgreSQL database, for several replicas).  Nothing above this seam knows
 which one it runs on.
 
-A store keeps five kinds of record, all plain ``dict`` values as JSON holds them:
+A store keeps these kinds of record, all plain ``dict`` values as JSON holds them:
 
 * **connections**, identified by ``(workspace_id, id)``; the store keeps them
   as given (a record someone damaged by hand is still returned, so that it can
@@ -15,7 +15,9 @@ A store keeps five kinds of record, all plain ``dict`` values as JSON holds them
   when each person last signed out, which ends every identity issued before;
 * **the key check**: one record (or none) proving which key the data was
   written with;
-* **audit entries**, appended, read newest first.
+* **audit entries**, appended, read newest first;
+* **workspace settings**, one record (or none) per ``workspace_id``: what a
+  workspace's admins set for the whole workspace (its alert webhook, sealed).
 
 Reads outside a transaction are consistent per call.  Every change happens
 inside :meth:`Store.transaction`: all of it, with the audit entries recorded
@@ -143,9 +145,21 @@ class Transaction(ABC):
         for entry in entries:
             self.record(entry)
 
+    # -- workspace settings ------------------------------------------------------------------
+
+    @abstractmethod
+    def workspace_settings(self, workspace_id: str | None) -> list[Record]:
+        """The settings record of a workspace (a list of one, or empty when it has none),
+        or of every workspace."""
+
+    @abstractmethod
+    def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
+        """Add a workspace's settings, or replace the record with its ``workspace_id``."""
+
 
 class Store(ABC):
-    """Where connections, members, sign-outs, the key check and the audit trail live."""
+    """Where connections, members, sign-outs, the key check, the audit trail and the
+    workspaces' settings live."""
 
     #: A short name for messages and ``doctor``: ``"tinydb"`` or ``"postgresql"``.
     kind: str
@@ -206,6 +220,14 @@ class Store(ABC):
     def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         """The committed audit entries of one workspace (every workspace when None),
         newest first, read lazily: stopping early costs nothing more."""
+
+    # -- workspace settings ----------------------------------------------------------------
+
+    @abstractmethod
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        """The settings record of one workspace (a list of one, or empty), or of every
+        workspace when None; read when a check changes a status, so a store finds one
+        without reading the others."""
 
     # -- about the store -------------------------------------------------------------------
 
