@@ -171,6 +171,17 @@ def test_a_change_in_one_workspace_goes_to_its_own_webhook_only(
     assert "team-a" not in json.dumps(only) and "team-c" not in json.dumps(only)
 
 
+def test_a_connection_name_can_not_mention_a_whole_slack_channel() -> None:
+    """Slack reads ``<!channel>`` in a webhook's text as a mention of everyone."""
+    sent = alerts.status_payload("team-a", {
+        "id": "c1", "name": "<!channel> & co", "type": "openai", "status": "error",
+        "last_checked_at": "2026-01-01T00:00:00+00:00",
+        "last_result": {"message": "Refused <@U123>.", "kind": "auth"}})
+    assert sent["text"] == ("🔴 &lt;!channel&gt; &amp; co (openai) in team-a: Error — "
+                            "Refused &lt;@U123&gt;.")
+    assert sent["name"] == "<!channel> & co"  # the JSON fields stay as they are
+
+
 # -- nothing secret on the way --------------------------------------------------------------
 
 def test_no_key_or_webhook_token_reaches_a_log_the_audit_trail_or_the_data_file(
