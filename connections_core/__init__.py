@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import ollama
 from .access import email_verified, needed_role, normalized_email
+from .alerts import AlertDelivery, AlertWebhook
 from .checks import TestAllRun
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .demo import (
@@ -75,6 +76,8 @@ __all__ = [
     "ROLES",
     "STATUSES",
     "STATUS_LABELS",
+    "AlertDelivery",
+    "AlertWebhook",
     "AuditEntry",
     "CheckRecord",
     "ConfigField",

@@ -30,11 +30,12 @@ _NEEDED: dict[str, Role] = {
     **dict.fromkeys(("list", "list_deleted", "get", "get_default", "needs_key_again",
                      "members", "audit", "test", "test_all", "iter_test_all",
                      "start_test", "start_test_all", "refresh_ollama_models", "ollama_models",
-                     "ollama_version", "running_models", "model_details", "history", "health"),
-                    "viewer"),
+                     "ollama_version", "running_models", "model_details", "history", "health",
+                     "alert_webhook"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
                      "start_test_draft", "pull_model", "delete_model"), "editor"),
-    **dict.fromkeys(("set_member", "remove_member"), "admin"),
+    **dict.fromkeys(("set_member", "remove_member", "set_alert_webhook", "send_test_alert"),
+                    "admin"),
 }
 #: ``open_demo`` is :func:`connections_core.demo.open_demo`: with sign-in on, the demo
 #: (where its opener is an admin) is an instance admin's to show.

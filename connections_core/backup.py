@@ -37,7 +37,9 @@ The file (format ``connections-backup``, version 1)::
 What is in a backup: every connection of the exported workspaces, deleted
 ones too (with ``deleted_at``, so a backup is complete), with their status and
 last check; the members of those workspaces.  Not in it: the audit trail,
-this installation's key, and the hints (last four characters) of keys.
+this installation's key, the hints (last four characters) of keys, and the
+workspaces' alert webhooks (a copy restored elsewhere, a staging machine or a
+laptop, must not post into the team's channel: an admin sets it there again).
 """
 
 from __future__ import annotations

@@ -188,6 +188,8 @@ class DemoStore(Store):
     def check_summary(self, workspace_id: str, connection_id: str, *,
                       since: datetime) -> Record:
         return self._inner.check_summary(workspace_id, connection_id, since=since)
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        return self._inner.workspace_settings(workspace_id)
 
     def size_bytes(self) -> int | None:
         return self._inner.size_bytes()

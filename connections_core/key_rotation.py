@@ -7,14 +7,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import crypto
+from .alerts import resealed_webhook, webhook_residue
 from .errors import DecryptionError
 from .models import ResidualSecret
 from .records import secret_context, secret_fields, text_or
 from .scope import Room
+from .storage import Transaction
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
+#: What a workspace's alert webhook is called among the residual secrets.
+WEBHOOK_NAME = "Alert webhook"
 
 
 class KeyRotation(Room):
@@ -22,7 +26,8 @@ class KeyRotation(Room):
 
     def rotate_keys(self, *, reseal: Iterable[ResidualSecret] = ()) -> int:
         """Re-encrypt every stored secret, in every workspace (deleted connections
-        too), with the current key, bound to its record.
+        too, and each workspace's alert webhook), with the current key, bound to its
+        record.
 
         An old unbound (``v1``) secret is never used: nothing shows it was saved for
         the base URL beside it, which anyone who can write the store could have set.
@@ -53,6 +58,7 @@ class KeyRotation(Room):
                 self._reseal(doc, agreed, counts)
                 resealed.append((doc["workspace_id"], doc["id"], {"config": doc["config"]}))
             tx.update_connections(resealed)
+            self._reseal_webhooks(tx, counts)
             self.records.write_key_check(tx)
             # An entry in every workspace whose keys were re-encrypted (and this one):
             # each workspace's Activity shows what happened to its keys.
@@ -92,9 +98,24 @@ class KeyRotation(Room):
             counted[0] += len(opened)
             counted[1] += resealed_unbound
 
+    def _reseal_webhooks(self, tx: Transaction, counts: dict[str, list[int]]) -> None:
+        """Re-encrypt each workspace's alert webhook (a secret too: its URL carries a
+        token) with the current key, counted as a secret of its workspace."""
+        for settings in tx.workspace_settings(None):
+            workspace = settings.get("workspace_id")
+            if not isinstance(workspace, str):
+                continue  # nothing could address it
+            try:
+                sealed = resealed_webhook(self.records.keyring, settings)
+            except DecryptionError as error:
+                raise DecryptionError(f"{error} Nothing was re-encrypted.") from None
+            if sealed is not None:
+                tx.put_workspace_settings({**settings, "alert_webhook": sealed})
+                counts.setdefault(workspace, [0, 0])[0] += 1
+
     def residual_secrets(self) -> list[ResidualSecret]:
-        """The stored secrets, in every workspace (deleted connections too), that the
-        current key alone can't serve: what :meth:`rotate_keys` would still have to
+        """The stored secrets, in every workspace (deleted connections and alert webhooks
+        too), that the current key alone can't serve: what :meth:`rotate_keys` would still have to
         re-encrypt, or can't, each with the base URL beside it.  Empty after a
         complete rotation.  Only trusted code and instance admins may ask.
         """
@@ -109,4 +130,10 @@ class KeyRotation(Room):
                         name=text_or(row.get("name"), "(no name)"),
                         id=text_or(row.get("id"), "?"), field=field, reason=reason,
                         base_url=secret_context(row, field)["baseUrl"]))
+        for settings in self.records.store.workspace_settings():
+            reason = webhook_residue(self.records.keyring, settings)
+            if reason is not None:
+                found.append(ResidualSecret(
+                    workspace_id=text_or(settings.get("workspace_id"), "?"),
+                    name=WEBHOOK_NAME, id="settings", field="alert_webhook", reason=reason))
         return sorted(found, key=lambda r: (r.workspace_id, r.name, r.id, r.field))

@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +126,17 @@ def _connection_row(record: Mapping[str, Any]) -> dict[str, Any]:
             "id": _key(record, "id", "a connection"), "record": _dumps(record),
             "type": _text(record.get("type")), "is_default": _is_default(record),
             "active": _is_active(record)}
+
+
+def _settings_rows(rows: Callable[[str, Sequence[Any]], list[Any]],
+                   workspace_id: str | None) -> list[Record]:
+    """The workspace settings records of one workspace (or every one), read with ``rows``."""
+    if workspace_id is None:
+        found = rows("SELECT record FROM connections_workspace_settings", ())
+    else:
+        found = rows("SELECT record FROM connections_workspace_settings WHERE workspace_id = %s",
+                     (_text(workspace_id),))
+    return [_loads(text) for text, in found]
 
 
 def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
@@ -362,6 +373,16 @@ class PostgresTransaction(Transaction):
                 cursor.executemany(_INSERT_CHECK, rows)
         if cutoff is not None:
             self._checks_cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    # -- workspace settings ------------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None) -> list[Record]:
+        return _settings_rows(self._rows, workspace_id)
+
+    def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            b"INSERT INTO connections_workspace_settings (workspace_id, record) VALUES (%s, %s) "
+            b"ON CONFLICT (workspace_id) DO UPDATE SET record = EXCLUDED.record",
+            (_key(record, "workspace_id", "a workspace's settings"), _dumps(record)))
 
     def finish(self, audit_cutoff: datetime | None) -> None:
         """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any,
@@ -691,6 +712,10 @@ class PostgresStore(Store):
                 "latency_p50_ms": None if p50 is None else int(p50),
                 "latency_p95_ms": None if p95 is None else int(p95),
                 "last_success_at": last_success, "last_failure_at": last_failure}
+    # -- workspace settings ----------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        return _settings_rows(self._rows, workspace_id)
 
     # -- about the store -------------------------------------------------------------------
 

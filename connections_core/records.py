@@ -40,7 +40,7 @@ from .storage import Record, Revision, Store, Transaction
 from .text import shown
 
 __all__ = ["DEFAULT_HISTORY_DAYS", "KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "SOURCES",
-           "Records", "secret_context"]
+           "Records", "listen_for_status_changes", "secret_context"]
 
 KEY_CHECK_PLAINTEXT = "connections key check v1"
 #: What a bound key check is bound to: nothing a record's context could equal.
@@ -296,12 +296,15 @@ class Records:
         reach the server, so it is recorded (``connection.tested``, ``saved: False``).
         Every check of a record still stored appends one record to the check
         history, from ``source`` (one of :data:`SOURCES`), in the same write.
+        Once committed, the records whose status moved between connected and error
+        are handed to the status listeners (:func:`listen_for_status_changes`).
 
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
         now = self.now()
         checked = {record["id"]: (record.get("version"), result) for record, result in results}
         stored: dict[str, Record] = {}
+        flipped: builtins.list[Record] = []  # moved between connected and error: see below
         with self.transaction() as tx:
             updates = []
             for doc in tx.connections(self.workspace_id, ids=checked):
@@ -314,13 +317,19 @@ class Records:
                     continue
                 changes = checked_fields(result, now)
                 updates.append((self.workspace_id, id, changes))
+                before = doc.get("status")
                 doc.update(changes)
+                if {before, doc["status"]} == {"connected", "error"}:
+                    flipped.append(dict(doc))
                 if each is not None:
                     self.audit(tx, each, doc, kind=result.kind, latency_ms=result.latency_ms)
             tx.update_connections(updates)
             self.append_checks(tx, [(stored[id], checked[id][1]) for id in stored], source, now)
             if summary is not None:
                 self.audit(tx, "connections.tested_all", None, **summary)
+        if flipped:
+            for listener in tuple(_status_listeners):
+                listener(self, flipped)
         return stored
 
     # -- the check history -----------------------------------------------------------------------
@@ -450,6 +459,22 @@ class Records:
         tx.set_key_check({"key_check": self.keyring.encrypt(KEY_CHECK_PLAINTEXT,
                                                             KEY_CHECK_CONTEXT),
                           "bound": True})
+
+
+# -- what a change of status sets off -----------------------------------------------------------
+
+#: Told, after each commit of check results, of the connections whose status the checks moved
+#: between connected and error: ``listener(records, changed)``, ``changed`` the records as
+#: committed.  Called on the committing thread, so a listener only hands the work on.
+StatusListener = Callable[[Records, builtins.list[Record]], None]
+_status_listeners: builtins.list[StatusListener] = []
+
+
+def listen_for_status_changes(listener: StatusListener) -> None:
+    """Have ``listener`` told of every status change committed in this process (once,
+    however often it is added): :mod:`connections_core.alerts` listens when imported."""
+    if listener not in _status_listeners:
+        _status_listeners.append(listener)
 
 
 def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:

@@ -15,7 +15,8 @@ named by concern, and the service hands the call over (with the room's docstring
 * :mod:`~connections_core.local_models`: an Ollama server's models;
 * :mod:`~connections_core.key_rotation`: re-encrypting with a new key;
 * :mod:`~connections_core.transfers`: what a backup takes out and puts back;
-* :mod:`~connections_core.activity`: the audit trail.
+* :mod:`~connections_core.activity`: the audit trail;
+* :mod:`~connections_core.alerts`: the workspace's alert webhook.
 
 Every room stands on one :class:`~connections_core.scope.Scope` (who is acting,
 where, and whether they may: the access rule) and reaches the store only through
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 
 from . import checks, crypto, environment, http, ollama
 from .activity import Activity
+from .alerts import AlertDelivery, Alerts, AlertWebhook
 from .checking import Checking
 from .connections import Connections
 from .history import DEFAULT_LIMIT, CheckRecord, Health, History
@@ -103,6 +105,7 @@ class ConnectionService:
         self._transfers = Transfers(self._scope)
         self._activity = Activity(self._scope)
         self._history = History(self._scope)
+        self._alerts = Alerts(self._scope)
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -416,3 +419,16 @@ class ConnectionService:
     @_as(History.health)
     def health(self, id: str, *, since: datetime | None = None) -> Health:
         return self._history.health(id, since=since)
+    # -- alerts (connections_core.alerts) ---------------------------------------------------
+
+    @_as(Alerts.set_alert_webhook)
+    def set_alert_webhook(self, url: str | None) -> AlertWebhook:
+        return self._alerts.set_alert_webhook(url)
+
+    @_as(Alerts.alert_webhook)
+    def alert_webhook(self) -> AlertWebhook:
+        return self._alerts.alert_webhook()
+
+    @_as(Alerts.send_test_alert)
+    def send_test_alert(self) -> AlertDelivery:
+        return self._alerts.send_test_alert()

@@ -5,7 +5,7 @@ file, the embedded default) and :class:`~connections_core.postgres.PostgresStore
 (a PostgreSQL database, for several replicas).  Nothing above this seam knows
 which one it runs on.
 
-A store keeps five kinds of record, all plain ``dict`` values as JSON holds them:
+A store keeps these kinds of record, all plain ``dict`` values as JSON holds them:
 
 * **connections**, identified by ``(workspace_id, id)``; the store keeps them
   as given (a record someone damaged by hand is still returned, so that it can
@@ -17,7 +17,9 @@ A store keeps five kinds of record, all plain ``dict`` values as JSON holds them
   written with;
 * **audit entries**, appended, read newest first;
 * **check records**, one per check of a connection, appended, read newest
-  first for one connection over a time range (see "the check history" below).
+  first for one connection over a time range (see "the check history" below);
+* **workspace settings**, one record (or none) per ``workspace_id``: what a
+  workspace's admins set for the whole workspace (its alert webhook, sealed).
 
 Reads outside a transaction are consistent per call.  Every change happens
 inside :meth:`Store.transaction`: all of it, with the audit entries recorded
@@ -156,10 +158,21 @@ class Transaction(ABC):
         with this transaction's changes; records older than ``cutoff`` may be dropped
         meanwhile.  A connection's records go with it when it is removed
         (:meth:`remove_connections`)."""
+    # -- workspace settings ------------------------------------------------------------------
+
+    @abstractmethod
+    def workspace_settings(self, workspace_id: str | None) -> list[Record]:
+        """The settings record of a workspace (a list of one, or empty when it has none),
+        or of every workspace."""
+
+    @abstractmethod
+    def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
+        """Add a workspace's settings, or replace the record with its ``workspace_id``."""
 
 
 class Store(ABC):
-    """Where connections, members, sign-outs, the key check and the audit trail live."""
+    """Where connections, members, sign-outs, the key check, the audit trail and the
+    workspaces' settings live."""
 
     #: A short name for messages and ``doctor``: ``"tinydb"`` or ``"postgresql"``.
     kind: str
@@ -237,6 +250,13 @@ class Store(ABC):
         """What :func:`check_summary` says of :meth:`checks`: a store may count without
         reading every record."""
         return check_summary(self.checks(workspace_id, connection_id, since=since, limit=None))
+    # -- workspace settings ----------------------------------------------------------------
+
+    @abstractmethod
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        """The settings record of one workspace (a list of one, or empty), or of every
+        workspace when None; read when a check changes a status, so a store finds one
+        without reading the others."""
 
     # -- about the store -------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ HISTORY_STATE = "history_state"  # how much of the check history is committed
 MEMBERS = "members"
 META = "meta"  # the key check
 SIGN_OUTS = "sign_outs"
+WORKSPACE_SETTINGS = "workspace_settings"
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
@@ -397,6 +398,12 @@ class TinyDBStore(Store):
     def file_warnings(self) -> list[str]:
         return permission_warnings(self.path)
 
+    # -- workspace settings ----------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
+        return [dict(doc) for doc in _in_workspace(self.snapshot(WORKSPACE_SETTINGS)[1],
+                                                   workspace_id)]
+
     # -- TinyDB's own ----------------------------------------------------------------------
 
     def table(self, name: str) -> Table:
@@ -652,6 +659,22 @@ class TinyDBTransaction(Transaction):
     def append_checks(self, entries: Iterable[Mapping[str, Any]], *,
                       cutoff: datetime | None = None) -> None:
         self._store.append_checks(entries, cutoff)
+
+    # -- workspace settings ------------------------------------------------------------------
+
+    def workspace_settings(self, workspace_id: str | None) -> list[Record]:
+        return [dict(doc) for doc in self._store.table(WORKSPACE_SETTINGS)
+                if workspace_id is None or doc.get("workspace_id") == workspace_id]
+
+    def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
+        table = self._store.table(WORKSPACE_SETTINGS)
+        doc = next((doc for doc in table
+                    if doc.get("workspace_id") == record["workspace_id"]), None)
+        if doc is None:
+            table.insert(dict(record))
+        else:
+            table.remove(doc_ids=[doc.doc_id])
+            table.insert(Document(dict(record), doc_id=doc.doc_id))
 
     def _connection_doc(self, workspace_id: str, id: str) -> Document | None:
         return next((doc for doc in self._connections
