@@ -268,7 +268,8 @@ def test_a_store_that_fails_is_a_503_without_details(
 
 
 def test_a_store_that_hangs_is_a_503_within_the_bound(
-        data_path: Path, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch) -> None:
+        data_path: Path, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     """Each read is waited for at most the bound; hung reads hold at most MAX_READS
     threads, and the next request is refused at once rather than adding one."""
     monkeypatch.setattr(routes_module, "HEALTH_TIMEOUT", 0.2)
@@ -281,17 +282,22 @@ def test_a_store_that_hangs_is_a_503_within_the_bound(
     healthz = named(routes(hung, {}), "/healthz")
     try:
         started = time.monotonic()
-        answers = [call(healthz).status_code for _ in range(routes_module.MAX_READS)]
-        bounded = time.monotonic() - started
-        started = time.monotonic()
-        refused = call(healthz).status_code
-        at_once = time.monotonic() - started
+        answers = [call(healthz).status_code for _ in range(routes_module.MAX_READS + 1)]
+        waited = time.monotonic() - started
+        reads = [t for t in threading.enumerate() if t.name == "connections-routes-read"]
     finally:
         released.set()
 
-    assert answers == [503] * routes_module.MAX_READS
-    assert bounded < routes_module.MAX_READS * 0.2 + 2
-    assert refused == 503 and at_once < 0.2
+    assert answers == [503] * (routes_module.MAX_READS + 1)
+    assert routes_module.MAX_READS * 0.2 <= waited < routes_module.MAX_READS * 0.2 + 2
+    assert len(reads) == routes_module.MAX_READS
+    assert caplog.messages == ["GET /healthz: the store did not answer within 0.2 s"] * \
+        routes_module.MAX_READS + [f"GET /healthz: {routes_module.MAX_READS} reads of the "
+                                   "store are still under way; not starting another"]
+    deadline = time.monotonic() + 10
+    while any(t.is_alive() for t in reads) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a poll interval: released, each read ends with its error
+    assert not any(t.is_alive() for t in reads)
 
 
 # -- streamlit run streamlit_app.py --------------------------------------------------------
@@ -366,8 +372,9 @@ def test_metrics_gives_each_connection_s_gauges(file_app: App) -> None:
     assert parsed(answer.text) == file_app.seeded.expected
 
 
-@pytest.mark.parametrize("authorization", [None, f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}",
-                                           f"Basic {TOKEN}", TOKEN, "Bearer "])
+@pytest.mark.parametrize("authorization", [
+    None, f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", f"Basic {TOKEN}", TOKEN, "Bearer "],
+    ids=["missing", "longer", "shorter", "another scheme", "no scheme", "empty"])
 def test_metrics_refuses_a_missing_or_wrong_token(file_app: App,
                                                   authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
