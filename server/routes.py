@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from connections_core import Connection, ConnectionsError, ConnectionService
 
-__all__ = ["HEALTH_TIMEOUT", "MAX_READS", "ROUTES", "SCRAPE_TIMEOUT", "TOKEN_VARIABLE",
+__all__ = ["HEALTH_TIMEOUT", "LABELS", "MAX_READS", "ROUTES", "SCRAPE_TIMEOUT", "TOKEN_VARIABLE",
            "ConnectionsCollector", "routes"]
 
 log = logging.getLogger(__name__)
