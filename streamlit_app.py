@@ -9,6 +9,7 @@ Before the server starts, it also accepts this machine's own names and addresses
 import streamlit as st
 
 from server.hosts import accept_this_machine
+from server.routes import ROUTES
 
 accept_this_machine()
-app = st.App("dashboard.py")
+app = st.App("dashboard.py", routes=ROUTES)

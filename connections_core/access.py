@@ -40,7 +40,7 @@ _NEEDED: dict[str, Role] = {
 #: ``open_demo`` is :func:`connections_core.demo.open_demo`: with sign-in on, the demo
 #: (where its opener is an admin) is an instance admin's to show.
 INSTANCE_ADMIN_ONLY = frozenset({"rotate_keys", "purge_deleted", "residual_secrets",
-                                 "import_records", "open_demo"})
+                                 "import_records", "open_demo", "list_every_workspace"})
 #: What anyone signed in may do about themselves, whatever their role (even none); about
 #: someone else, only an instance admin.
 OWN = frozenset({"sign_out", "signed_out_at"})

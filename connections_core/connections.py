@@ -45,6 +45,20 @@ class Connections(Room):
         deleted = [c for c in self.records.workspace() if c.deleted_at is not None]
         return sorted(deleted, key=lambda c: c.deleted_at or c.created_at, reverse=True)
 
+    # -- every workspace at once (the server's metrics, server/routes.py) ---------------------
+
+    def list_every_workspace(self) -> builtins.list[Connection]:
+        """Every workspace's connections, without deleted ones, by workspace and then
+        newest first: one read of the store, nothing decrypted.  For trusted code and
+        instance admins (it spans every workspace)."""
+        self.scope.authorize("list_every_workspace")
+        found = [self.records.to_connection(row)
+                 for row in self.records.rows(every_workspace=True)
+                 if isinstance(row.get("id"), str) and isinstance(row.get("workspace_id"), str)]
+        found.sort(key=lambda c: c.created_at, reverse=True)
+        found.sort(key=lambda c: c.workspace_id)
+        return [c for c in found if c.deleted_at is None]
+
     def get(self, id: str) -> Connection:
         """One connection (deleted ones too). :raises NotFoundError:"""
         self.scope.authorize("get")

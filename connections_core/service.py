@@ -245,6 +245,10 @@ class ConnectionService:
     def list_deleted(self) -> builtins.list[Connection]:
         return self._connections.list_deleted()
 
+    @_as(Connections.list_every_workspace)
+    def list_every_workspace(self) -> builtins.list[Connection]:
+        return self._connections.list_every_workspace()
+
     @_as(Connections.get)
     def get(self, id: str) -> Connection:
         return self._connections.get(id)
