@@ -32,7 +32,8 @@ _NEEDED: dict[str, Role] = {
                      "start_test", "start_test_all", "refresh_ollama_models", "ollama_models",
                      "ollama_version", "running_models", "model_details"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
-                     "start_test_draft", "pull_model", "delete_model"), "editor"),
+                     "start_test_draft", "pull_model", "delete_model", "set_schedule"),
+                    "editor"),
     **dict.fromkeys(("set_member", "remove_member"), "admin"),
 }
 #: ``open_demo`` is :func:`connections_core.demo.open_demo`: with sign-in on, the demo

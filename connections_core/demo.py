@@ -181,6 +181,9 @@ class DemoStore(Store):
     def audit_entries(self, workspace_id: str | None = None) -> Iterator[Record]:
         return self._inner.audit_entries(workspace_id)
 
+    def next_check_at(self) -> datetime | None:
+        return self._inner.next_check_at()
+
     def size_bytes(self) -> int | None:
         return self._inner.size_bytes()
 

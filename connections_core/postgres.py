@@ -44,7 +44,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .errors import NotFoundError, StoreError
-from .storage import Record, Revision, Store, Transaction
+from .storage import Record, Revision, Store, Transaction, due_at
 
 __all__ = ["Migration", "PostgresStore", "PostgresTransaction", "bundled_migrations"]
 
@@ -124,7 +124,7 @@ def _connection_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"workspace_id": _key(record, "workspace_id", "a connection"),
             "id": _key(record, "id", "a connection"), "record": _dumps(record),
             "type": _text(record.get("type")), "is_default": _is_default(record),
-            "active": _is_active(record)}
+            "active": _is_active(record), "next_check_at": due_at(record)}
 
 
 def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
@@ -148,13 +148,15 @@ def _audit_row(entry: Mapping[str, Any]) -> tuple[str | None, datetime | None, s
 # -- the transaction ------------------------------------------------------------------------------
 
 _INSERT_CONNECTION = (
-    b"INSERT INTO connections (workspace_id, id, record, type, is_default, active) "
-    b"VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, %(is_default)s, %(active)s)")
+    b"INSERT INTO connections (workspace_id, id, record, type, is_default, active, "
+    b"next_check_at) VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, "
+    b"%(is_default)s, %(active)s, %(next_check_at)s)")
 _INSERT_AUDIT = b"INSERT INTO connections_audit (workspace_id, at, entry) VALUES (%s, %s, %s)"
 _UPDATE_CONNECTION = (
     b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
     b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
-    b"active = %(active)s WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s")
+    b"active = %(active)s, next_check_at = %(next_check_at)s "
+    b"WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s")
 
 
 class PostgresTransaction(Transaction):
@@ -332,6 +334,16 @@ class PostgresTransaction(Transaction):
             with self._db.cursor() as cursor:
                 cursor.executemany(_INSERT_AUDIT, rows)
             self._recorded = True
+
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def due_connections(self, now: datetime, limit: int) -> list[Record]:
+        # The index on next_check_at finds them.  The transaction's lock on the revision
+        # row already keeps other writers out; SKIP LOCKED says what a claim means by
+        # itself: rows another transaction holds are another replica's, never waited for.
+        return [_loads(text) for text, in self._rows(
+            "SELECT record FROM connections WHERE next_check_at <= %s "
+            "ORDER BY next_check_at LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))]
 
     def finish(self, audit_cutoff: datetime | None) -> None:
         """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any."""
@@ -626,6 +638,12 @@ class PostgresStore(Store):
             if len(rows) < AUDIT_PAGE:
                 return
             params[0] = rows[-1][0]
+
+    # -- scheduled checks ------------------------------------------------------------------
+
+    def next_check_at(self) -> datetime | None:
+        (when,), = self._rows("SELECT min(next_check_at) FROM connections")
+        return when if isinstance(when, datetime) else None
 
     # -- about the store -------------------------------------------------------------------
 

@@ -34,9 +34,9 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .models import MASK, STATUSES, Connection, LastResult, Residue
+from .models import MASK, SCHEDULE_MINUTES, STATUSES, Connection, LastResult, Residue
 from .providers import PROVIDERS, Provider, TestResult, get_provider
-from .storage import Record, Revision, Store, Transaction
+from .storage import Record, Revision, Store, Transaction, due_at
 from .text import shown
 
 __all__ = ["KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "Records", "secret_context"]
@@ -245,6 +245,7 @@ class Records:
             updated_at=parse_time(record.get("updated_at")) or self._clock(),
             deleted_at=parse_time(record.get("deleted_at")),
             version=version if type(version) is int else 0,
+            schedule_minutes=schedule_minutes(record), next_check_at=due_at(record),
         )
 
     # -- damaged records -----------------------------------------------------------------------
@@ -279,13 +280,17 @@ class Records:
 
     def record_results(self, results: builtins.list[tuple[Record, TestResult]], *,
                        each: str | None = None,
-                       summary: Mapping[str, Any] | None = None) -> dict[str, Record]:
+                       summary: Mapping[str, Any] | None = None,
+                       source: str = "manual") -> dict[str, Record]:
         """Store check results on records that were not edited meanwhile.
 
         ``each`` is the audit action recorded for every result stored;
         ``summary`` the details of one ``connections.tested_all`` entry.  A check
         of a record edited (or deleted) while it ran is not stored, but it did
         reach the server, so it is recorded (``connection.tested``, ``saved: False``).
+        ``source`` says what ran the checks (``"manual"``, ``"test_all"``, ``"cli"``,
+        ``"schedule"``), for the check history (not kept yet: accepted so that callers
+        can say it).
 
         :returns: the records as they are stored now, by id (deleted ones are missing).
         """
@@ -509,6 +514,14 @@ def damage_of(record: Mapping[str, Any]) -> str | None:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
         return "its config holds a value that is not text"
     return None
+
+
+
+def schedule_minutes(record: Mapping[str, Any]) -> int:
+    """How often a stored connection is checked in the background, in minutes (0 for
+    a record without a schedule, or with one that can't be read)."""
+    minutes = record.get("schedule_minutes")
+    return minutes if type(minutes) is int and minutes in SCHEDULE_MINUTES else 0
 
 
 

@@ -11,6 +11,8 @@ named by concern, and the service hands the call over (with the room's docstring
 * :mod:`~connections_core.connections`: reading and changing connections;
 * :mod:`~connections_core.members`: members, roles and sign-outs;
 * :mod:`~connections_core.checking`: Test, a draft's Test and Test all;
+* :mod:`~connections_core.schedules`: how often each connection is checked in the
+  background (:mod:`~connections_core.scheduler` runs the checks);
 * :mod:`~connections_core.local_models`: an Ollama server's models;
 * :mod:`~connections_core.key_rotation`: re-encrypting with a new key;
 * :mod:`~connections_core.transfers`: what a backup takes out and puts back;
@@ -43,6 +45,7 @@ from .members import Members
 from .models import AuditEntry, Connection, Member, ResidualSecret, Role, Status
 from .permissions import permission_warnings
 from .providers import TestResult
+from .schedules import Schedules
 from .scope import DEFAULT_AUDIT_DAYS, Clock, Scope, utc_now
 from .storage import Store
 from .transfers import Transfers
@@ -97,6 +100,7 @@ class ConnectionService:
         self._key_rotation = KeyRotation(self._scope)
         self._transfers = Transfers(self._scope)
         self._activity = Activity(self._scope)
+        self._schedules = Schedules(self._scope)
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -337,6 +341,12 @@ class ConnectionService:
     @_as(Checking.start_test_all)
     def start_test_all(self) -> checks.TestAllRun:
         return self._checking.start_test_all()
+
+    # -- scheduled checks (connections_core.schedules) ---------------------------------------
+
+    @_as(Schedules.set_schedule)
+    def set_schedule(self, id: str, minutes: int) -> Connection:
+        return self._schedules.set_schedule(id, minutes)
 
     # -- an Ollama server's models (connections_core.local_models) --------------------------
 

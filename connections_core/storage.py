@@ -31,10 +31,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Record", "Revision", "Store", "Transaction"]
+from .models import SCHEDULE_MINUTES
+
+__all__ = ["Record", "Revision", "Store", "Transaction", "due_at"]
 
 Record = dict[str, Any]
 #: Identifies one version of a store's connections: equal revisions mean equal
@@ -143,6 +145,22 @@ class Transaction(ABC):
         for entry in entries:
             self.record(entry)
 
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def due_connections(self, now: datetime, limit: int) -> list[Record]:
+        """The connections of every workspace whose scheduled check is due at ``now``
+        (:func:`due_at`), the longest overdue first, at most ``limit``.
+
+        They are the caller's until the transaction ends: it claims them by moving
+        their ``next_check_at`` on in this transaction, and another transaction
+        (another replica's claim) never gets them meanwhile.  A store may find them
+        without reading every connection.
+        """
+        due = [(when, row) for row in self.connections(None)
+               if (when := due_at(row)) is not None and when <= now]
+        due.sort(key=lambda pair: pair[0])
+        return [row for _, row in due[:limit]]
+
 
 class Store(ABC):
     """Where connections, members, sign-outs, the key check and the audit trail live."""
@@ -207,6 +225,13 @@ class Store(ABC):
         """The committed audit entries of one workspace (every workspace when None),
         newest first, read lazily: stopping early costs nothing more."""
 
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def next_check_at(self) -> datetime | None:
+        """When the next scheduled check of any workspace is due (:func:`due_at`), or None
+        when nothing is scheduled: cheap, read by the scheduler between claims."""
+        return min(filter(None, map(due_at, self.connections()[1])), default=None)
+
     # -- about the store -------------------------------------------------------------------
 
     def size_bytes(self) -> int | None:
@@ -225,3 +250,24 @@ class Store(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# -- scheduled checks --------------------------------------------------------------------------
+
+def due_at(record: Mapping[str, Any]) -> datetime | None:
+    """When a stored connection's scheduled check is due: its ``next_check_at`` (an
+    aware time) if it is undeleted and has a schedule (``schedule_minutes`` one of
+    :data:`~connections_core.models.SCHEDULE_MINUTES` other than 0); None otherwise,
+    and for a record whose fields can't be read (a deleted connection is never checked,
+    nor one without a text id and workspace, which a claim could not move on)."""
+    minutes = record.get("schedule_minutes")
+    if record.get("deleted_at") or type(minutes) is not int or minutes not in SCHEDULE_MINUTES \
+            or minutes == 0 or not isinstance(record.get("next_check_at"), str) \
+            or not (isinstance(record.get("id"), str)
+                    and isinstance(record.get("workspace_id"), str)):
+        return None
+    try:
+        when = datetime.fromisoformat(record["next_check_at"])
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
