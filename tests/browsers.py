@@ -69,7 +69,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], bound: float 
         try:
             if requests.get(f"{url}/_stcore/health", timeout=1).text == "ok":
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or starting
             pass
         time.sleep(0.1)  # a poll interval, not a wait for the condition
     raise TimeoutError(f"{name} did not become healthy within {bound} s")

@@ -1,19 +1,22 @@
-"""Scheduled checks: ``set_schedule``, the scheduler's loop and ``watch``.
+"""Scheduled checks: ``set_schedule``, the scheduler's loop, ``watch`` and the server's
+lifespan.
 
 Checks go to a real fake provider on 127.0.0.1 that counts what it receives; the
 stores are real (the data file, and PostgreSQL where storage is involved); several
-schedulers are real processes (``python -m connections_core watch``).  Nothing
-sleeps: every wait is on a condition, with a bound.
+schedulers are real processes (``python -m connections_core watch``) and a real
+``streamlit run``.  Nothing sleeps: every wait is on a condition, with a bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,9 +38,14 @@ from connections_core import (
 )
 from connections_core import scheduler as scheduler_module
 from connections_core.cli import run as run_cli
+from connections_core.environment import KEY_FILE
+from server import lifespan as lifespan_module
+from server.lifespan import lifespan
+from tests.browsers import ROOT, wait_until_healthy
 from tests.fakes import API_KEY, FakeServer
 from tests.installations import Installation
 from tests.postgres import PostgresServer
+from tests.support import free_port
 
 #: How many connections the processes of one test share, all due at once.
 MANY = 200
@@ -360,3 +368,103 @@ def test_two_processes_check_each_due_connection_once(kind: str, tmp_path: Path,
     assert "sk-test-" not in output and "Traceback" not in output
     assert all("Stopped after" in w.err for w in watchers)
     assert {c.id for c in service.list() if c.status == "connected"} == set(ids)
+
+
+# -- with the server ------------------------------------------------------------------------
+
+def _scheduler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "connections-scheduled-checks"]
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's environment in this process: a data folder and a key; its folder."""
+    data = tmp_path / "data"
+    for name in ("CONNECTIONS_DATABASE_URL", "CONNECTIONS_SCHEDULER", "ENCRYPTION_SECRET",
+                 "ENCRYPTION_KEY_PREVIOUS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONNECTIONS_DATA_DIR", str(data))
+    monkeypatch.setenv("ENCRYPTION_KEY", key)
+    return data
+
+
+def _serve(check: Callable[[], None]) -> None:
+    """Run the server's lifespan around ``check`` (run off the event loop)."""
+    async def server() -> None:
+        async with lifespan(object()):
+            await asyncio.to_thread(check)
+
+    asyncio.run(server())
+
+
+def test_the_lifespan_runs_due_checks_and_stops_with_the_server(
+        app_env: Path, fake_server: FakeServer) -> None:
+    service = ConnectionService.from_env()
+    service.set_schedule(openai(service, fake_server), 1)
+
+    def while_serving() -> None:
+        assert fake_server.wait_for_requests(1, BOUND)
+        assert len(_scheduler_threads()) == 1
+
+    _serve(while_serving)
+    assert not _scheduler_threads()
+
+
+@pytest.mark.parametrize("value", ["0", "off", "sometimes"])
+def test_the_lifespan_runs_nothing_when_scheduler_is_off_or_unclear(
+        app_env: Path, monkeypatch: pytest.MonkeyPatch, value: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("CONNECTIONS_SCHEDULER", value)
+    _serve(lambda: None if not _scheduler_threads() else pytest.fail("a scheduler runs"))
+    assert ("CONNECTIONS_SCHEDULER to 1" in caplog.text) == (value == "sometimes")
+
+
+def test_the_lifespan_makes_no_key_before_the_dashboard_does(
+        app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCRYPTION_KEY")
+    assert lifespan_module._service() is None
+    assert not (app_env / KEY_FILE).exists()
+
+
+#: Put on the server's PYTHONPATH: the scheduler's log lines (INFO and up) go to a file,
+#: so the test reads that it stopped (Streamlit shows no such line).
+SCHEDULER_LOG = """
+import logging, os
+handler = logging.FileHandler(os.environ["SCHEDULER_LOG"])
+logger = logging.getLogger("connections_core.scheduler")
+logger.addHandler(handler)
+logger.setLevel(logging.INFO)
+"""
+
+
+def test_streamlit_runs_due_checks_without_a_page_and_stops_with_the_server(
+        tmp_path: Path, key: str, fake_server: FakeServer) -> None:
+    (tmp_path / "sitecustomize.py").write_text(SCHEDULER_LOG)
+    logged = tmp_path / "scheduler.log"
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("ENCRYPTION_", "CONNECTIONS_"))}
+    env.update(CONNECTIONS_DATA_DIR=str(tmp_path / "data"), ENCRYPTION_KEY=key,
+               NO_PROXY="127.0.0.1", PYTHONPATH=str(tmp_path), SCHEDULER_LOG=str(logged))
+    service = ConnectionService.from_env(environ=env)
+    id = openai(service, fake_server)
+    service.set_schedule(id, 1)
+    port = free_port()
+    with (tmp_path / "streamlit.log").open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
+             "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)  # no page is opened
+        assert fake_server.wait_for_answered(1, BOUND)
+    finally:
+        process.terminate()  # SIGTERM: uvicorn runs the lifespan's end, then exits by it
+        process.wait(BOUND)
+
+    assert keys_sent(fake_server) == Counter({API_KEY: 1})
+    assert service.get(id).status == "connected"
+    lines = logged.read_text().splitlines()
+    assert lines[0].startswith("Running scheduled checks") and lines[-1].startswith(
+        "Stopped running scheduled checks"), lines
+    assert "Traceback" not in (tmp_path / "streamlit.log").read_text()
