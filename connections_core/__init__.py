@@ -14,6 +14,10 @@ every change is recorded in the workspace's audit trail (``service.audit()``), a
 every check in the connection's check history (``service.history(id)``,
 ``service.health(id)``).
 
+``service.set_schedule(id, minutes)`` has a connection checked in the background
+(every 1, 5, 15 or 60 minutes); a :class:`Scheduler` runs the due checks (the
+dashboard's server runs one, and so does ``python -m connections_core watch``).
+
 :func:`open_demo` gives a service over the demo instead: connections to stand-in
 providers served by this process, in a store of its own (see :mod:`connections_core.demo`).
 
@@ -50,7 +54,16 @@ from .errors import (
     ValidationError,
 )
 from .history import CheckRecord, Health
-from .models import ROLES, STATUS_LABELS, STATUSES, AuditEntry, Connection, LastResult, Member
+from .models import (
+    ROLES,
+    SCHEDULE_MINUTES,
+    STATUS_LABELS,
+    STATUSES,
+    AuditEntry,
+    Connection,
+    LastResult,
+    Member,
+)
 from .ollama import (
     ModelDetails,
     ModelInfo,
@@ -61,6 +74,7 @@ from .ollama import (
     format_bytes,
 )
 from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
+from .scheduler import ScheduledCheck, Scheduler, scheduler_enabled
 from .service import ConnectionService
 from .storage import Store
 from .store import TinyDBStore
@@ -74,6 +88,7 @@ __all__ = [
     "DEMO_WORKSPACE",
     "PROVIDERS",
     "ROLES",
+    "SCHEDULE_MINUTES",
     "STATUSES",
     "STATUS_LABELS",
     "AlertDelivery",
@@ -103,6 +118,8 @@ __all__ = [
     "Pull",
     "PullProgress",
     "RunningModel",
+    "ScheduledCheck",
+    "Scheduler",
     "Store",
     "StoreCorruptError",
     "StoreError",
@@ -126,6 +143,7 @@ __all__ = [
     "ollama",
     "open_demo",
     "reset_demo",
+    "scheduler_enabled",
     "test_connection",
 ]
 

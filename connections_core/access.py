@@ -33,7 +33,8 @@ _NEEDED: dict[str, Role] = {
                      "ollama_version", "running_models", "model_details", "history", "health",
                      "alert_webhook"), "viewer"),
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
-                     "start_test_draft", "pull_model", "delete_model"), "editor"),
+                     "start_test_draft", "pull_model", "delete_model", "set_schedule"),
+                    "editor"),
     **dict.fromkeys(("set_member", "remove_member", "set_alert_webhook", "send_test_alert"),
                     "admin"),
 }

@@ -190,6 +190,8 @@ class DemoStore(Store):
         return self._inner.check_summary(workspace_id, connection_id, since=since)
     def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
         return self._inner.workspace_settings(workspace_id)
+    def next_check_at(self) -> datetime | None:
+        return self._inner.next_check_at()
 
     def size_bytes(self) -> int | None:
         return self._inner.size_bytes()

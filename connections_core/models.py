@@ -15,6 +15,8 @@ STATUS_LABELS: Mapping[Status, str] = {"connected": "Connected", "error": "Error
                                        "unconfigured": "Not checked"}
 
 MASK = "••••"
+#: How often a connection may be checked in the background, in minutes (0: never).
+SCHEDULE_MINUTES: tuple[int, ...] = (0, 1, 5, 15, 60)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Connection:
     characters, with ``has_<field>`` set to true beside it.  ``version``
     changes whenever the name, the config or the deleted state changes; pass it
     back to :meth:`~connections_core.ConnectionService.update`.
+    ``schedule_minutes`` is how often it is checked in the background (0: never,
+    see :meth:`~connections_core.ConnectionService.set_schedule`), and
+    ``next_check_at`` when that check is due next (None when not scheduled).
     """
 
     id: str
@@ -52,6 +57,8 @@ class Connection:
     updated_at: datetime
     deleted_at: datetime | None
     version: int
+    schedule_minutes: int = 0
+    next_check_at: datetime | None = None
 
     @property
     def base_url(self) -> str:

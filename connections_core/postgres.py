@@ -45,7 +45,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .errors import NotFoundError, StoreError
-from .storage import Record, Revision, Store, Transaction
+from .storage import Record, Revision, Store, Transaction, due_at
 
 __all__ = ["Migration", "PostgresStore", "PostgresTransaction", "bundled_migrations"]
 
@@ -125,7 +125,7 @@ def _connection_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"workspace_id": _key(record, "workspace_id", "a connection"),
             "id": _key(record, "id", "a connection"), "record": _dumps(record),
             "type": _text(record.get("type")), "is_default": _is_default(record),
-            "active": _is_active(record)}
+            "active": _is_active(record), "next_check_at": due_at(record)}
 
 
 def _settings_rows(rows: Callable[[str, Sequence[Any]], list[Any]],
@@ -172,8 +172,9 @@ def _check_row(entry: Mapping[str, Any]) -> tuple[Any, ...]:
 # -- the transaction ------------------------------------------------------------------------------
 
 _INSERT_CONNECTION = (
-    b"INSERT INTO connections (workspace_id, id, record, type, is_default, active) "
-    b"VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, %(is_default)s, %(active)s)")
+    b"INSERT INTO connections (workspace_id, id, record, type, is_default, active, "
+    b"next_check_at) VALUES (%(workspace_id)s, %(id)s, %(record)s, %(type)s, "
+    b"%(is_default)s, %(active)s, %(next_check_at)s)")
 _INSERT_AUDIT = b"INSERT INTO connections_audit (workspace_id, at, entry) VALUES (%s, %s, %s)"
 _INSERT_CHECK = (
     b"INSERT INTO connections_check_history (workspace_id, connection_id, at, success, kind, "
@@ -181,7 +182,8 @@ _INSERT_CHECK = (
 _UPDATE_CONNECTION = (
     b"UPDATE connections SET workspace_id = %(workspace_id)s, id = %(id)s, "
     b"record = %(record)s, type = %(type)s, is_default = %(is_default)s, "
-    b"active = %(active)s WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s")
+    b"active = %(active)s, next_check_at = %(next_check_at)s "
+    b"WHERE workspace_id = %(old_workspace_id)s AND id = %(old_id)s")
 
 
 class PostgresTransaction(Transaction):
@@ -383,6 +385,15 @@ class PostgresTransaction(Transaction):
             b"INSERT INTO connections_workspace_settings (workspace_id, record) VALUES (%s, %s) "
             b"ON CONFLICT (workspace_id) DO UPDATE SET record = EXCLUDED.record",
             (_key(record, "workspace_id", "a workspace's settings"), _dumps(record)))
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def due_connections(self, now: datetime, limit: int) -> list[Record]:
+        # The index on next_check_at finds them.  The transaction's lock on the revision
+        # row already keeps other writers out; SKIP LOCKED says what a claim means by
+        # itself: rows another transaction holds are another replica's, never waited for.
+        return [_loads(text) for text, in self._rows(
+            "SELECT record FROM connections WHERE next_check_at <= %s "
+            "ORDER BY next_check_at LIMIT %s FOR UPDATE SKIP LOCKED", (now, limit))]
 
     def finish(self, audit_cutoff: datetime | None) -> None:
         """Drop audit entries older than ``audit_cutoff`` if this transaction recorded any,
@@ -716,6 +727,11 @@ class PostgresStore(Store):
 
     def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
         return _settings_rows(self._rows, workspace_id)
+    # -- scheduled checks ------------------------------------------------------------------
+
+    def next_check_at(self) -> datetime | None:
+        (when,), = self._rows("SELECT min(next_check_at) FROM connections")
+        return when if isinstance(when, datetime) else None
 
     # -- about the store -------------------------------------------------------------------
 

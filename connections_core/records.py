@@ -34,9 +34,9 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .models import MASK, STATUSES, Connection, LastResult, Residue
+from .models import MASK, SCHEDULE_MINUTES, STATUSES, Connection, LastResult, Residue
 from .providers import PROVIDERS, Provider, TestResult, get_provider
-from .storage import Record, Revision, Store, Transaction
+from .storage import Record, Revision, Store, Transaction, due_at
 from .text import shown
 
 __all__ = ["DEFAULT_HISTORY_DAYS", "KEY_CHECK_CONTEXT", "KEY_CHECK_PLAINTEXT", "SOURCES",
@@ -253,6 +253,7 @@ class Records:
             updated_at=parse_time(record.get("updated_at")) or self._clock(),
             deleted_at=parse_time(record.get("deleted_at")),
             version=version if type(version) is int else 0,
+            schedule_minutes=schedule_minutes(record), next_check_at=due_at(record),
         )
 
     # -- damaged records -----------------------------------------------------------------------
@@ -559,6 +560,14 @@ def damage_of(record: Mapping[str, Any]) -> str | None:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
         return "its config holds a value that is not text"
     return None
+
+
+
+def schedule_minutes(record: Mapping[str, Any]) -> int:
+    """How often a stored connection is checked in the background, in minutes (0 for
+    a record without a schedule, or with one that can't be read)."""
+    minutes = record.get("schedule_minutes")
+    return minutes if type(minutes) is int and minutes in SCHEDULE_MINUTES else 0
 
 
 

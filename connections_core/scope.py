@@ -23,7 +23,7 @@ from .records import DEFAULT_HISTORY_DAYS, Records
 from .storage import Store
 
 __all__ = ["ADMINS_VARIABLE", "CLI_ACTOR", "DEFAULT_AUDIT_DAYS", "DEFAULT_HISTORY_DAYS",
-           "LOCAL_ACTOR", "TRUSTED_ACTORS", "Clock", "Room", "Scope"]
+           "LOCAL_ACTOR", "SCHEDULE_ACTOR", "TRUSTED_ACTORS", "Clock", "Room", "Scope"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ ADMINS_VARIABLE = "CONNECTIONS_ADMINS"
 DEFAULT_AUDIT_DAYS = 365
 LOCAL_ACTOR = "local"  # who trusted code is, in the audit trail
 CLI_ACTOR = "cli"  # who the command line is, in the audit trail
-TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR)
+SCHEDULE_ACTOR = "schedule"  # who runs scheduled checks, in the audit trail
+TRUSTED_ACTORS = (LOCAL_ACTOR, CLI_ACTOR, SCHEDULE_ACTOR)
 
 #: What a refusal of an operation in access.OWN says a person may do.
 _OWN_WORDS = {"sign_out": "sign yourself out",

@@ -12,6 +12,8 @@ named by concern, and the service hands the call over (with the room's docstring
 * :mod:`~connections_core.members`: members, roles and sign-outs;
 * :mod:`~connections_core.checking`: Test, a draft's Test and Test all;
 * :mod:`~connections_core.history`: every check's record, and a connection's health;
+* :mod:`~connections_core.schedules`: how often each connection is checked in the
+  background (:mod:`~connections_core.scheduler` runs the checks);
 * :mod:`~connections_core.local_models`: an Ollama server's models;
 * :mod:`~connections_core.key_rotation`: re-encrypting with a new key;
 * :mod:`~connections_core.transfers`: what a backup takes out and puts back;
@@ -47,6 +49,7 @@ from .members import Members
 from .models import AuditEntry, Connection, Member, ResidualSecret, Role, Status
 from .permissions import permission_warnings
 from .providers import TestResult
+from .schedules import Schedules
 from .scope import DEFAULT_AUDIT_DAYS, DEFAULT_HISTORY_DAYS, Clock, Scope, utc_now
 from .storage import Store
 from .transfers import Transfers
@@ -106,6 +109,7 @@ class ConnectionService:
         self._activity = Activity(self._scope)
         self._history = History(self._scope)
         self._alerts = Alerts(self._scope)
+        self._schedules = Schedules(self._scope)
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -357,6 +361,12 @@ class ConnectionService:
     @_as(Checking.start_test_all)
     def start_test_all(self) -> checks.TestAllRun:
         return self._checking.start_test_all()
+
+    # -- scheduled checks (connections_core.schedules) ---------------------------------------
+
+    @_as(Schedules.set_schedule)
+    def set_schedule(self, id: str, minutes: int) -> Connection:
+        return self._schedules.set_schedule(id, minutes)
 
     # -- an Ollama server's models (connections_core.local_models) --------------------------
 

@@ -36,11 +36,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from .models import SCHEDULE_MINUTES
+
 __all__ = ["CHECK_FIELDS", "Record", "Revision", "Store", "Transaction", "check_summary",
-           "nearest_rank"]
+           "due_at", "nearest_rank"]
 
 Record = dict[str, Any]
 #: Identifies one version of a store's connections: equal revisions mean equal
@@ -158,6 +160,7 @@ class Transaction(ABC):
         with this transaction's changes; records older than ``cutoff`` may be dropped
         meanwhile.  A connection's records go with it when it is removed
         (:meth:`remove_connections`)."""
+
     # -- workspace settings ------------------------------------------------------------------
 
     @abstractmethod
@@ -168,6 +171,22 @@ class Transaction(ABC):
     @abstractmethod
     def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
         """Add a workspace's settings, or replace the record with its ``workspace_id``."""
+
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def due_connections(self, now: datetime, limit: int) -> list[Record]:
+        """The connections of every workspace whose scheduled check is due at ``now``
+        (:func:`due_at`), the longest overdue first, at most ``limit``.
+
+        They are the caller's until the transaction ends: it claims them by moving
+        their ``next_check_at`` on in this transaction, and another transaction
+        (another replica's claim) never gets them meanwhile.  A store may find them
+        without reading every connection.
+        """
+        due = [(when, row) for row in self.connections(None)
+               if (when := due_at(row)) is not None and when <= now]
+        due.sort(key=lambda pair: pair[0])
+        return [row for _, row in due[:limit]]
 
 
 class Store(ABC):
@@ -250,6 +269,7 @@ class Store(ABC):
         """What :func:`check_summary` says of :meth:`checks`: a store may count without
         reading every record."""
         return check_summary(self.checks(workspace_id, connection_id, since=since, limit=None))
+
     # -- workspace settings ----------------------------------------------------------------
 
     @abstractmethod
@@ -257,6 +277,13 @@ class Store(ABC):
         """The settings record of one workspace (a list of one, or empty), or of every
         workspace when None; read when a check changes a status, so a store finds one
         without reading the others."""
+
+    # -- scheduled checks --------------------------------------------------------------------
+
+    def next_check_at(self) -> datetime | None:
+        """When the next scheduled check of any workspace is due (:func:`due_at`), or None
+        when nothing is scheduled: cheap, read by the scheduler between claims."""
+        return min(filter(None, map(due_at, self.connections()[1])), default=None)
 
     # -- about the store -------------------------------------------------------------------
 
@@ -313,3 +340,23 @@ def check_summary(records: Iterable[Mapping[str, Any]]) -> Record:
             "latency_p50_ms": nearest_rank(latencies, 0.5),
             "latency_p95_ms": nearest_rank(latencies, 0.95),
             "last_success_at": last[True], "last_failure_at": last[False]}
+
+# -- scheduled checks --------------------------------------------------------------------------
+
+def due_at(record: Mapping[str, Any]) -> datetime | None:
+    """When a stored connection's scheduled check is due: its ``next_check_at`` (an
+    aware time) if it is undeleted and has a schedule (``schedule_minutes`` one of
+    :data:`~connections_core.models.SCHEDULE_MINUTES` other than 0); None otherwise,
+    and for a record whose fields can't be read (a deleted connection is never checked,
+    nor one without a text id and workspace, which a claim could not move on)."""
+    minutes = record.get("schedule_minutes")
+    if record.get("deleted_at") or type(minutes) is not int or minutes not in SCHEDULE_MINUTES \
+            or minutes == 0 or not isinstance(record.get("next_check_at"), str) \
+            or not (isinstance(record.get("id"), str)
+                    and isinstance(record.get("workspace_id"), str)):
+        return None
+    try:
+        when = datetime.fromisoformat(record["next_check_at"])
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -43,7 +43,7 @@ from .audit import LogFile, LogState
 from .errors import StoreCorruptError, StoreError
 from .history_index import HistoryIndex
 from .permissions import distrust, permission_warnings
-from .storage import Record, Revision, Store, Transaction
+from .storage import Record, Revision, Store, Transaction, due_at
 from .text import shown
 
 __all__ = ["AtomicJSONStorage", "TinyDBStore", "TinyDBTransaction"]
@@ -675,6 +675,15 @@ class TinyDBTransaction(Transaction):
         else:
             table.remove(doc_ids=[doc.doc_id])
             table.insert(Document(dict(record), doc_id=doc.doc_id))
+    # -- scheduled checks ----------------------------------------------------------------
+
+    def due_connections(self, now: datetime, limit: int) -> list[Record]:
+        # The file lock keeps them this transaction's: no other claim runs meanwhile.
+        # Only the due ones are copied.
+        due = [(when, doc) for doc in self._connections
+               if (when := due_at(doc)) is not None and when <= now]
+        due.sort(key=lambda pair: pair[0])
+        return [dict(doc) for _, doc in due[:limit]]
 
     def _connection_doc(self, workspace_id: str, id: str) -> Document | None:
         return next((doc for doc in self._connections

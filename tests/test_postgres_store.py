@@ -351,9 +351,11 @@ def test_two_stores_starting_at_once_migrate_once(postgres: PostgresServer,
 def test_a_database_of_the_first_schema_gains_the_sign_outs(postgres: PostgresServer,
                                                             empty_database: str) -> None:
     dsn = postgres.dsn(empty_database)
-    with PostgresStore(dsn, migrations=bundled_migrations()[:1]) as store, \
-            store.transaction() as tx:
-        tx.insert_connection(connection())
+    PostgresStore(dsn, migrations=bundled_migrations()[:1]).close()
+    with psycopg.connect(dsn) as raw:  # a row as the code of the first schema wrote it
+        raw.execute("INSERT INTO connections (workspace_id, id, record, type, is_default, "
+                    "active) VALUES (%s, 'c1', %s, 'openai', false, true)",
+                    (WS, json.dumps(connection())))
     with PostgresStore(dsn) as store:
         assert _versions(postgres, empty_database)[:2] == [(1, "initial"), (2, "sign_outs")]
         assert _versions(postgres, empty_database) == BUNDLED

@@ -3,7 +3,7 @@ operations over ``connections_core``.
 
 Each command is a thin layer over the core, in a module of its own:
 ``connections`` (list, test, purge), ``keys`` (rotate-key), ``backup``
-(export, import), ``doctor`` and ``store`` (migrate-store).  :func:`main` is
+(export, import), ``doctor``, ``store`` (migrate-store) and ``watch``.  :func:`main` is
 the one place where errors become a line on stderr and an exit code: 0
 success, 1 a check found a problem, 2 a usage or configuration error.  It
 runs as trusted code, recorded as ``cli`` in the audit trail.
@@ -25,6 +25,7 @@ from .connections import list_command, purge_command, test_command
 from .doctor import doctor_command
 from .keys import rotate_key_command
 from .store import migrate_store_command
+from .watch import watch_command
 
 __all__ = ["cli", "main"]
 
@@ -33,10 +34,11 @@ INTERRUPTED = 130
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Operate a connections installation: check connections from cron, rotate the
-    key, back up and restore, purge, check the installation's health, and move the
-    data file into PostgreSQL. Run as `python -m connections_core COMMAND`, or as
-    `connections COMMAND` after `pip install .`.
+    """Operate a connections installation: check connections from cron, run the
+    scheduled checks, rotate the key, back up and restore, purge, check the
+    installation's health, and move the data file into PostgreSQL. Run as
+    `python -m connections_core COMMAND`, or as `connections COMMAND` after
+    `pip install .`.
 
     Every command reads the key as the dashboard's core does (ENCRYPTION_KEY,
     ENCRYPTION_KEY_PREVIOUS, else <data dir>/encryption.key) and takes --data-dir.
@@ -50,7 +52,7 @@ def cli() -> None:
 
 
 for command in (list_command, test_command, rotate_key_command, export_command, import_command,
-                purge_command, doctor_command, migrate_store_command):
+                purge_command, doctor_command, migrate_store_command, watch_command):
     cli.add_command(command)
 
 

@@ -75,6 +75,7 @@ def _connection_json(connection: Connection) -> dict[str, Any]:
             "latency_ms": last.latency_ms, "status_code": last.status_code},
         "base_url": connection.base_url, "has_key": has_key(connection),
         "deleted_at": iso_time(connection.deleted_at),
+        "schedule_minutes": connection.schedule_minutes,
     }
 
 
