@@ -150,6 +150,16 @@ def test_reading_a_servers_models_appends_nothing(service: ConnectionService,
     assert [r.source for r in service.history(id)] == ["manual"]
 
 
+def test_a_check_from_an_unknown_source_is_refused_and_nothing_is_written(
+        data_path: Path, keyring: KeyRing) -> None:
+    service = ConnectionService(TinyDBStore(data_path), keyring)
+    id = service.create("ollama", "Local", {}).id
+    records = records_of(service)
+    with pytest.raises(ValueError, match="manual, test_all, schedule, cli"):
+        records.record_results([(records.record(id), result(True, 3))], source="nightly")
+    assert service.get(id).status == "unconfigured" and service.history(id) == []
+
+
 def test_a_check_of_a_connection_edited_meanwhile_is_recorded(
         service: ConnectionService, fake_server: FakeServer) -> None:
     """Its status is not stored (it describes a config that is gone), but it ran."""
