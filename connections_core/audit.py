@@ -219,6 +219,27 @@ class LogFile:
                 if block:
                     yield start - len(rest), block
 
+    def block_before(self, state: LogState, end: int, size: int) -> tuple[int, bytes]:
+        """Whole committed lines ending at offset ``end`` (a line's start), from about
+        ``size`` bytes before it: ``(offset of the first, lines)``; an index reads the
+        log backwards with it, as far as it needs.  No lines (the offset is ``end``)
+        when a line is longer than ``size``: ask for more."""
+        start = max(0, end - size)
+        try:
+            with open(self.path(state.generation), "rb") as file:
+                file.seek(start)
+                block = file.read(min(end, state.size) - start)
+        except FileNotFoundError:
+            return 0, b""
+        except OSError as error:
+            raise self._error("read", self.path(state.generation), error) from None
+        if start > 0:  # the first line began before: it is the next block's
+            cut = block.find(b"\n") + 1
+            if cut == 0:
+                return end, b""
+            start, block = start + cut, block[cut:]
+        return start, block
+
     def _raw_lines(self, state: LogState) -> Iterator[bytes]:
         """The committed lines, last first."""
         if state.size == 0:

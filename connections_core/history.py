@@ -112,7 +112,9 @@ class History(Room):
 
 
 def _check_record(row: Mapping[str, Any]) -> CheckRecord:
-    return CheckRecord(at=row["at"].astimezone(UTC), connection_id=row["connection_id"],
+    at = row["at"]
+    return CheckRecord(at=at if at.tzinfo is UTC else at.astimezone(UTC),
+                       connection_id=row["connection_id"],
                        success=row["success"], kind=row["kind"], latency_ms=row["latency_ms"],
                        status_code=row["status_code"], source=row["source"])
 

@@ -9,10 +9,14 @@ of the file in it):
 * **in columns, per connection**: times, results and latencies in arrays (about
   40 bytes a record, not a Python object each), sorted by time, so a time range
   is found by bisection and counted without building a record;
-* **following the file**: it remembers how many committed bytes it has read,
-  and reads only what was appended since (committed bytes never change within a
+* **following the file**: it remembers which committed bytes it has read, and
+  reads only what was appended since (committed bytes never change within a
   generation); a new generation (retention, a purge), or another file in its
-  place (a restore), is read afresh.
+  place (a restore), is read afresh;
+* **from the end, as far back as asked**: a card's last day reads the file's
+  last day, not its month (a process that starts on a month of per-minute checks
+  of many connections would otherwise wait seconds for its first card); an
+  older ``since`` reads further back, once.
 """
 
 from __future__ import annotations
@@ -35,11 +39,17 @@ __all__ = ["HistoryIndex"]
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+_FOREVER = 2**62
+#: How far a record's time may be out of the file's order: its check took its time
+#: (``now``) before waiting for the store's lock.
+_OUT_OF_ORDER = 5 * 60 * 1_000_000
+_FIRST_BLOCK = 256 * 1024  # bytes read backwards at first (about a thousand records)
+_LAST_BLOCK = 32 * 1024 * 1024
 
 
 def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // _MICROSECOND
+    # A float holds today's microseconds since 1970 exactly (they are under 2**53).
+    return round(at.timestamp() * 1_000_000)
 
 
 def _time(micros: int) -> datetime:
@@ -59,16 +69,50 @@ class _Series:
 
     def add(self, micros: int, success: bool, kind: str, latency: int, status: int,
             source: str) -> None:
-        # Appended in commit order, which is time order give or take two processes'
-        # clocks: the rare record out of order is put in its place.
-        at = len(self.times) if not self.times or micros >= self.times[-1] \
-            else bisect_right(self.times, micros)
+        if self.times and micros < self.times[-1]:
+            self._insert(micros, success, kind, latency, status, source)
+            return
+        self.times.append(micros)
+        self.success.append(success)
+        self.latency.append(latency)
+        self.status.append(status)
+        self.kind.append(kind)
+        self.source.append(source)
+
+    def _insert(self, micros: int, success: bool, kind: str, latency: int, status: int,
+                source: str) -> None:
+        # Appended in commit order, which is time order give or take a check that
+        # waited for the lock: the rare record out of order is put in its place.
+        at = bisect_right(self.times, micros)
         self.times.insert(at, micros)
         self.success.insert(at, success)
         self.latency.insert(at, latency)
         self.status.insert(at, status)
         self.kind.insert(at, kind)
         self.source.insert(at, source)
+
+    def extend(self, newer: _Series | None) -> None:
+        """Put ``newer``'s records (committed after these) after these."""
+        if newer is None or not newer.times:
+            return
+        seam = len(self.times)
+        self.times += newer.times
+        self.success += newer.success
+        self.latency += newer.latency
+        self.status += newer.status
+        self.kind += newer.kind
+        self.source += newer.source
+        if seam and self.times[seam - 1] > self.times[seam]:
+            self._sort()  # out of time order at the seam (rare: see add())
+
+    def _sort(self) -> None:
+        order = sorted(range(len(self.times)), key=self.times.__getitem__)
+        self.times = array("q", (self.times[n] for n in order))
+        self.success = bytearray(self.success[n] for n in order)
+        self.latency = array("q", (self.latency[n] for n in order))
+        self.status = array("q", (self.status[n] for n in order))
+        self.kind = [self.kind[n] for n in order]
+        self.source = [self.source[n] for n in order]
 
     def start(self, since: datetime) -> int:
         return bisect_left(self.times, _micros(since))
@@ -82,13 +126,16 @@ class _Series:
 
 
 class HistoryIndex:
-    """Every committed record of one data file's check history, by connection."""
+    """The committed records of one data file's check history, by connection: those of
+    the end of the file, as far back as has been asked for."""
 
     def __init__(self, file: LogFile) -> None:
         self._file = file
         self._lock = threading.Lock()
         self._identity: tuple[int, tuple[int, int] | None] | None = None
-        self._read = 0  # committed bytes read so far
+        self._start = self._end = 0  # the bytes of the file read so far
+        #: Every record at or after this time (microseconds) is in the index.
+        self._complete_since = _FOREVER
         self._series: dict[tuple[str, str], _Series] = {}
         self._words: dict[str, str] = {}  # one copy of each kind and source
 
@@ -96,7 +143,7 @@ class HistoryIndex:
                since: datetime, limit: int | None) -> list[Record]:
         """The records of one connection at or after ``since``, newest first."""
         with self._lock:
-            series = self._caught_up(state).get((workspace_id, connection_id))
+            series = self._caught_up(state, since).get((workspace_id, connection_id))
             if series is None:
                 return []
             first = series.start(since)
@@ -110,7 +157,7 @@ class HistoryIndex:
         """:func:`~connections_core.storage.check_summary` of the same records, counted
         in the columns."""
         with self._lock:
-            series = self._caught_up(state).get((workspace_id, connection_id))
+            series = self._caught_up(state, since).get((workspace_id, connection_id))
             if series is None:
                 series = _Series()
             first = series.start(since)
@@ -127,18 +174,42 @@ class HistoryIndex:
                 "last_failure_at": _time(series.times[last_failure])
                 if last_failure >= 0 else None}
 
-    def _caught_up(self, state: LogState) -> dict[tuple[str, str], _Series]:
-        """The index with everything committed up to ``state`` (holding the lock)."""
+    def _caught_up(self, state: LogState, since: datetime) -> dict[tuple[str, str], _Series]:
+        """The index with every record committed up to ``state`` at or after ``since``
+        (holding the lock): what was appended is read forwards, what is older than
+        anything asked for until now backwards, from where the last read began."""
         identity = (state.generation, self._file.identity(state.generation))
-        if identity != self._identity or state.size < self._read:
-            self._identity, self._read, self._series = identity, 0, {}
-        for end, block in self._file.committed_blocks(state, self._read):
-            self._add(_parsed(block))
-            self._read = end
+        if identity != self._identity or state.size < self._end:
+            # Nothing read yet, or another file: start from its end.
+            self._identity, self._start, self._end = identity, state.size, state.size
+            self._complete_since, self._series = _FOREVER, {}
+        for end, block in self._file.committed_blocks(state, self._end):
+            self._add(_parsed(block), self._series)
+            self._end = end
+        wanted, size = _micros(since), _FIRST_BLOCK
+        while self._start > 0 and wanted < self._complete_since:
+            start, block = self._file.block_before(state, self._start, size)
+            size = min(size * 2, _LAST_BLOCK)  # a long history is read in few steps
+            if start == self._start:
+                continue  # a line longer than the block: read more
+            older: dict[tuple[str, str], _Series] = {}
+            first = self._add(_parsed(block), older)
+            for key, series in older.items():
+                series.extend(self._series.get(key))
+                self._series[key] = series
+            self._start = start
+            # What came before was committed before this block's first line, so it is
+            # no later than that line's time, give or take a check that waited for
+            # the lock (a clock can't tell which was first by more than that).
+            self._complete_since = _FOREVER if first is None else min(
+                self._complete_since, first + _OUT_OF_ORDER)
+            if start == 0:
+                self._complete_since = -_FOREVER
         return self._series
 
-    def _add(self, entries: Iterable[Any]) -> None:
-        words = self._words
+    def _add(self, entries: Iterable[Any], into: dict[tuple[str, str], _Series]) -> int | None:
+        """Add the entries to the series of ``into``; returns the first one's time."""
+        words, first = self._words, None
         for entry in entries:
             try:
                 at = datetime.fromisoformat(entry["at"])
@@ -149,17 +220,18 @@ class HistoryIndex:
                         and isinstance(kind, str) and isinstance(source, str)
                         and type(latency) is int and (status is None or type(status) is int)):
                     raise TypeError
-                row = (_micros(at if at.tzinfo else at.replace(tzinfo=UTC)),
-                       entry["success"] is True, words.setdefault(kind, kind),
-                       max(latency, 0), -1 if status is None else max(status, 0),
-                       words.setdefault(source, source))
+                micros = _micros(at if at.tzinfo else at.replace(tzinfo=UTC))
             except (KeyError, TypeError, ValueError, OverflowError):
                 log.warning("Skipped a damaged line in %s", self._file.what)
                 continue
-            series = self._series.get(key)
+            first = micros if first is None else first
+            series = into.get(key)
             if series is None:
-                series = self._series[key] = _Series()
-            series.add(*row)
+                series = into[key] = _Series()
+            series.add(micros, entry["success"] is True, words.setdefault(kind, kind),
+                       max(latency, 0), -1 if status is None else max(status, 0),
+                       words.setdefault(source, source))
+        return first
 
 
 def _parsed(block: bytes) -> list[Any]:

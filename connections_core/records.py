@@ -339,6 +339,8 @@ class Records:
                       source: str, now: str | None = None) -> None:
         """Append one check record per ``(record, result)`` to the transaction under way:
         what the check found, never its message."""
+        if source not in SOURCES:
+            raise ValueError(f"A check's source is one of {', '.join(SOURCES)}, not {source!r}.")
         at = now or self.now()
         tx.append_checks(
             ({"at": at, "workspace_id": self.workspace_id, "connection_id": record["id"],

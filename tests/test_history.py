@@ -29,7 +29,9 @@ from connections_core import (
     ValidationError,
     environment,
 )
+from connections_core.audit import LogState
 from connections_core.cli import run as run_cli
+from connections_core.history_index import HistoryIndex
 from connections_core.records import Records
 from connections_core.scope import Clock, utc_now
 from tests.fakes import API_KEY, FakeServer
@@ -146,6 +148,16 @@ def test_reading_a_servers_models_appends_nothing(service: ConnectionService,
     assert service.history(id) == []
     service.refresh_ollama_models(id)  # stores a status: a check
     assert [r.source for r in service.history(id)] == ["manual"]
+
+
+def test_a_check_from_an_unknown_source_is_refused_and_nothing_is_written(
+        data_path: Path, keyring: KeyRing) -> None:
+    service = ConnectionService(TinyDBStore(data_path), keyring)
+    id = service.create("ollama", "Local", {}).id
+    records = records_of(service)
+    with pytest.raises(ValueError, match="manual, test_all, schedule, cli"):
+        records.record_results([(records.record(id), result(True, 3))], source="nightly")
+    assert service.get(id).status == "unconfigured" and service.history(id) == []
 
 
 def test_a_check_of_a_connection_edited_meanwhile_is_recorded(
@@ -435,3 +447,37 @@ def test_another_process_appends_are_read_without_rereading(
     assert len(service.history(id)) == len(later.history(id)) == 4
     service.test(id)
     assert len(later.history(id)) == 5
+
+
+# -- the file's index ------------------------------------------------------------------------------
+
+def test_the_files_index_reads_back_as_far_as_asked_and_matches_the_file(
+        data_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A fresh index reads a day from the end of the file, then a month when asked;
+    a record out of time order (a check that waited for the lock) and a damaged one
+    don't throw it off."""
+    store = TinyDBStore(data_path)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    entries = [{"at": (now - timedelta(minutes=10 * n)).isoformat(), "workspace_id": "default",
+                "connection_id": f"c{n % 2}", "success": n % 7 != 0, "kind": "ok",
+                "latency_ms": n % 500, "status_code": 200, "source": "schedule"}
+               for n in range(4_000, 0, -1)]  # four weeks, oldest first: about 800 KB
+    entries[-50]["at"] = (now - timedelta(minutes=525)).isoformat()  # committed late
+    entries.insert(-30, {**entries[-30], "latency_ms": "slow"})  # damaged: skipped
+    with store.transaction() as tx:
+        tx.append_checks(entries)
+    [state] = store.snapshot("history_state")[1]
+    index = HistoryIndex(store.history_file)
+
+    def expected(id: str, since: datetime) -> list[tuple[datetime, int]]:
+        lines = [json.loads(line) for line in store.history_file.path(0).read_bytes().split()]
+        return sorted(((datetime.fromisoformat(e["at"]), e["latency_ms"]) for e in lines
+                       if e["connection_id"] == id and datetime.fromisoformat(e["at"]) >= since
+                       and isinstance(e["latency_ms"], int)), reverse=True)
+
+    for days in (1, 3, 30):
+        since = now - timedelta(days=days)
+        for id in ("c0", "c1"):
+            found = index.checks(LogState.of(state), "default", id, since=since, limit=None)
+            assert [(r["at"], r["latency_ms"]) for r in found] == expected(id, since)
+    assert "Skipped a damaged line" in caplog.text
