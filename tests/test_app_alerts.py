@@ -178,6 +178,12 @@ def test_a_delivery_given_up_is_a_warning_with_its_reason_and_time(
     assert warning.startswith("Alerts are not getting through: the last one was given up "
                               "just now (")
     assert f"after 4 attempts: {receiver.url} answered HTTP 500." in warning
+    at.switch_page("app_pages/activity.py").run()
+    [failed] = [row for _, row in at.dataframe[0].value.iterrows()
+                if row["What"] == "Could not deliver an alert"]
+    assert failed["Which connection"] == "Work"
+    assert failed["Details"] == (f"not delivered · reason: {receiver.url} answered HTTP 500. · "
+                                 "HTTP 500 · 4 attempts")
     assert_clean(at)
 
 
