@@ -87,7 +87,7 @@ def test_an_admin_sets_the_webhook_and_sees_only_its_origin(data_dir: Path,
 
     assert service().alert_webhook().is_set
     assert f"Alerts go to **{receiver.url}/…**" in texts(at)
-    assert [plain(t.value) for t in at.toast] == [f"Alerts now go to **{receiver.url}/…**."]
+    assert [plain(t.value) for t in at.toast] == [f"Alerts now go to **{receiver.url}/…**"]
     assert not [w for w in at.text_input if w.key == URL_FIELD]  # set: Replace opens it
     assert_no_token(at)
 

@@ -50,7 +50,7 @@ def alerts_section(service: ConnectionService) -> None:
     st.caption(ABOUT)
     webhook = service.alert_webhook()
     if webhook.is_set:
-        st.markdown(f"Alerts go to **{md(webhook.masked)}**.")
+        st.markdown(f"Alerts go to **{md(webhook.masked)}**")  # no period after its "…"
     else:
         st.markdown("No alert webhook is set: nobody is told when a connection stops working.")
     if service.can("set_alert_webhook") and (not webhook.is_set or st.session_state.get(REPLACING)):
@@ -85,7 +85,7 @@ def _webhook_field(service: ConnectionService, *, replacing: bool) -> None:
         show_error(" ".join(error.field_errors.values()) or error, where=problem)
         return
     _stop_replacing()
-    notify(f"Alerts now go to **{md(webhook.masked)}**.", icon=":material/notifications:")
+    notify(f"Alerts now go to **{md(webhook.masked)}**", icon=":material/notifications:")
     st.rerun()
 
 
