@@ -1,4 +1,5 @@
-"""Settings: the encryption key, sign-in and members, the data file, and counts of connections.
+"""Settings: the encryption key, sign-in and members, alerts, the data file, and counts of
+connections.
 
 The server's details (its files, its key, how to rotate it) are for the workspace's
 admins, and for whoever runs the app with sign-in off.
@@ -6,6 +7,7 @@ admins, and for whoever runs the app with sign-in off.
 
 import streamlit as st
 
+from ui.alerts import alerts_section
 from ui.demo import offer_demo
 from ui.format import md
 from ui.members import members_section, sign_in_section
@@ -27,6 +29,7 @@ else:
 
 sign_in_section()
 members_section(service)
+alerts_section(service)
 if admin:
     storage_section(service)
 counts_section(connections)

@@ -20,12 +20,13 @@ from tests.app_support import (
     add,
     assert_clean,
     open_app,
+    rendered,
     run_checks,
     service,
     texts,
 )
 from tests.fakes import API_KEY, FakeServer
-from ui.activity import audit_csv, describe, since_midnight, spreadsheet_safe
+from ui.activity import action_label, audit_csv, describe, since_midnight, spreadsheet_safe
 
 ACTIVITY = "app_pages/activity.py"
 ADA = "ada@example.com"
@@ -235,3 +236,63 @@ def test_audit_csv_neutralises_every_column() -> None:
 
     assert rows[1] == ["2026-01-01T12:00:00+00:00", "'@evil", "'=action", "'+name",
                        "note: -1"]
+
+
+# -- schedules and alerts --------------------------------------------------------------------
+
+MONITORING_LABELS = {
+    "connection.schedule_set": "Set a connection's check schedule",
+    "alerts.webhook_set": "Set the alert webhook",
+    "alerts.webhook_cleared": "Removed the alert webhook",
+    "alerts.test_sent": "Sent a test alert",
+    "alerts.delivery_failed": "Could not deliver an alert",
+}
+
+
+def test_schedules_and_alerts_are_told_in_words_and_offered_by_the_filter(
+        data_dir: Path, fake_server: FakeServer) -> None:
+    hook = "/services/T0AAA/B0BBB/XyZ9hookSecretQw3rty7Uio0pAsd"
+    fake_server.respond(hook, 200, "ok", method="POST")
+    work = add("ollama", "Local", baseUrl="http://localhost:11434")
+    service().set_schedule(work.id, 5)
+    service().set_alert_webhook(f"{fake_server.url}{hook}")
+    service().send_test_alert()
+    service().set_alert_webhook(None)
+
+    at = open_app(ACTIVITY)
+
+    assert column(at, "What")[:5] == ["Removed the alert webhook", "Sent a test alert",
+                                      "Set the alert webhook",
+                                      "Set a connection's check schedule", "Added a connection"]
+    assert column(at, "Which connection")[3] == "Local"
+    _, tested, _, scheduled, _ = column(at, "Details")
+    assert scheduled == "every 5 minutes"
+    assert tested == f"delivered · reason: {fake_server.url} answered HTTP 200. · HTTP 200 · " \
+                     "1 attempt"
+    offered = at.selectbox(key="activity_filter_action").options
+    assert set(MONITORING_LABELS.values()) <= set(offered)
+    at.selectbox(key="activity_filter_action").select("connection.schedule_set").run()
+    assert column(at, "What") == ["Set a connection's check schedule"]
+    assert "XyZ9hookSecretQw3rty7Uio0pAsd" not in rendered(at)
+    assert_clean(at)
+
+
+@pytest.mark.parametrize(("action", "label"), MONITORING_LABELS.items())
+def test_each_schedule_and_alert_action_has_a_label(action: str, label: str) -> None:
+    assert action_label(action) == label
+
+
+@pytest.mark.parametrize(("details", "said"), [
+    ({"minutes": 5}, "every 5 minutes"),
+    ({"minutes": 1}, "every minute"),
+    ({"minutes": 0}, "not scheduled"),
+    ({"replaced": True}, "replaced the previous one"),
+    ({"replaced": False}, ""),
+    ({"ok": False, "reason": "x answered HTTP 500.", "status_code": 500, "attempts": 4},
+     "not delivered · reason: x answered HTTP 500. · HTTP 500 · 4 attempts"),
+    ({"ok": False, "reason": "Can't reach x.", "status_code": None, "attempts": 1},
+     "not delivered · reason: Can't reach x. · 1 attempt"),
+])
+def test_describe_tells_schedules_and_deliveries_in_words(details: dict[str, Any],
+                                                          said: str) -> None:
+    assert describe(details) == said

@@ -34,6 +34,7 @@ ACTIONS: Mapping[str, str] = {
     "connection.deleted": "Deleted a connection",
     "connection.restored": "Restored a connection",
     "connection.default_set": "Made a connection the default",
+    "connection.schedule_set": "Set a connection's check schedule",
     "connection.test_started": "Started a check",
     "connection.tested": "Tested a connection",
     "connections.test_all_started": "Started Test all",
@@ -45,6 +46,10 @@ ACTIONS: Mapping[str, str] = {
     "ollama.model_delete_started": "Started deleting an Ollama model",
     "ollama.model_deleted": "Deleted an Ollama model",
     "ollama.model_delete_failed": "Could not delete an Ollama model",
+    "alerts.webhook_set": "Set the alert webhook",
+    "alerts.webhook_cleared": "Removed the alert webhook",
+    "alerts.test_sent": "Sent a test alert",
+    "alerts.delivery_failed": "Could not deliver an alert",
     "member.set": "Gave a member a role",
     "member.removed": "Removed a member",
     "session.signed_out": "Signed out everywhere",
@@ -107,16 +112,34 @@ def action_label(action: str) -> str:
 
 
 def describe(details: Mapping[str, Any]) -> str:
-    """An entry's details on one line: ``fields: name, baseUrl``, ``kind: ok · 12 ms``."""
+    """An entry's details on one line: ``fields: name, baseUrl``, ``kind: ok · 12 ms``,
+    ``every 5 minutes``, ``not delivered · reason: … · HTTP 500 · 4 attempts``."""
     parts = []
     for name, value in details.items():
-        if name == "latency_ms" and isinstance(value, int | float):
-            parts.append(duration(value))
-        elif isinstance(value, list | tuple | set | frozenset):
-            parts.append(f"{name}: {', '.join(map(str, value))}")
-        else:
-            parts.append(f"{name}: {value}")
+        said = _in_words(name, value)
+        if said is None:
+            said = (f"{name}: {', '.join(map(str, value))}"
+                    if isinstance(value, list | tuple | set | frozenset) else f"{name}: {value}")
+        if said:
+            parts.append(said)
     return " · ".join(parts)
+
+
+def _in_words(name: str, value: Any) -> str | None:
+    """A detail a person reads without its name ("" to leave it out); None for the rest."""
+    if isinstance(value, bool):
+        return {("ok", True): "delivered", ("ok", False): "not delivered",
+                ("replaced", True): "replaced the previous one",
+                ("replaced", False): ""}.get((name, value))
+    if name == "latency_ms" and isinstance(value, int | float):
+        return duration(value)
+    if name == "minutes" and isinstance(value, int):  # a schedule
+        return {0: "not scheduled", 1: "every minute"}.get(value, f"every {value} minutes")
+    if name == "attempts" and isinstance(value, int):
+        return counted(value, "attempt")
+    if name == "status_code":
+        return f"HTTP {value}" if isinstance(value, int) else ""
+    return None
 
 
 def rows(entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
