@@ -69,6 +69,10 @@ MAX_PENDING = 1000  # deliveries a process keeps waiting at most; more are dropp
 EXIT_WAIT = 20.0  # seconds an ending process (a `test` from cron) waits for its deliveries
 URL_MAX = 2048
 FIELD = "alert_webhook"  # the settings field, and the field a refused URL is named by
+#: The demo's connections change status at the stand-ins' will: nothing of it leaves
+#: this machine, so it has no webhook.
+DEMO_REFUSAL = ("The demo sends no alerts: nothing in it leaves this machine. Set a webhook "
+                "in your own workspace.")
 _MESSAGE_IN_TEXT = 300  # characters of a check's sentence in the one-line text
 _ICONS = {"connected": "🟢", "error": "🔴"}
 
@@ -109,11 +113,14 @@ class Alerts(Room):
         encrypted and never shown again, only its origin.  Only admins may set it;
         ``alerts.webhook_set`` or ``alerts.webhook_cleared`` is recorded (never the URL).
 
-        :raises ValidationError: the URL is not one alerts can be sent to.
+        :raises ValidationError: the URL is not one alerts can be sent to, or this is
+            the demo (nothing in it leaves this machine).
         """
         self.scope.authorize("set_alert_webhook")
         clean = None if url is None or (isinstance(url, str) and not url.strip()) \
             else checked_webhook(url)
+        if clean is not None and self.scope.demo:
+            raise ValidationError({FIELD: DEMO_REFUSAL})
         workspace = self.scope.workspace_id
         with self.records.transaction() as tx:
             settings = _settings_in(tx, workspace)

@@ -151,6 +151,8 @@ def test_every_screen_says_it_is_the_demo_and_works_on_it(
     demo_file = str(open_demo().store.path)  # type: ignore[attr-defined]
     assert f"the demo's own data file {demo_file} (temporary" in page  # Settings, last
     assert "a key made for the demo" in page and "rotate-key" not in page
+    assert "The demo sends no alerts" in page  # and no webhook field
+    assert [box.label for box in at.text_input] == ["E-mail"]
     assert real_key_file not in page and "environment variable" not in page
     at.switch_page(OLLAMA).run()
     assert "llama3.2:1b" in str(at.dataframe[0].value)

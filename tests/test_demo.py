@@ -163,6 +163,13 @@ def test_every_operation_works_on_it(demo: ConnectionService) -> None:
     assert demo.store.size_bytes() and "demo" in demo.store.location
 
 
+def test_the_demo_sends_no_alerts(demo: ConnectionService) -> None:
+    """Nothing in the demo leaves this machine: it takes no webhook."""
+    with pytest.raises(ValidationError, match="The demo sends no alerts"):
+        demo.set_alert_webhook("https://hooks.slack.com/services/T0/B0/XXXX")
+    assert not demo.alert_webhook().is_set
+
+
 def test_opening_again_gives_the_same_demo(demo: ConnectionService) -> None:
     demo.delete(by_name(demo)["OpenAI (demo)"].id)
     again = open_demo()

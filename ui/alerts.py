@@ -22,8 +22,10 @@ from connections_core import (
     ConnectionService,
     ValidationError,
     counted,
+    is_demo,
     scheduler_enabled,
 )
+from connections_core.alerts import DEMO_REFUSAL
 from ui.confirm import confirm_dialog
 from ui.errors import show_error
 from ui.format import browser_zone, clock_time, md, relative_time
@@ -48,6 +50,9 @@ def alerts_section(service: ConnectionService) -> None:
     the others see the same with those buttons off, saying why."""
     st.subheader("Alerts")
     st.caption(ABOUT)
+    if is_demo(service):
+        st.markdown(DEMO_REFUSAL)
+        return
     webhook = service.alert_webhook()
     if webhook.is_set:
         st.markdown(f"Alerts go to **{md(webhook.masked)}**")  # no period after its "…"
