@@ -126,9 +126,9 @@ def _service() -> ConnectionService | None:
     """The service the screens' store is opened with, or None while there is no key
     (the dashboard makes one on its first page: nothing is scheduled before)."""
     # The screens' environment: the key from st.secrets when the environment has none.
-    from ui.service import _environment
+    from ui.service import screens_environment
 
-    environ, _ = _environment()
+    environ, _ = screens_environment()
     on_database = bool(environ.get(DATABASE_URL_VARIABLE, "").strip())
     data_dir = Path(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR)
     if not on_database and env_key(environ) is None and not (data_dir / KEY_FILE).exists():

@@ -108,7 +108,15 @@ def _label(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def routes(open_service: Callable[[], ConnectionService] = ConnectionService.from_env,
+def screens_service() -> ConnectionService:
+    """The trusted service over the store the screens read (the key from
+    ``.streamlit/secrets.toml`` when the environment names none)."""
+    from ui.service import screens_environment
+
+    return ConnectionService.from_env(environ=screens_environment()[0])
+
+
+def routes(open_service: Callable[[], ConnectionService] = screens_service,
            environ: Mapping[str, str] = os.environ) -> list[BaseRoute]:
     """``/metrics`` and ``/healthz``, reading through the service ``open_service`` gives
     (opened on first use, once), with the token in ``environ``."""

@@ -206,14 +206,16 @@ def _refuse(service: ConnectionService) -> NoReturn:
 
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _open(workspace_id: str, actor: str | None) -> tuple[ConnectionService, str]:
-    environ, from_secrets = _environment()
+    environ, from_secrets = screens_environment()
     service = ConnectionService.from_env(workspace_id, environ, actor=actor)
     return service, "secrets" if from_secrets else service.key_source
 
 
-def _environment() -> tuple[dict[str, str], bool]:
+def screens_environment() -> tuple[dict[str, str], bool]:
     """The environment, with what it lacks taken from ``st.secrets``: the key (only
-    when the environment names no key at all) and ``CONNECTIONS_ADMINS``."""
+    when the environment names no key at all) and ``CONNECTIONS_ADMINS``; and whether
+    the key came from there.  The server's own work (:mod:`server`) reads the store
+    the screens read through it."""
     environ = dict(os.environ)
     if not st.secrets.load_if_toml_exists():
         return environ, False
