@@ -11,8 +11,8 @@ that prefers a separate worker::
 
 Each pass of its loop:
 
-* **claims** the due checks (:func:`~connections_core.storage.due_at`), as many as
-  the process's check pool has free slots for, in one store transaction that moves
+* **claims** the due checks (:func:`~connections_core.storage.due_at`), at most twice
+  as many as the process's check pool has slots, in one store transaction that moves
   each one's ``next_check_at`` on (:func:`~connections_core.schedules.next_due`) and
   records its start (``connection.test_started``, before a key is sent, as every
   check is).  Transactions are serialised (the data file's lock; on PostgreSQL the
@@ -230,7 +230,7 @@ class Scheduler:
 
     def _pass(self) -> float:
         """One pass: record what arrived (when it is time), claim what is due as far as
-        there are free slots, and hand it to the pool.  Never raises a store's failure
+        there is room, and hand it to the pool.  Never raises a store's failure
         (it is logged).  Returns how many seconds to rest before the next pass."""
         backing_off = self._resume_at - time.monotonic()
         if backing_off > 0:  # woken by a check that ended: the store is left alone a while
@@ -252,22 +252,29 @@ class Scheduler:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _free_slots(self) -> int:
+    def _room(self) -> int:
+        """How many more checks to claim: up to twice the pool's slots in all, claimed
+        and not ended, so that the slots have the next checks at hand while a claim is
+        written (those not started at a stop are given back)."""
         with self._state.lock:
-            return checks.shared_pool().size - self._state.running - len(self._state.queued)
+            return 2 * checks.shared_pool().size - self._busy()
+
+    def _busy(self) -> int:
+        """Our checks claimed and not ended (call holding the state's lock)."""
+        return self._state.running + len(self._state.queued)
 
     def _may_claim(self) -> bool:
-        """Whether to claim now: half the slots are free (so claims come in batches,
-        not one transaction per check that ends), or nothing of ours runs."""
+        """Whether to claim now: once no more of ours wait for a slot than there are
+        slots (so claims come in batches, not one transaction per check that ends)."""
         size = checks.shared_pool().size
         with self._state.lock:
-            busy = self._state.running + len(self._state.queued)
-        return not self._stopping.is_set() and (busy == 0 or size - busy >= max(1, size // 2))
+            busy = self._busy()
+        return not self._stopping.is_set() and busy <= size
 
     def _claim(self, now: datetime) -> int:
-        """Claim what is due, as far as there are free slots, and hand it to the pool;
-        how many were claimed."""
-        limit = self._free_slots()
+        """Claim what is due, as far as there is room (:meth:`_room`), and hand it to
+        the pool; how many were claimed."""
+        limit = self._room()
         claims: list[_Claim] = []
         with self._records.transaction() as tx:
             moves: list[tuple[str, str, Mapping[str, Any]]] = []

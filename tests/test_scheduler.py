@@ -278,6 +278,31 @@ def test_the_loop_survives_a_store_error_and_a_hostile_provider(
     assert not any(API_KEY[-8:] in line for line in warnings_logged.lines)
 
 
+def test_a_stop_gives_back_the_checks_not_started(service: ConnectionService,
+                                                  fake_server: FakeServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One slot: one check runs (held at the provider), the next is claimed and waits;
+    a stop gives that one back, due as it was, for another process to take now."""
+    monkeypatch.setenv("CONNECTIONS_MAX_CHECKS", "1")
+    monkeypatch.setattr(scheduler_module, "STOP_GRACE_SECONDS", 0.1)
+    service = ConnectionService(service.store, service.keyring)  # on the scheduler's clock
+    ids = [openai(service, fake_server, f"c{n}") for n in range(3)]
+    due = [service.set_schedule(id, 1).next_check_at for id in ids]
+    fake_server.hold()
+    scheduler = Scheduler.for_service(service)
+    scheduler.start()
+    try:
+        assert fake_server.wait_for_in_flight(1, BOUND)
+    finally:
+        scheduler.stop(BOUND)
+        fake_server.release(10)
+
+    assert len(fake_server.requests_to("/v1/models")) == 1
+    after = [service.get(id).next_check_at for id in ids]
+    assert after[0] == due[0] + timedelta(minutes=1)  # claimed and sent
+    assert after[1:] == due[1:]  # given back, and never claimed
+
+
 def test_the_demo_is_never_scheduled() -> None:
     demo = open_demo()
     assert demo.store.next_check_at() is None  # the demo's store answers the seam
