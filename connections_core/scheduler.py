@@ -13,17 +13,18 @@ Each pass of its loop:
 
 * **claims** the due checks (:func:`~connections_core.storage.due_at`), at most twice
   as many as the process's check pool has slots, in one store transaction that moves
-  each one's ``next_check_at`` on (:func:`~connections_core.schedules.next_due`) and
-  records its start (``connection.test_started``, before a key is sent, as every
-  check is).  Transactions are serialised (the data file's lock; on PostgreSQL the
+  each one's ``next_check_at`` on (:func:`~connections_core.schedules.next_due`):
+  that commit is the record, made before a key is sent, that the check will run (no
+  audit entry per check: at 1,000 checks a minute the trail would grow by millions a
+  day and bury what people did; the check history holds every outcome).  Transactions are serialised (the data file's lock; on PostgreSQL the
   revision row and ``FOR UPDATE SKIP LOCKED``), so however many processes or
   replicas run a scheduler over one store, each due check is taken by one of them,
   once; a check that fell far behind runs once, not once per period missed;
 * **runs** them on the process's bounded pool (:func:`~connections_core.checks.shared_pool`,
   ``CONNECTIONS_MAX_CHECKS``), in a lane of their own, so a person's Test takes its
   turn beside them;
-* **records** what arrived (``records.record_results(..., each="connection.tested",
-  source="schedule")``) in one write every :data:`WRITE_SECONDS` at most, not one
+* **records** what arrived (``records.record_results(..., source="schedule")``: the
+  status and one check record each, in the history) in one write every :data:`WRITE_SECONDS` at most, not one
   per check.
 
 Between passes it sleeps on an event, woken by a check that ends, by :meth:`stop`,
@@ -287,8 +288,6 @@ class Scheduler:
                 moves.append((workspace, row["id"], {"next_check_at": moved}))
                 claim = self._claimed(workspace, row, due, moved)
                 if claim is not None:
-                    claim.workspace.records.audit(tx, "connection.test_started", row,
-                                                  source="schedule")
                     claims.append(claim)
             tx.update_connections(moves)
         self._more_due = len(moves) >= limit
@@ -382,12 +381,13 @@ class Scheduler:
                 records = claims[0].workspace.records
                 stored.update(records.record_results(
                     [(claim.record, claim.result) for claim in claims if claim.result],
-                    each="connection.tested", source="schedule"))
+                    source="schedule"))
         return stored
 
     def _keep_for_later(self, batch: list[_Claim]) -> None:
         """Put back results that could not be written, for the next write; a result tried
-        :data:`WRITE_TRIES` times is dropped (its start is in the audit trail)."""
+        :data:`WRITE_TRIES` times is dropped (its claim moved the due time on, so the next
+        one comes a period later)."""
         kept = []
         for claim in batch:
             claim.tries += 1
