@@ -16,16 +16,16 @@ Each pass of its loop:
   each one's ``next_check_at`` on (:func:`~connections_core.schedules.next_due`):
   that commit is the record, made before a key is sent, that the check will run (no
   audit entry per check: at 1,000 checks a minute the trail would grow by millions a
-  day and bury what people did; the check history holds every outcome).  Transactions are serialised (the data file's lock; on PostgreSQL the
-  revision row and ``FOR UPDATE SKIP LOCKED``), so however many processes or
-  replicas run a scheduler over one store, each due check is taken by one of them,
-  once; a check that fell far behind runs once, not once per period missed;
+  day and bury what people did; the check history holds every outcome).
+  Transactions are serialised (the data file's lock; on PostgreSQL the revision row
+  and ``FOR UPDATE SKIP LOCKED``), so however many processes or replicas run a
+  scheduler over one store, each due check is taken by one of them, once; a check that fell far behind runs once, not once per period missed;
 * **runs** them on the process's bounded pool (:func:`~connections_core.checks.shared_pool`,
   ``CONNECTIONS_MAX_CHECKS``), in a lane of their own, so a person's Test takes its
   turn beside them;
 * **records** what arrived (``records.record_results(..., source="schedule")``: the
-  status and one check record each, in the history) in one write every :data:`WRITE_SECONDS` at most, not one
-  per check.
+  status and one check record each, in the history) in one write every
+  :data:`WRITE_SECONDS` at most, not one per check.
 
 Between passes it sleeps on an event, woken by a check that ends, by :meth:`stop`,
 or by the time the next check is due.  A store that fails (a locked file, a
