@@ -19,7 +19,8 @@ Each pass of its loop:
   day and bury what people did; the check history holds every outcome).
   Transactions are serialised (the data file's lock; on PostgreSQL the revision row
   and ``FOR UPDATE SKIP LOCKED``), so however many processes or replicas run a
-  scheduler over one store, each due check is taken by one of them, once; a check that fell far behind runs once, not once per period missed;
+  scheduler over one store, each due check is taken by one of them, once; a check
+  that fell far behind runs once, not once per period missed;
 * **runs** them on the process's bounded pool (:func:`~connections_core.checks.shared_pool`,
   ``CONNECTIONS_MAX_CHECKS``), in a lane of their own, so a person's Test takes its
   turn beside them;
