@@ -86,8 +86,8 @@ def _check_line(connection: Connection) -> None:
 
 
 def _last_day(service: ConnectionService, connection: Connection) -> None:
-    """The last 24 hours at a glance: the share of checks that passed, the schedule, and
-    latency as a sparkline, red where a check failed."""
+    """The last 24 hours at a glance: the share of checks that passed, the schedule,
+    latency as a sparkline (red where a check failed), and History, which tells more."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     try:
         health, rows = _last_day_read(service, service.workspace_id, connection.id,
@@ -99,6 +99,9 @@ def _last_day(service: ConnectionService, connection: Connection) -> None:
         st.caption(f"{day} · {schedule_text(connection.schedule_minutes)}", width="content")
         if rows:
             sparkline(rows, now, key=f"conn_spark_{connection.id}")
+        st.button("History", key=f"conn_history_{connection.id}", type="tertiary",
+                  icon=":material/monitoring:", on_click=open_dialog,
+                  args=("history", connection))
 
 
 @st.cache_data(show_spinner=False, max_entries=1000, ttl=120)
