@@ -1,6 +1,6 @@
 """The check history on the Connections screen, through AppTest: each card's last 24 hours
-(uptime, schedule, sparkline), and the History dialog (its figures, charts, failures
-and schedule, which only editors and up may set).
+(uptime, schedule, sparkline), the History dialog (its figures, charts, failures and
+schedule, which only editors and up may set), and the workspace's health in one line.
 
 Histories are real: checks against the fake server on 127.0.0.1, or check records
 appended through the store's transaction with chosen times.
@@ -31,6 +31,7 @@ from tests.app_support import (
 )
 from tests.fakes import API_KEY, FakeServer
 
+WRONG_KEY = "sk-fake-another-key-4321LMNO"  # the fake server refuses it (401)
 EDITOR_ONLY = "You are a viewer in default: ask an admin to do this, or to make you an editor."
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "c", "client_secret": "s",
@@ -210,3 +211,21 @@ def test_a_viewer_sees_the_schedule_but_cannot_set_it(work: Connection) -> None:
     assert schedule.value == 15
     assert schedule.disabled
     assert plain(schedule.help) == EDITOR_ONLY
+
+
+# -- the workspace's health -----------------------------------------------------------------
+
+def test_the_screen_counts_healthy_failing_and_unscheduled_connections(
+        work: Connection, fake_server: FakeServer) -> None:
+    core = service()
+    other = add("openai", "Other", apiKey=API_KEY, baseUrl=fake_server.openai_url)
+    refused = add("openai", "Refused", apiKey=WRONG_KEY, baseUrl=fake_server.openai_url)
+    add("ollama", "Never checked", baseUrl=fake_server.url)
+    for connection in (work, other, refused):
+        core.test(connection.id)
+    core.set_schedule(work.id, 1)
+    core.set_schedule(refused.id, 60)
+
+    at = open_app()
+
+    assert "2 healthy · 1 failing · 2 not scheduled" in [plain(m.value) for m in at.markdown]
