@@ -30,6 +30,7 @@ from tests.app_support import (
     texts,
 )
 from tests.fakes import API_KEY, FakeServer
+from ui.health import percent
 
 WRONG_KEY = "sk-fake-another-key-4321LMNO"  # the fake server refuses it (401)
 EDITOR_ONLY = "You are a viewer in default: ask an admin to do this, or to make you an editor."
@@ -129,6 +130,13 @@ def test_a_test_on_the_card_shows_in_its_last_day_at_once(work: Connection) -> N
     assert len(charts(at.get_by_key(f"conn_card_{work.id}"))) == 1
 
 
+@pytest.mark.parametrize(("passed", "checks", "shown"), [
+    (140, 140, "100%"), (139, 140, "99.2%"), (1999, 2000, "99.9%"), (1, 2, "50%"), (0, 3, "0%")])
+def test_uptime_is_rounded_down_so_a_failure_never_shows_as_100_percent(
+        passed: int, checks: int, shown: str) -> None:
+    assert percent(passed / checks) == shown
+
+
 # -- the History dialog ---------------------------------------------------------------------
 
 def test_the_history_dialog_shows_the_last_days_figures_in_the_readers_time_zone(
@@ -181,6 +189,10 @@ def test_the_history_dialog_of_a_connection_never_checked_says_what_to_do(
     assert "No checks in the last 24 h: press *Test* on the card, or set a schedule below." \
         in texts(at)
     assert metrics(at) == {}
+
+    at.button(key="conn_history_close").click().run()
+    assert "No checks in the last 24 h" not in texts(at)
+    assert "No checks in 24 h · Not scheduled" in card(at, work)
 
 
 def test_an_editor_sets_the_schedule_in_the_history_dialog(work: Connection) -> None:
