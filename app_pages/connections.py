@@ -6,7 +6,13 @@ from ui.checks import TEST_ALL_RESULTS, follow_checks
 from ui.connection_card import in_card_order
 from ui.connection_dialogs import show_open_dialog
 from ui.connection_filters import filter_bar
-from ui.connection_sections import card_pages, no_connections_yet, recently_deleted, toolbar
+from ui.connection_sections import (
+    card_pages,
+    health_line,
+    no_connections_yet,
+    recently_deleted,
+    toolbar,
+)
 from ui.format import md
 from ui.roles import role_notice
 from ui.service import current_service
@@ -31,8 +37,9 @@ if not connections:
     no_connections_yet(service)
     follow_checks(connections)  # a check started before the last card went still ends with a toast
 
-# -- Toolbar, Test all's results as they arrive, filters, and the cards a page at a time ----
+# -- Health, toolbar, Test all's results as they arrive, filters, the cards a page at a time
 else:
+    health_line(connections)
     toolbar(service)
     follow_checks(connections)
     undo_placed = card_pages(service, filter_bar(connections), deleted_last)

@@ -141,10 +141,11 @@ def test_the_defaults_card_keeps_set_as_default_in_its_place_but_off(
         work: Connection, fake_server: FakeServer) -> None:
     backup = add("openai", "Backup", apiKey=API_KEY, baseUrl=fake_server.openai_url)
     at = open_app()
-    labels = ["Test", "Set as default", "Edit", "Delete"]
+    labels = ["History", "Test", "Set as default", "Edit", "Delete"]
 
-    assert buttons(at, work) == list(zip(labels, [False, True, False, False], strict=True))
-    assert buttons(at, backup) == list(zip(labels, [False] * 4, strict=True))
+    assert buttons(at, work) == list(zip(labels, [False, False, True, False, False],
+                                         strict=True))
+    assert buttons(at, backup) == list(zip(labels, [False] * 5, strict=True))
     assert at.button(key=f"conn_default_{work.id}").help == "Already the default OpenAI connection."
 
 

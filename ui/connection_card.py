@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService, Provider, counted, duration
+from connections_core import (
+    PROVIDERS,
+    Connection,
+    ConnectionService,
+    Health,
+    NotFoundError,
+    Provider,
+    counted,
+    duration,
+)
+from ui.charts import SPARKLINE, Row, buckets, sparkline
 from ui.checks import is_checking, start_check
 from ui.connection_dialogs import open_dialog
 from ui.format import code, md, relative_time
+from ui.health import schedule_text, uptime_text
 from ui.members import needs_role
 from ui.notices import notify
 from ui.provider_icons import provider_icon
 from ui.widgets import status_badge
+
+#: the most checks a card's sparkline reads: a day of checks every minute, and then some
+CARD_CHECKS = 2000
 
 
 def in_card_order(connections: Sequence[Connection]) -> list[Connection]:
@@ -31,6 +46,7 @@ def connection_card(service: ConnectionService, connection: Connection) -> None:
         _header(provider, connection)
         st.caption(_where(provider, connection))
         _check_line(connection)
+        _last_day(service, connection)
         _actions(service, connection)
 
 
@@ -67,6 +83,41 @@ def _check_line(connection: Connection) -> None:
     if last is not None and not last.success:
         # What went wrong, and what to do, at the page's text size: not a caption.
         st.markdown(f":red[{md(last.message)}]")
+
+
+def _last_day(service: ConnectionService, connection: Connection) -> None:
+    """The last 24 hours at a glance: the share of checks that passed, the schedule,
+    latency as a sparkline (red where a check failed), and History, which tells more."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    try:
+        health, rows = _last_day_read(service, service.workspace_id, connection.id,
+                                      connection.version, connection.last_checked_at, now)
+    except NotFoundError:  # purged since the list was read: the next rerun drops the card
+        return
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        day = f"Last 24 h: {uptime_text(health)}" if health.checks else uptime_text(health)
+        st.caption(f"{day} · {schedule_text(connection.schedule_minutes)}", width="content")
+        if rows:
+            sparkline(rows, now, key=f"conn_spark_{connection.id}")
+        st.button("History", key=f"conn_history_{connection.id}", type="tertiary",
+                  icon=":material/monitoring:", on_click=open_dialog,
+                  args=("history", connection))
+
+
+@st.cache_data(show_spinner=False, max_entries=1000, ttl=120)
+def _last_day_read(_service: ConnectionService, workspace_id: str, id: str, version: int,
+                   checked_at: datetime | None, now: datetime) -> tuple[Health, list[Row]]:
+    """A connection's health over the 24 h before ``now`` (a whole minute), and its
+    sparkline's buckets: read once a minute per card, and again after each check.
+
+    Each check is committed with the connection's ``last_checked_at``, so a new check
+    is a new key.  (A check whose result was not saved, because the connection was
+    edited meanwhile, shows from the next minute.)
+    """
+    since = now - SPARKLINE.length
+    health = _service.health(id, since=since)
+    records = _service.history(id, since=since, limit=CARD_CHECKS) if health.checks else []
+    return health, buckets(records, SPARKLINE.bucket)
 
 
 def _models(connection: Connection) -> None:

@@ -1,4 +1,5 @@
-"""The Connections screen's dialogs: add, edit, and delete (through :mod:`ui.confirm`).
+"""The Connections screen's dialogs: add, edit, delete (through :mod:`ui.confirm`), and a
+connection's history (what it shows is :mod:`ui.connection_history`'s).
 
 A dialog is open while ``st.session_state["conn_dialog"]`` names it.  Buttons
 set the flag in a callback (:func:`open_dialog`); Save, Delete and Cancel clear
@@ -54,14 +55,15 @@ from connections_core import (
 )
 from ui.checks import REFRESH_SECONDS, UNEXPECTED
 from ui.confirm import confirm_dialog
+from ui.connection_history import connection_history
 from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.notices import notify
 from ui.provider_icons import provider_icon
 from ui.widgets import show_result
 
-DIALOG = "conn_dialog"  # "add", "edit", "delete" or None
-TARGET = "conn_target"  # the id of the connection being edited or deleted
+DIALOG = "conn_dialog"  # "add", "edit", "delete", "history" or None
+TARGET = "conn_target"  # the id of the connection being edited, deleted or looked at
 TARGET_VERSION = "conn_target_version"  # its version when the edit began
 CONFLICT = "conn_conflict"  # why the last Save was refused as a conflict
 UNDO = "conn_undo"  # the id of the connection deleted last, for Undo
@@ -69,7 +71,7 @@ TESTED = "conn_form_tested"  # the dialog's last Test (a DraftTest), or None
 TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprints
 
 #: dialog -> the service operation its main button performs
-OPERATIONS = {"add": "create", "edit": "update", "delete": "delete"}
+OPERATIONS = {"add": "create", "edit": "update", "delete": "delete", "history": "history"}
 #: why a new base URL needs the key again, in the key's help
 KEY_KEPT_FOR_ITS_ADDRESS = ("A stored key is only sent to the address it was saved for, so a "
                             "new base URL needs the key typed again.")
@@ -128,6 +130,8 @@ def show_open_dialog(service: ConnectionService) -> None:
         edit_dialog(service, st.session_state[TARGET])
     elif kind == "delete":
         delete_dialog(service, st.session_state[TARGET])
+    elif kind == "history":
+        history_dialog(service, st.session_state[TARGET])
 
 
 @st.dialog("Add connection", width="medium", on_dismiss=close_dialog)
@@ -218,6 +222,13 @@ def delete_dialog(service: ConnectionService, id: str) -> None:
                    f"Delete **{md(connection.name)}**? It moves to *Recently deleted*, where "
                    "you can restore it.", "Delete", delete, key="conn_delete",
                    on_close=close_dialog)
+
+
+@st.dialog("Connection history", width="large", on_dismiss=close_dialog)
+def history_dialog(service: ConnectionService, id: str) -> None:
+    """How the connection's checks went, and its schedule (:mod:`ui.connection_history`)."""
+    with reported_errors():
+        connection_history(service, id, close=_close)
 
 
 # -- the form ----------------------------------------------------------------------------

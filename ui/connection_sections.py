@@ -1,6 +1,7 @@
 """The sections of the Connections screen, each a paragraph of ``app_pages/connections.py``:
-the empty state, the toolbar, the cards a page at a time (with Undo in a deleted
-card's place), and Recently deleted.  Test all's results are :mod:`ui.checks`'.
+the empty state, the workspace's health in one line, the toolbar, the cards a page at a
+time (with Undo in a deleted card's place), and Recently deleted.  Test all's results
+are :mod:`ui.checks`'.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ui.connection_card import connection_card
 from ui.connection_dialogs import open_dialog
 from ui.demo import offer_demo
 from ui.format import md, relative_time
+from ui.health import workspace_health
 from ui.members import needs_role
 from ui.notices import notify
 from ui.undo import AFTER_LAST, undo_bar, undo_place
@@ -39,6 +41,11 @@ def no_connections_yet(service: ConnectionService) -> None:
                       icon=":material/add:", disabled=no_create is not None, help=no_create,
                       on_click=open_dialog, args=("add",))
             offer_demo(service)
+
+
+def health_line(connections: Sequence[Connection]) -> None:
+    """How many connections are healthy, failing, and checked only by hand."""
+    st.markdown(workspace_health(connections))
 
 
 def toolbar(service: ConnectionService) -> None:
