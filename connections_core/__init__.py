@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import ollama
 from .access import email_verified, needed_role, normalized_email
-from .alerts import AlertDelivery, AlertWebhook
+from .alerts import DEMO_ALERTS_REFUSAL, AlertDelivery, AlertWebhook
 from .checks import TestAllRun
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .demo import (
@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from .postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
+    "DEMO_ALERTS_REFUSAL",
     "DEMO_NOTICE",
     "DEMO_WORKSPACE",
     "PROVIDERS",

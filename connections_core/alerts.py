@@ -57,8 +57,8 @@ from .scope import Room
 from .storage import Record, Transaction
 from .text import shown
 
-__all__ = ["BACKOFF", "DELIVERY_TIMEOUT", "EXIT_WAIT", "AlertDelivery", "AlertWebhook",
-           "Alerts", "Sender", "resealed_webhook", "sender", "webhook_residue"]
+__all__ = ["BACKOFF", "DELIVERY_TIMEOUT", "DEMO_ALERTS_REFUSAL", "EXIT_WAIT", "AlertDelivery",
+           "AlertWebhook", "Alerts", "Sender", "resealed_webhook", "sender", "webhook_residue"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ URL_MAX = 2048
 FIELD = "alert_webhook"  # the settings field, and the field a refused URL is named by
 #: The demo's connections change status at the stand-ins' will: nothing of it leaves
 #: this machine, so it has no webhook.
-DEMO_REFUSAL = ("The demo sends no alerts: nothing in it leaves this machine. Set a webhook "
+DEMO_ALERTS_REFUSAL = ("The demo sends no alerts: nothing in it leaves this machine. Set a webhook "
                 "in your own workspace.")
 _MESSAGE_IN_TEXT = 300  # characters of a check's sentence in the one-line text
 _ICONS = {"connected": "🟢", "error": "🔴"}
@@ -120,7 +120,7 @@ class Alerts(Room):
         clean = None if url is None or (isinstance(url, str) and not url.strip()) \
             else checked_webhook(url)
         if clean is not None and self.scope.demo:
-            raise ValidationError({FIELD: DEMO_REFUSAL})
+            raise ValidationError({FIELD: DEMO_ALERTS_REFUSAL})
         workspace = self.scope.workspace_id
         with self.records.transaction() as tx:
             settings = _settings_in(tx, workspace)

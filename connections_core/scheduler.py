@@ -240,7 +240,7 @@ class Scheduler:
         try:
             self._write_arrived()
             now = self._clock()
-            claimed = self._claim(now) if self._may_claim() else 0
+            claimed = self._claim(now) if self._may_claim() and self._due(now) else 0
             rest = self._rest(now, claimed)
         except ConnectionsError as error:
             return self._trouble(f"Scheduled checks are held up: {error}")
@@ -311,6 +311,15 @@ class Scheduler:
         with self._state.lock:
             self._state.queued[id(claim)] = claim
         checks.shared_pool().submit(partial(self._check, claim), self._lane)
+
+    def _due(self, now: datetime) -> bool:
+        """Whether a check may be due (a cheap read, outside any transaction): a pass
+        with nothing due writes nothing, and opens no transaction (on an empty data
+        folder it makes no data file)."""
+        if self._more_due:
+            return True
+        following = self.store.next_check_at()
+        return following is not None and following <= now
 
     def _rest(self, now: datetime, claimed: int) -> float:
         """Seconds until the next pass is worth it (a check that ends wakes it sooner)."""

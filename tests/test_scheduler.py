@@ -304,6 +304,15 @@ def test_a_stop_gives_back_the_checks_not_started(service: ConnectionService,
     assert after[1:] == due[1:]  # given back, and never claimed
 
 
+def test_with_nothing_due_the_loop_writes_nothing(tmp_path: Path, keyring: KeyRing) -> None:
+    """A fresh data folder stays as it is while the server's scheduler runs over it
+    (the demo's story ends on a byte-identical folder): nothing due, no transaction."""
+    data = tmp_path / "data"
+    service = ConnectionService(TinyDBStore(data / "connections.json"), keyring)
+    Scheduler.for_service(service)._pass()  # one pass of its loop, here
+    assert not (data / "connections.json").exists()
+
+
 def test_the_demo_is_never_scheduled() -> None:
     demo = open_demo()
     assert demo.store.next_check_at() is None  # the demo's store answers the seam

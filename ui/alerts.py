@@ -16,6 +16,7 @@ import os
 import streamlit as st
 
 from connections_core import (
+    DEMO_ALERTS_REFUSAL,
     AlertDelivery,
     AlertWebhook,
     ConnectionsError,
@@ -25,7 +26,6 @@ from connections_core import (
     is_demo,
     scheduler_enabled,
 )
-from connections_core.alerts import DEMO_REFUSAL
 from ui.confirm import confirm_dialog
 from ui.errors import show_error
 from ui.format import browser_zone, clock_time, md, relative_time
@@ -51,7 +51,7 @@ def alerts_section(service: ConnectionService) -> None:
     st.subheader("Alerts")
     st.caption(ABOUT)
     if is_demo(service):
-        st.markdown(DEMO_REFUSAL)
+        st.markdown(DEMO_ALERTS_REFUSAL)
         return
     webhook = service.alert_webhook()
     if webhook.is_set:
