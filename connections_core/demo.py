@@ -5,7 +5,8 @@ over the demo's store: a TinyDB file in a private temporary folder of this
 process (mode 0700, removed at exit), its secrets encrypted with a key made for
 it (never ``ENCRYPTION_KEY``).  Its one workspace, :data:`DEMO_WORKSPACE`, holds
 connections to the stand-in providers of :mod:`connections_core.standins`, each
-checked for real when the demo is seeded, so every status is true:
+checked for real when the demo is seeded, so every status is true (and given a
+made-up past week of checks every 15 minutes, for the cards and the History dialog):
 
 * "OpenAI (demo)": the OpenAI default, connected;
 * "Anthropic (demo)": a wrong key, refused as Anthropic refuses one (``auth``);
@@ -30,12 +31,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import random
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -247,18 +249,54 @@ class _Demo:
 
 
 def _seed(service: ConnectionService, stand_ins: StandIns) -> None:
-    """Add the demo's connections to ``service``'s workspace and check them all for
-    real (so each status is what the stand-ins answer)."""
+    """Add the demo's connections to ``service``'s workspace, give them a past week of
+    checks (so the cards' last day and the History dialog have something to show),
+    and check them all for real (so each status is what the stand-ins answer)."""
     lab = service.create("ollama", "Ollama on the lab server (demo)",
                          {"baseUrl": stand_ins.unreachable_url})
     ollama = service.create("ollama", "Ollama (demo)", {"baseUrl": stand_ins.ollama_url})
     if lab.is_default:  # the one that works is the default
         service.set_default(ollama.id)
-    service.create("anthropic", "Anthropic (demo)",
-                   {"apiKey": WRONG_ANTHROPIC_KEY, "baseUrl": stand_ins.anthropic_url})
-    service.create("openai", "OpenAI (demo)",
-                   {"apiKey": stand_ins.openai_key, "baseUrl": stand_ins.openai_url})
+    anthropic = service.create("anthropic", "Anthropic (demo)",
+                               {"apiKey": WRONG_ANTHROPIC_KEY,
+                                "baseUrl": stand_ins.anthropic_url})
+    openai = service.create("openai", "OpenAI (demo)",
+                            {"apiKey": stand_ins.openai_key, "baseUrl": stand_ins.openai_url})
+    now = datetime.now(UTC)
+    with service.store.transaction() as tx:
+        tx.append_checks(_past_week(service.workspace_id, now, {
+            openai.id: (lambda hours: None, 140, 420),
+            # The key was revoked five hours ago: Anthropic has refused it since.
+            anthropic.id: (lambda hours: ("auth", 401) if hours < 5 else None, 210, 520),
+            # Down for an hour two days ago, then back.
+            ollama.id: (lambda hours: ("unreachable", None) if 47 <= hours < 48 else None, 8, 45),
+            lab.id: (lambda hours: ("unreachable", None), 0, 0),
+        }))
     service.test_all()
+
+
+#: How the demo's past week goes for a connection: what a check ``hours`` ago failed
+#: with (its kind and HTTP status) or None when it passed, and its usual latencies (ms).
+Past = tuple[Callable[[float], tuple[str, int | None] | None], int, int]
+
+
+def _past_week(workspace_id: str, now: datetime, pasts: Mapping[str, Past]) -> list[Record]:
+    """A check every 15 minutes over the past week for each connection, as ``pasts``
+    says it went (the same every time: a seeded generator draws the latencies)."""
+    draw = random.Random(20)  # noqa: S311  (made-up latencies, nothing secret)
+    rows: list[Record] = []
+    for step in range(7 * 24 * 4, 0, -1):
+        at = now - timedelta(minutes=15 * step)
+        for id, (failed, fastest, slowest) in pasts.items():
+            failure = failed(step / 4)
+            latency = draw.randint(fastest, slowest) if draw.random() > 0.03 else slowest * 3
+            rows.append({"at": at.isoformat(), "workspace_id": workspace_id,
+                         "connection_id": id, "success": failure is None,
+                         "kind": "ok" if failure is None else failure[0],
+                         "latency_ms": latency if failure is None or failure[1] else 0,
+                         "status_code": 200 if failure is None else failure[1],
+                         "source": "schedule"})
+    return rows
 
 
 _demo: _Demo | None = None

@@ -88,6 +88,15 @@ def test_the_demo_story(browser: Any, app: tuple[str, Path], tmp_path: Path) -> 
     screenshot(page, "connections", tmp_path)
     print(f"\nfrom Try the demo to the first green card: {opened:.2f} s")
 
+    # Its past week: the key revoked five hours ago shows in the History dialog.
+    card(page, "Anthropic (demo)").get_by_role("button", name="History").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=WAIT)
+    expect(dialog).to_contain_text("auth")
+    screenshot(page, "history", tmp_path)
+    dialog.get_by_role("button", name="Close", exact=True).last.click()
+    expect(dialog).to_have_count(0, timeout=WAIT)
+
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Ollama models").click()
     expect(model_cell(page, "llama3.2:1b").first).to_be_attached(timeout=WAIT)
     expect(notice).to_be_visible()

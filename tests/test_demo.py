@@ -14,6 +14,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,18 @@ def test_every_operation_works_on_it(demo: ConnectionService) -> None:
     actions = {entry.action for entry in demo.audit()}
     assert {"connection.updated", "connection.deleted", "connection.restored"} <= actions
     assert demo.store.size_bytes() and "demo" in demo.store.location
+
+
+def test_its_connections_have_a_past_week_to_chart(demo: ConnectionService) -> None:
+    connections = by_name(demo)
+    week = datetime.now(UTC) - timedelta(days=7, minutes=1)
+    openai = demo.health(connections["OpenAI (demo)"].id, since=week)
+    assert openai.checks == 7 * 24 * 4 + 1 and openai.failures == 0
+    anthropic = demo.history(connections["Anthropic (demo)"].id, limit=30)
+    assert [check.kind for check in anthropic[:20]] == ["auth"] * 20  # revoked since
+    assert anthropic[-1].kind == "ok" and anthropic[-1].status_code == 200
+    lab = demo.health(connections["Ollama on the lab server (demo)"].id)
+    assert lab.uptime == 0 and lab.latency_p50_ms is None
 
 
 def test_the_demo_sends_no_alerts(demo: ConnectionService) -> None:
