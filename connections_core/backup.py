@@ -28,8 +28,9 @@ The file (format ``connections-backup``, version 1)::
   told apart from a damaged file before anything else is read.
 * Each secret is AES-256-GCM (hex of a 12-byte nonce, the ciphertext and the
   tag) with its place as associated data: workspace, connection id, type,
-  field and base URL.  A secret moved to another record, or a base URL edited
-  to send a key elsewhere, no longer decrypts.
+  field and where the provider sends it (the base URL; Azure's endpoint;
+  Bedrock's region and endpoint).  A secret moved to another record, or a
+  base URL edited to send a key elsewhere, no longer decrypts.
 * ``seal`` authenticates the whole document (an empty AES-GCM message whose
   associated data is the canonical JSON of everything else): a name, a member
   or a role edited by hand is refused as well.
@@ -66,6 +67,7 @@ from .errors import ConflictError, ConnectionsError, PermissionDeniedError, Vali
 from .inputs import NAME_MAX, checked_name, checked_workspace
 from .models import STATUSES
 from .providers import MAX_MODELS, PROVIDERS, get_provider, validate_config
+from .records import destination_of
 from .service import ConnectionService
 from .store import _exclusive_temporary, _fsync_directory
 from .text import name_problem, shown
@@ -791,10 +793,13 @@ def _moved_default(row: Mapping[str, Any] | None, record: Mapping[str, Any],
     is the same and the backup's is not deleted) and its base URL may change."""
     if row is None or row.get("type") != record["type"] or record.get("deleted_at"):
         return None
-    default = get_provider(record["type"]).default_base_url
+    provider = get_provider(record["type"])
     config = row.get("config")
-    before = str((config.get("baseUrl") if isinstance(config, dict) else None) or default)
-    after = str(record["config"].get("baseUrl") or default)
+    before = provider.where({name: value for name, value in config.items()
+                             if value is not None} if isinstance(config, dict) else {})
+    after = provider.where(record["config"])
+    default = provider.where({f.name: f.default for f in provider.fields if f.default})
+    before, after = before or default, after or default
     if before == after:
         return None
     # Named as it is here: the connection the person knows as their default.
@@ -896,12 +901,13 @@ def _check_context() -> bytes:
 
 
 def _secret_context(workspace: str, entry: Mapping[str, Any], field: str) -> bytes:
-    """Where a secret belongs: a sealed secret decrypts only there."""
+    """Where a secret belongs (its record, and where its provider sends it: the base
+    URL, or e.g. Bedrock's region and endpoint): a sealed secret decrypts only there."""
     config = entry.get("config")
-    base_url = config.get("baseUrl") if isinstance(config, dict) else None
     return associated_data({
         "purpose": "secret", "workspace": workspace, "id": _text(entry.get("id")),
-        "type": _text(entry.get("type")), "field": field, "baseUrl": _text(base_url)})
+        "type": _text(entry.get("type")), "field": field,
+        **destination_of(entry.get("type"), config if isinstance(config, dict) else {})})
 
 
 def _document_context(document: Mapping[str, Any]) -> bytes:

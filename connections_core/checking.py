@@ -89,9 +89,10 @@ class Checking(Room):
             if record["type"] != type:
                 raise ValidationError({"type": "A draft is tested with the stored key of a "
                                                "connection of the same provider only."})
-            if "baseUrl" not in config:
-                # Never the provider's default: the stored key goes where it was saved for.
-                config = {**config, "baseUrl": record["config"].get("baseUrl")}
+            # Never the provider's default: the stored key goes where it was saved for.
+            config = {**{name: record["config"][name] for name in
+                         get_provider(type).destination if name in record["config"]},
+                      **config}
         provider, kept = get_provider(type), set[str]()
         if existing_id is not None and not key_needed_again(provider, record["config"], config):
             kept = kept_secrets(provider, record["config"], config)

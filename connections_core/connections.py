@@ -240,7 +240,8 @@ class Connections(Room):
 
     def needs_key_again(self, id: str, config: Mapping[str, Any]) -> bool:
         """Whether saving ``config`` on connection ``id`` needs its secrets typed again:
-        the base URL changes while a stored secret would be kept."""
+        where its keys go (the base URL, an endpoint, a region) changes while a stored
+        secret would be kept."""
         self.scope.authorize("needs_key_again")
         config = checked_config(config)
         record = self.records.record(id)
@@ -308,8 +309,12 @@ class Connections(Room):
         merged = {**{k: v for k, v in stored.items() if k not in secrets},
                   **{k: v for k, v in config.items() if k not in kept}}
         clean = validate_config(provider, merged, kept=kept, standins=self.scope.demo)
-        if kept and clean.get("baseUrl") != stored.get("baseUrl"):
-            raise ValidationError({field: "Enter the key again: the base URL changed, and a "
+        moved = [provider.field(name) for name in provider.destination
+                 if clean.get(name) != stored.get(name)]
+        if kept and moved:
+            what = " and ".join(spec.label[0].lower() + spec.label[1:]
+                                for spec in moved if spec is not None)
+            raise ValidationError({field: f"Enter the key again: the {what} changed, and a "
                                    "stored key is only sent to the address it was saved for."
                                    for field in kept})
         changed = sorted(k for k in set(clean) | set(stored)

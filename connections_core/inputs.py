@@ -16,9 +16,9 @@ from .models import MASK, Role
 from .providers import Provider
 from .text import name_problem
 
-__all__ = ["NAME_MAX", "base_url_of", "checked_audit_days", "checked_config",
-           "checked_history_days", "checked_name", "checked_timeout", "checked_version",
-           "checked_workspace", "has_admin", "kept_secrets", "key_needed_again", "member_input",
+__all__ = ["NAME_MAX", "checked_audit_days", "checked_config", "checked_history_days",
+           "checked_name", "checked_timeout", "checked_version", "checked_workspace",
+           "has_admin", "kept_secrets", "key_needed_again", "member_input", "moved_destination",
            "without_display_values"]
 
 NAME_MAX = 100
@@ -139,18 +139,29 @@ def kept_secrets(provider: Provider, stored: Mapping[str, Any],
                                 or (isinstance(given[f], str) and not given[f].strip()))}
 
 
-def base_url_of(provider: Provider, config: Mapping[str, Any], stored: Mapping[str, Any]) -> Any:
-    """The base URL ``config`` would store, normalised as validation does."""
-    value = config.get("baseUrl", stored.get("baseUrl"))
-    if not isinstance(value, str):
-        return value
-    return value.strip().rstrip("/") or provider.default_base_url
+def moved_destination(provider: Provider, stored: Mapping[str, Any],
+                      config: Mapping[str, Any]) -> list[str]:
+    """The destination fields (the base URL; Azure's endpoint; Bedrock's region and
+    endpoint) whose stored value ``config`` changes, each compared as validation
+    would store it (stripped, a URL without its trailing slash, blank as its default)."""
+    moved = []
+    for name in provider.destination:
+        spec = provider.field(name)
+        value = config.get(name, stored.get(name))
+        if isinstance(value, str):
+            value = value.strip()
+            value = value.rstrip("/") if spec is not None and spec.kind == "url" else value
+        if value is None or value == "":
+            value = spec.default if spec is not None else None
+        if value != stored.get(name):
+            moved.append(name)
+    return moved
 
 
 def key_needed_again(provider: Provider, stored: Mapping[str, Any],
                      config: Mapping[str, Any]) -> bool:
-    """Whether saving ``config`` over ``stored`` needs its secrets typed again: the
-    base URL changes while a stored secret would be kept (a stored key is only sent
-    to the address it was saved for)."""
+    """Whether saving ``config`` over ``stored`` needs its secrets typed again: where
+    the keys go changes (a destination field) while a stored secret would be kept (a
+    stored key is only sent to the address it was saved for)."""
     return bool(kept_secrets(provider, stored, config)) and \
-        base_url_of(provider, config, stored) != stored.get("baseUrl")
+        bool(moved_destination(provider, stored, config))

@@ -10,7 +10,7 @@ from . import crypto
 from .alerts import resealed_webhook, webhook_residue
 from .errors import DecryptionError
 from .models import ResidualSecret
-from .records import secret_context, secret_fields, text_or
+from .records import destination_text, secret_context, secret_fields, text_or
 from .scope import Room
 from .storage import Transaction
 
@@ -81,7 +81,7 @@ class KeyRotation(Room):
             token = doc["config"].get(field)
             unbound = crypto.is_encrypted(token) and not crypto.is_bound(token)
             if unbound and (doc["workspace_id"], doc["id"], field,
-                            secret_context(doc, field)["baseUrl"]) not in agreed:
+                            destination_text(doc)) not in agreed:
                 continue  # never opened: left for an operator to look at
             try:
                 opened[field] = self.records.open_secret(doc, field, reseal=unbound)
@@ -129,7 +129,7 @@ class KeyRotation(Room):
                         workspace_id=text_or(row.get("workspace_id"), "?"),
                         name=text_or(row.get("name"), "(no name)"),
                         id=text_or(row.get("id"), "?"), field=field, reason=reason,
-                        base_url=secret_context(row, field)["baseUrl"]))
+                        base_url=destination_text(row)))
         for settings in self.records.store.workspace_settings():
             reason = webhook_residue(self.records.keyring, settings)
             if reason is not None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from .providers import PROVIDERS
+
 Status = Literal["unconfigured", "connected", "error"]
 STATUSES: tuple[Status, ...] = ("unconfigured", "connected", "error")
 #: What each status is called wherever a person reads it: the dashboard's cards,
@@ -65,6 +67,13 @@ class Connection:
         return str(self.config.get("baseUrl", ""))
 
     @property
+    def where(self) -> str:
+        """Where its checks and its keys go: the base URL for most providers, Azure's
+        endpoint, Bedrock's region's endpoint (or its own)."""
+        provider = PROVIDERS.get(self.type)
+        return provider.where(self.config) if provider is not None else self.base_url
+
+    @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
@@ -109,8 +118,9 @@ class ResidualSecret:
     """A stored secret that the current key alone does not serve, and why: only a
     previous key decrypts it (``previous_key``), no key does (``no_key``: damaged,
     moved, or not a token at all), or it is an old token not bound to its record
-    (``unbound``).  Names where it is and the base URL beside it (where an unbound
-    one would be sent once re-sealed), never its value."""
+    (``unbound``).  Names where it is and where it would be sent (``base_url``: the
+    base URL, or the provider's endpoint or region, where an unbound one would go
+    once re-sealed), never its value."""
 
     workspace_id: str
     name: str

@@ -1,10 +1,13 @@
 """The provider registry and each provider's check.
 
 A provider is one :class:`Provider` entry in :data:`PROVIDERS`: its metadata,
-its config fields (the screens render their forms from these) and one
+its group (hosted, cloud, local), its config fields (the screens render their
+forms from these, secrets as many as it has), the fields that say where its keys
+go (``destination``: a stored key is sent only there) and one
 ``check(config, session, timeout)`` function that returns the model ids the
 server offers or raises :class:`ProviderError`.  Adding a provider is adding
-an entry, nothing else.
+an entry, nothing else: forms, cards, filters, encryption, rotation, backups,
+the CLI and ``doctor`` all read the registry.
 
 :func:`test_connection` runs a check and turns whatever happened into a
 :class:`TestResult` with a sentence a person can act on::
@@ -16,29 +19,34 @@ an entry, nothing else.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from . import http, ollama
 from .addresses import standin_problem, url_problem
+from .answers import ResultKind, model_list, raise_for_status
+from .azure import AZURE_API_VERSION, check_azure_openai
+from .bedrock import bedrock_address, check_bedrock
 from .errors import ProviderError, ValidationError
+from .gemini import check_gemini
+from .openai_api import check_openai, check_openrouter, openai_check
 from .text import server_text, well_formed
 
-__all__ = ["MAX_MODELS", "PROVIDERS", "ConfigField", "Provider", "TestResult",
-           "bounded_models", "test_connection", "validate_config"]
+__all__ = ["GROUPS", "MAX_MODELS", "PROVIDERS", "SECRET_FIELDS", "ConfigField", "Group",
+           "Provider", "TestResult", "bounded_models", "raise_for_status", "test_connection",
+           "validate_config"]
 
-ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "server_error",
-                     "timeout", "unreachable", "tls", "invalid_response"]
 Check = Callable[[Mapping[str, str], requests.Session, float], list[str]]
+Group = Literal["hosted", "cloud", "local"]
+#: The groups the Add dialog offers providers in, in order, with their headings.
+GROUPS: dict[Group, str] = {"hosted": "Hosted APIs", "cloud": "Cloud platforms",
+                            "local": "Local or self-hosted"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,10 @@ class ConfigField:
     max_length: int = 2048
     #: Sent as an HTTP header value, so it must be printable ASCII.
     in_header: bool = False
+    #: A regular expression the whole value must match, and how to say what it looks
+    #: like when it doesn't ("like us-east-1").
+    pattern: str = ""
+    pattern_hint: str = ""
 
     @property
     def secret(self) -> bool:
@@ -73,11 +85,31 @@ class Provider:
     fields: tuple[ConfigField, ...]
     check: Check = field(repr=False)
     key_url: str = ""
+    group: Group = "hosted"
+    #: The fields that say where a key is sent: a stored key is bound to their values
+    #: (it decrypts only with them), and changing one needs the key typed again.
+    destination: tuple[str, ...] = ("baseUrl",)
+    #: The address a check of a config reaches, when it is not the first destination
+    #: field's value (Bedrock's: its region's endpoint).
+    address: Callable[[Mapping[str, str]], str] | None = field(default=None, repr=False)
 
     @property
     def default_base_url(self) -> str:
         base_url = self.field("baseUrl")
         return base_url.default or "" if base_url else ""
+
+    def where(self, config: Mapping[str, Any]) -> str:
+        """The address a check of ``config`` reaches: what a card shows, and whose
+        origin a check's message names."""
+        if self.address is not None:
+            return self.address(config)
+        value = config.get(self.destination[0])
+        return value if isinstance(value, str) else ""
+
+    def destination_of(self, config: Mapping[str, Any]) -> dict[str, str | None]:
+        """The values of the destination fields in ``config`` (None where unset)."""
+        return {name: value if isinstance(value := config.get(name), str) else None
+                for name in self.destination}
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -166,6 +198,8 @@ def _field_problem(spec: ConfigField, value: Any) -> str | None:
                 "a typographic quote, dash or ellipsis pasted with it.")
     if spec.kind == "url":
         return _url_problem(spec, text)
+    if spec.pattern and not re.fullmatch(spec.pattern, text):
+        return f"{spec.label} must look like {spec.pattern_hint}."
     return None
 
 
@@ -181,132 +215,6 @@ def _normalise(spec: ConfigField, value: str) -> str:
     return text.rstrip("/") if spec.kind == "url" else text
 
 
-# -- reading error responses --------------------------------------------------------
-
-_KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
-_MASKS = "*•.…"  # what servers put between the ends of a key they half show
-_DETAIL_LIMIT = 300
-
-
-def _redact(text: str, config: Mapping[str, str]) -> str:
-    """Remove anything that could be (part of) a key from a server's message.
-
-    Besides the whole key: any run of 4 or more characters it starts or ends
-    with, and any 8 in a row from it, whatever their case, also percent-encoded
-    ("sk-proj-****1234", "SK-PROJ-ABCD...", "sk%2Dproj%2Dabcd"); the stars or
-    dots between such runs go too.  Then anything shaped like a key.
-    """
-    for _ in range(3):  # a key may be percent-encoded more than once
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    folded = _fold(text)
-    covered = [False] * len(text)
-    secret_fields = {f.name for p in PROVIDERS.values() for f in p.fields if f.secret}
-    for secret in (config.get(name) for name in sorted(secret_fields)):
-        for piece in _key_pieces(_fold(secret)) if secret else ():
-            start = folded.find(piece)
-            while start >= 0:
-                covered[start:start + len(piece)] = [True] * len(piece)
-                start = folded.find(piece, start + 1)
-    _cover_masks(text, covered)
-    kept = "".join("[redacted]" if hidden else "".join(ch for ch, _ in run)
-                   for hidden, run in groupby(zip(text, covered, strict=True), key=itemgetter(1)))
-    return _KEY_LIKE.sub("[redacted]", kept)
-
-
-def _fold(text: str) -> str:
-    """Lower-case ASCII letters only, so that positions in the text stay put."""
-    return "".join(ch.lower() if ch.isascii() else ch for ch in text)
-
-
-def _key_pieces(key: str) -> set[str]:
-    """The runs of ``key`` that give it away: starts and ends of 4 to 7
-    characters, and every 8 in a row (longer runs are made of these)."""
-    ends = {key[:n] for n in range(4, min(len(key), 8))} | {
-        key[-n:] for n in range(4, min(len(key), 8))}
-    return ends | ({key[i:i + 8] for i in range(len(key) - 7)} or {key})
-
-
-def _cover_masks(text: str, covered: list[bool]) -> None:
-    """Also cover runs of mask characters between two covered runs, or of two or
-    more beside one: "[redacted]" rather than "[redacted]****[redacted]"."""
-    i = 0
-    while i < len(text):
-        if text[i] not in _MASKS or covered[i]:
-            i += 1
-            continue
-        end = i
-        while end < len(text) and text[end] in _MASKS:
-            end += 1
-        before, after = i > 0 and covered[i - 1], end < len(text) and covered[end]
-        if (before and after) or ((before or after) and end - i >= 2):
-            covered[i:end] = [True] * (end - i)
-        i = end
-
-
-def _error_detail(body: bytes) -> tuple[str, str]:
-    """``(code or type, message)`` from an OpenAI, Anthropic or Ollama error body."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
-    error = data.get("error")
-    if isinstance(error, str):
-        return "", error
-    if isinstance(error, dict):
-        code = error.get("code") or error.get("type") or ""
-        message = error.get("message")
-        return (code if isinstance(code, str) else "",
-                message if isinstance(message, str) else "")
-    return "", ""
-
-
-def raise_for_status(name: str, response: requests.Response, body: bytes,
-                     config: Mapping[str, str]) -> None:
-    """Turn an error status into a :class:`ProviderError` that says what to do."""
-    status = response.status_code
-    if status < 400:
-        return
-    code, detail = _error_detail(body)
-    # Redacted whole, before it is cut, so that no cut hides part of a key.
-    detail = server_text(detail, 10 * _DETAIL_LIMIT)
-    detail = server_text(_redact(detail, config), _DETAIL_LIMIT)
-    said = f' {name} said: "{detail}"' if detail and status != 401 else ""
-    kind, message = _explain(name, status, code, response)
-    raise ProviderError(message + said, kind=kind, status_code=status)
-
-
-def _explain(name: str, status: int, code: str,
-             response: requests.Response) -> tuple[ResultKind, str]:
-    if status == 401:
-        return "auth", (f"{name} rejected the API key (401). Check that it is correct and "
-                        "not revoked.")
-    if status == 403:
-        return "forbidden", (f"{name} accepted the key but refused access (403): the key "
-                             "may lack permission, or the organization is wrong.")
-    if status == 404:
-        path = urlsplit(response.url).path
-        return "not_found", (f"{http.origin(response.url)}{path} answered 404 Not Found: "
-                             f"the base URL looks wrong for {name}.")
-    if status == 429:
-        if code == "insufficient_quota":
-            return "rate_limited", (f"{name} says the quota is used up (429 insufficient_quota): "
-                                    "check the account's plan and billing.")
-        retry = response.headers.get("Retry-After", "").strip()
-        seconds = retry.isascii() and retry.isdigit() and len(retry) <= 6
-        after = f" Retry after {retry} s." if seconds else " Try again later."
-        return "rate_limited", f"{name} is rate-limiting this key (429).{after}"
-    if status == 529 or code == "overloaded_error":
-        return "server_error", f"{name} is overloaded ({status}). Try again in a few minutes."
-    if status >= 500:
-        return "server_error", f"{name} had a server error ({status}). Try again later."
-    return "invalid_response", f"{name} refused the request ({status})."
-
-
 # -- checks ------------------------------------------------------------------------------
 
 #: A check keeps at most this many model names, each at most MAX_MODEL_NAME characters:
@@ -319,32 +227,6 @@ def bounded_models(names: Sequence[str]) -> tuple[str, ...]:
     """The model names a check keeps: the first :data:`MAX_MODELS`, each made safe
     to store and cut at :data:`MAX_MODEL_NAME` characters."""
     return tuple(server_text(name, MAX_MODEL_NAME) for name in names[:MAX_MODELS])
-
-
-def _model_page(name: str, response: requests.Response, body: bytes
-                ) -> tuple[list[str], dict[str, Any]]:
-    """The model ids of an OpenAI or Anthropic model list, and the list itself."""
-    data = http.parse_json(response, body)
-    items = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(items, list) or not all(
-            isinstance(item, dict) and isinstance(item.get("id"), str) for item in items):
-        raise ProviderError(
-            f"{http.origin(response.url)} answered with JSON that is not a {name} model "
-            "list. Check that the base URL points at the API itself.",
-            kind="invalid_response", status_code=response.status_code)
-    return [item["id"] for item in items], data
-
-
-def check_openai(config: Mapping[str, str], session: requests.Session,
-                 timeout: float) -> list[str]:
-    """``GET {baseUrl}/models``: free, and proves the key and the base URL."""
-    headers = {"Authorization": f"Bearer {config.get('apiKey', '')}"}
-    if config.get("organization"):
-        headers["OpenAI-Organization"] = config["organization"]
-    response, body = http.send("GET", f"{config['baseUrl']}/models", session=session,
-                               headers=headers, timeout=timeout)
-    raise_for_status("OpenAI", response, body, config)
-    return _model_page("OpenAI", response, body)[0]
 
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -366,7 +248,7 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
             url += f"&after_id={quote(well_formed(after), safe='')}"
         response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
         raise_for_status("Anthropic", response, body, config)
-        page, data = _model_page("Anthropic", response, body)
+        page, data = model_list("Anthropic", response, body)
         models += page
         last = data.get("last_id")
         if not data.get("has_more") or not isinstance(last, str) or last == after:
@@ -396,14 +278,24 @@ def check_ollama(config: Mapping[str, str], session: requests.Session,
                                                session=session)]
 
 
-def _api_key(placeholder: str) -> ConfigField:
-    return ConfigField("apiKey", "API key", "password", required=True, placeholder=placeholder,
-                       min_length=10, max_length=500, in_header=True)
+def _api_key(placeholder: str, *, required: bool = True, min_length: int = 10,
+             help: str = "") -> ConfigField:
+    return ConfigField("apiKey", "API key", "password", required=required,
+                       placeholder=placeholder, min_length=min_length, max_length=500,
+                       in_header=True, help=help)
 
 
 def _base_url(default: str, help: str = "") -> ConfigField:
     return ConfigField("baseUrl", "Base URL", "url", required=True, placeholder=default,
                        default=default, help=help)
+
+
+def _openai_compatible(type: str, name: str, description: str, base_url: str, key_url: str,
+                       key_placeholder: str, check: Check | None = None) -> Provider:
+    """A hosted provider that speaks the OpenAI API: a key and a base URL."""
+    return Provider(type=type, display_name=name, description=description, key_url=key_url,
+                    fields=(_api_key(key_placeholder), _base_url(base_url)),
+                    check=check or openai_check(name))
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -412,11 +304,13 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             type="openai",
             display_name="OpenAI",
-            description="GPT models from OpenAI, or any OpenAI-compatible server.",
+            description="GPT models from OpenAI.",
             key_url="https://platform.openai.com/api-keys",
             fields=(
                 _api_key("sk-..."),
-                _base_url("https://api.openai.com/v1", "Any OpenAI-compatible server works."),
+                _base_url("https://api.openai.com/v1",
+                          "Change it only for a proxy in front of OpenAI; another server "
+                          "that speaks the OpenAI API is an OpenAI-compatible server."),
                 ConfigField("organization", "Organization ID", placeholder="org-...",
                             max_length=255, help="Only for keys in several organizations.",
                             in_header=True),
@@ -432,15 +326,113 @@ PROVIDERS: dict[str, Provider] = {
             check=check_anthropic,
         ),
         Provider(
+            type="gemini",
+            display_name="Google Gemini",
+            description="Gemini models through the Gemini API (Google AI Studio).",
+            key_url="https://aistudio.google.com/apikey",
+            fields=(_api_key("AIza..."),
+                    _base_url("https://generativelanguage.googleapis.com/v1beta")),
+            check=check_gemini,
+        ),
+        _openai_compatible("mistral", "Mistral AI", "Mistral and Codestral models.",
+                           "https://api.mistral.ai/v1", "https://console.mistral.ai/api-keys",
+                           "your Mistral API key"),
+        _openai_compatible("groq", "Groq", "Open models on Groq's LPU inference.",
+                           "https://api.groq.com/openai/v1", "https://console.groq.com/keys",
+                           "gsk_..."),
+        _openai_compatible("openrouter", "OpenRouter",
+                           "Hundreds of models from many providers behind one key.",
+                           "https://openrouter.ai/api/v1", "https://openrouter.ai/settings/keys",
+                           "sk-or-v1-...", check=check_openrouter),
+        _openai_compatible("deepseek", "DeepSeek", "DeepSeek's chat and reasoning models.",
+                           "https://api.deepseek.com", "https://platform.deepseek.com/api_keys",
+                           "sk-..."),
+        _openai_compatible("together", "Together AI", "Open models hosted by Together AI.",
+                           "https://api.together.xyz/v1",
+                           "https://api.together.ai/settings/api-keys", "your Together API key"),
+        _openai_compatible("xai", "xAI", "Grok models from xAI.", "https://api.x.ai/v1",
+                           "https://console.x.ai", "xai-..."),
+        Provider(
+            type="azure_openai",
+            display_name="Azure OpenAI",
+            description="OpenAI models deployed in an Azure OpenAI resource.",
+            key_url="https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/"
+                    "CognitiveServicesHub/~/OpenAI",
+            group="cloud",
+            destination=("endpoint",),
+            fields=(
+                ConfigField("endpoint", "Endpoint", "url", required=True,
+                            placeholder="https://my-resource.openai.azure.com",
+                            help="The resource's endpoint (Keys and Endpoint in the Azure "
+                                 "portal), or your API gateway's URL."),
+                _api_key("one of the resource's two keys", min_length=16),
+                ConfigField("apiVersion", "API version", default=AZURE_API_VERSION,
+                            placeholder=AZURE_API_VERSION, max_length=40,
+                            pattern=r"\d{4}-\d{2}-\d{2}(?:-preview)?",
+                            pattern_hint=f"{AZURE_API_VERSION} (a date, maybe with -preview)"),
+            ),
+            check=check_azure_openai,
+        ),
+        Provider(
+            type="bedrock",
+            display_name="Amazon Bedrock",
+            description="Claude, Llama, Mistral, Nova and more on AWS, in your account.",
+            key_url="https://console.aws.amazon.com/iam/home#/security_credentials",
+            group="cloud",
+            destination=("region", "endpoint"),
+            address=bedrock_address,
+            fields=(
+                ConfigField("region", "Region", required=True, placeholder="us-east-1",
+                            max_length=30, pattern=r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}",
+                            pattern_hint="us-east-1 (an AWS region code)",
+                            help="Where the models are enabled for your account."),
+                ConfigField("accessKeyId", "Access key ID", required=True,
+                            placeholder="AKIA...", min_length=16, max_length=128,
+                            in_header=True, pattern=r"[A-Z0-9]{16,128}",
+                            pattern_hint="AKIAIOSFODNN7EXAMPLE (capital letters and digits)"),
+                ConfigField("secretAccessKey", "Secret access key", "password", required=True,
+                            min_length=16, max_length=128, in_header=True),
+                ConfigField("sessionToken", "Session token", "password", max_length=4096,
+                            in_header=True,
+                            help="Only for temporary credentials (from AWS STS or SSO)."),
+                ConfigField("endpoint", "Endpoint", "url",
+                            placeholder="https://bedrock.us-east-1.amazonaws.com",
+                            help="Only for a VPC endpoint or a proxy: by default, the "
+                                 "region's own."),
+            ),
+            check=check_bedrock,
+        ),
+        Provider(
             type="ollama",
             display_name="Ollama",
             description="Models running locally with Ollama.",
             key_url="https://ollama.com/download",
+            group="local",
             fields=(_base_url("http://localhost:11434"),),
             check=check_ollama,
         ),
+        Provider(
+            type="openai_compatible",
+            display_name="OpenAI-compatible server",
+            description="Any server that speaks the OpenAI API: vLLM, LM Studio, llama.cpp's "
+                        "llama-server, LocalAI, a LiteLLM proxy.",
+            key_url="https://platform.openai.com/docs/api-reference/models/list",
+            group="local",
+            fields=(
+                ConfigField("baseUrl", "Base URL", "url", required=True,
+                            placeholder="http://localhost:8000/v1",
+                            help="Where the server answers the OpenAI API, usually ending "
+                                 "in /v1."),
+                _api_key("only if the server asks for one", required=False, min_length=1,
+                         help="Leave it empty for a server that needs none."),
+            ),
+            check=openai_check("The OpenAI-compatible server"),
+        ),
     )
 }
+
+#: Every field name that some provider declares secret.
+SECRET_FIELDS = frozenset(name for p in PROVIDERS.values() for name in p.secret_fields)
 
 
 def get_provider(type: str) -> Provider:
@@ -476,7 +468,7 @@ def test_connection(type: str, config: Mapping[str, Any], timeout: float = http.
     finally:
         if session is None:
             owner.close()
-    where = http.origin(clean["baseUrl"])
+    where = http.origin(provider.where(clean))
     count = f"{len(models)} model{'s' if len(models) != 1 else ''} available"
     if len(models) > MAX_MODELS:
         count += f" (the first {MAX_MODELS} are listed)"

@@ -482,12 +482,33 @@ def listen_for_status_changes(listener: StatusListener) -> None:
 
 def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | None]:
     """What the secret ``field`` of ``record`` is bound to: its workspace, record id,
-    field name and base URL (as stored, normalised)."""
+    field name and where its provider sends it (the values of the provider's
+    destination fields as stored, normalised: the base URL for most, Azure's endpoint,
+    Bedrock's region and endpoint)."""
     config = record.get("config")
-    base_url = config.get("baseUrl") if isinstance(config, Mapping) else None
     return {"workspace": _str_or_none(record.get("workspace_id")),
             "id": _str_or_none(record.get("id")), "field": field,
-            "baseUrl": _str_or_none(base_url)}
+            **destination_of(record.get("type"), config if isinstance(config, Mapping) else {})}
+
+
+def destination_of(type: Any, config: Mapping[str, Any]) -> dict[str, str | None]:
+    """Where a key of a ``type`` connection with ``config`` goes (see
+    :attr:`Provider.destination`); a record of an unknown type is read as having a
+    base URL, as every record did before providers had other destinations."""
+    provider = PROVIDERS.get(type) if isinstance(type, str) else None
+    if provider is None:
+        base_url = config.get("baseUrl")
+        return {"baseUrl": base_url if isinstance(base_url, str) else None}
+    return provider.destination_of(config)
+
+
+def destination_text(record: Mapping[str, Any]) -> str | None:
+    """Where ``record``'s keys go, as a person reads it: its base URL, endpoint or
+    region (several joined by ", "); None when nothing is set."""
+    config = record.get("config")
+    values = destination_of(record.get("type"), config if isinstance(config, Mapping) else {})
+    shown = [value for value in values.values() if value]
+    return ", ".join(shown) if shown else None
 
 
 

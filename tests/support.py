@@ -30,3 +30,23 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+#: Bedrock's credentials in tests: an access key id and secret shaped as AWS's are.
+AWS_ACCESS_KEY_ID = "AKIATESTACCESSKEY123"
+AWS_SECRET_KEY = "tEsTsEcReT/0123456789abcdefghijKLMNOPqrst"
+
+
+def sample_config(type: str, url: str, key: str = OPENAI_KEY) -> dict[str, str]:
+    """A valid config of a ``type`` connection that sends its checks to ``url``: its
+    key (``key``, or Bedrock's test credentials) and the destination fields set."""
+    from connections_core import PROVIDERS
+
+    provider = PROVIDERS[type]
+    config = {name: url for name in provider.destination if name != "region"}
+    if type == "bedrock":
+        config.update(region="us-east-1", accessKeyId=AWS_ACCESS_KEY_ID,
+                      secretAccessKey=AWS_SECRET_KEY)
+    elif provider.secret_fields:
+        config["apiKey"] = key
+    return config

@@ -22,6 +22,8 @@ from tests.app_support import (
     service,
 )
 from tests.fakes import API_KEY, FakeServer
+from tests.support import sample_config
+from tests.test_streamlit_config import contrast
 from ui.format import WORD_JOINER, code
 from ui.provider_icons import MARKS
 
@@ -96,6 +98,7 @@ def test_the_providers_marks_are_distinct() -> None:
     assert set(MARKS) == set(PROVIDERS)
     assert len({letters for letters, _ in MARKS.values()}) == len(MARKS)
     assert len({colour for _, colour in MARKS.values()}) == len(MARKS)
+    assert all(contrast(colour, "#ffffff") >= 4.5 for _, colour in MARKS.values())
 
 
 def test_the_add_dialog_shows_the_chosen_providers_icon(data_dir: Any) -> None:
@@ -224,10 +227,7 @@ def test_clear_filters_brings_back_the_cards_no_filter_matched(work: Connection)
 @pytest.mark.parametrize("type", list(PROVIDERS))
 def test_the_edit_dialog_says_which_provider_it_edits(data_dir: Any, fake_server: FakeServer,
                                                       type: str) -> None:
-    config = {"baseUrl": fake_server.url}
-    if PROVIDERS[type].secret_fields:
-        config["apiKey"] = API_KEY
-    connection = add(type, "Mine", **config)
+    connection = add(type, "Mine", **sample_config(type, fake_server.url, API_KEY))
     at = open_app()
     at.button(key=f"conn_edit_{connection.id}").click().run()
 

@@ -49,14 +49,16 @@ def anthropic(**config: str):
 
 
 def test_registry_describes_every_provider() -> None:
-    assert set(PROVIDERS) == {"openai", "anthropic", "ollama"}
+    assert set(PROVIDERS) == {"openai", "anthropic", "ollama", "gemini", "mistral", "groq",
+                              "openrouter", "deepseek", "together", "xai", "azure_openai",
+                              "bedrock", "openai_compatible"}
     assert PROVIDERS["openai"].secret_fields == ("apiKey",)
+    assert PROVIDERS["bedrock"].secret_fields == ("secretAccessKey", "sessionToken")
     assert PROVIDERS["anthropic"].secret_fields == ("apiKey",)
     assert PROVIDERS["ollama"].secret_fields == ()
     for provider in PROVIDERS.values():
-        base_url = provider.field("baseUrl")
-        assert base_url is not None and base_url.default == provider.default_base_url
-        assert provider.display_name and provider.description
+        assert all(provider.field(name) for name in provider.destination)
+        assert provider.display_name and provider.description and provider.key_url
 
 
 @responses.activate

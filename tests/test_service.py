@@ -64,7 +64,7 @@ def test_initial_status_is_kept(service: ConnectionService) -> None:
 @pytest.mark.parametrize(("type", "name", "config", "field"), [
     ("openai", "", {"apiKey": OPENAI_KEY}, "name"),
     ("openai", "x" * 101, {"apiKey": OPENAI_KEY}, "name"),
-    ("gemini", "n", {}, "type"),
+    ("llamafile", "n", {}, "type"),
     ("openai", "n", {}, "apiKey"),
     ("openai", "n", {"apiKey": "short"}, "apiKey"),
     ("openai", "n", {"apiKey": "k" * 501}, "apiKey"),

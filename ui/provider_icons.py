@@ -25,7 +25,17 @@ from connections_core import Provider
 MARKS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "openai": ("OA", "#0b7a5c"),
     "anthropic": ("An", "#b4532a"),
+    "gemini": ("Ge", "#1d4ed8"),
+    "mistral": ("Mi", "#c2410c"),
+    "groq": ("Gq", "#b91c1c"),
+    "openrouter": ("OR", "#4338ca"),
+    "deepseek": ("DS", "#0e7490"),
+    "together": ("To", "#0f766e"),
+    "xai": ("xA", "#111827"),
+    "azure_openai": ("Az", "#0369a1"),
+    "bedrock": ("Br", "#92400e"),
     "ollama": ("Ol", "#374151"),
+    "openai_compatible": ("OC", "#6d28d9"),
 })
 FALLBACK_COLOUR = "#6b7280"
 
