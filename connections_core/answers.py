@@ -30,6 +30,9 @@ ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "se
 _KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_*.\-]{4,}")
 _MASKS = "*•.…"  # what servers put between the ends of a key they half show
 _DETAIL_LIMIT = 300
+#: How a server that answers a wrong key with 400 says so (xAI, Google).
+_KEY_REFUSED = re.compile(r"(?:incorrect|invalid|wrong) api.?key|api.?key (?:is )?not valid"
+                          r"|API_KEY_INVALID", re.IGNORECASE)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -102,10 +105,10 @@ def error_detail(body: bytes) -> tuple[str, str]:
     if isinstance(error, str):
         return "", error
     if isinstance(error, dict):
-        code = error.get("code") or error.get("type") or error.get("status") or ""
+        code = next((value for value in (error.get(k) for k in ("code", "type", "status"))
+                     if isinstance(value, str) and value), "")
         message = error.get("message")
-        return (code if isinstance(code, str) else "",
-                message if isinstance(message, str) else "")
+        return code, message if isinstance(message, str) else ""
     return "", ""
 
 
@@ -123,6 +126,10 @@ def raise_for_status(name: str, response: requests.Response, body: bytes,
     # Redacted whole, before it is cut, so that no cut hides part of a key.
     detail = server_text(detail, 10 * _DETAIL_LIMIT)
     detail = server_text(redact(detail, secrets_in(config)), _DETAIL_LIMIT)
+    if status == 400 and _KEY_REFUSED.search(f"{code} {detail}"):
+        # Some (xAI, Google) answer a wrong key with 400; it is about the key all the same.
+        raise ProviderError(f"{name} rejected the API key (400). Check that it is correct "
+                            "and not revoked.", kind="auth", status_code=status)
     said = f' {name} said: "{detail}"' if detail and status != 401 else ""
     kind, message = _explain(name, status, code, response, keyless=not secrets_in(config))
     raise ProviderError(message + said, kind=kind, status_code=status)

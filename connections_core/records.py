@@ -356,7 +356,8 @@ class Records:
         in ``clean``), and ``hints`` (their last four characters)."""
         config = dict(clean)
         hints = {}
-        record = {"workspace_id": self.workspace_id, "id": id, "config": clean}
+        record = {"workspace_id": self.workspace_id, "id": id, "type": provider.type,
+                  "config": clean}
         for field in provider.secret_fields:
             if field in config:
                 hints[field] = config[field][-4:]
@@ -378,25 +379,26 @@ class Records:
         """
         token = record["config"].get(field)
         name, id = record.get("name"), record.get("id")
+        what = _secret_label(record, field)
         if not crypto.is_encrypted(token):
             raise DecryptionError(
-                f"The API key of '{name}' is not stored as an encrypted token (it is plain "
-                "text, or a damaged token), so it is not used. Enter the API key again.", id)
+                f"The {what} of '{name}' is not stored as an encrypted token (it is plain "
+                f"text, or a damaged token), so it is not used. Enter the {what} again.", id)
         bound = crypto.is_bound(token)
         if not bound and not reseal:
             raise DecryptionError(
-                f"The API key of '{name}' is an old token not bound to its connection and "
+                f"The {what} of '{name}' is an old token not bound to its connection and "
                 "base URL, so it is not used (nothing shows it was saved for this address). "
-                "Enter the API key again, or have an operator re-seal it with `rotate-key`, "
+                f"Enter the {what} again, or have an operator re-seal it with `rotate-key`, "
                 "which shows where it points first.", id)
         try:
             return self.keyring.decrypt(token, secret_context(record, field) if bound else None)
         except DecryptionError:
             raise DecryptionError(
-                f"The API key of '{name}' can't be decrypted with the current key, or was "
-                f"not saved for this connection and base URL (was {crypto.KEY_VARIABLE} "
+                f"The {what} of '{name}' can't be decrypted with the current key, or was "
+                f"not saved for this connection and address (was {crypto.KEY_VARIABLE} "
                 f"changed? Set the old one as {crypto.PREVIOUS_KEY_VARIABLE}. Was the data "
-                "file edited? Enter the API key again).", id) from None
+                f"file edited? Enter the {what} again).", id) from None
 
     def decrypted(self, record: Mapping[str, Any]) -> dict[str, str]:
         """``record``'s config with its secrets opened (see :meth:`open_secret`)."""
@@ -489,6 +491,16 @@ def secret_context(record: Mapping[str, Any], field: str) -> dict[str, str | Non
     return {"workspace": _str_or_none(record.get("workspace_id")),
             "id": _str_or_none(record.get("id")), "field": field,
             **destination_of(record.get("type"), config if isinstance(config, Mapping) else {})}
+
+
+def _secret_label(record: Mapping[str, Any], field: str) -> str:
+    """How a person calls the secret ``field`` of ``record``: "API key", "secret access key"."""
+    type = record.get("type")
+    provider = PROVIDERS.get(type) if isinstance(type, str) else None
+    spec = provider.field(field) if provider is not None else None
+    if spec is None or spec.label == "API key":
+        return "API key"
+    return spec.label[0].lower() + spec.label[1:]
 
 
 def destination_of(type: Any, config: Mapping[str, Any]) -> dict[str, str | None]:

@@ -153,6 +153,9 @@ class FakeServer:
         self.api_key = API_KEY
         self.echo_key_in_errors = False  # a 401 quotes the key it was sent, to test redaction
         self.provider: str | None = None  # force "openai" or "anthropic" on /v1/models
+        self.openai_keyless = False  # /v1/models answers without a key (a local server)
+        self.openai_bare_list = False  # /v1/models is a bare JSON list (Together's)
+        self.azure_api_versions = {"2024-10-21", "2024-06-01", "2025-04-01-preview"}
         self.openai_models = ["gpt-4o", "gpt-4o-mini", "o3-mini"]
         self.anthropic_models = ["claude-3-7-sonnet-20250219", "claude-3-5-haiku-20241022",
                                  "claude-3-opus-20240229"]
@@ -382,16 +385,43 @@ class FakeServer:
 
     def _openai_models(self, handler: _Handler, request: RecordedRequest) -> None:
         sent = request.headers.get("authorization", "").removeprefix("Bearer ")
-        if sent != self.api_key:
+        if sent != self.api_key and not self.openai_keyless:
             shown = sent if self.echo_key_in_errors else f"{sent[:3]}***{sent[-4:]}"
             handler.reply_json(401, {"error": {
                 "message": f"Incorrect API key provided: {shown}. You can find your API key "
                            "at https://platform.openai.com/account/api-keys.",
                 "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
             return
+        models = [{"id": model, "object": "model", "created": 1715367049, "owned_by": "system"}
+                  for model in self.openai_models]
+        handler.reply_json(200, models if self.openai_bare_list
+                           else {"object": "list", "data": models})
+
+    def _openrouter_key(self, handler: _Handler, request: RecordedRequest) -> None:
+        """OpenRouter's ``GET /api/v1/key``: what it knows of the key sent."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            handler.reply_json(401, {"error": {"message": "No auth credentials found",
+                                               "code": 401}})
+            return
+        handler.reply_json(200, {"data": {"label": "sk-or-v1-abc...xyz", "limit": None,
+                                          "usage": 0.25, "is_free_tier": False}})
+
+    def _azure_models(self, handler: _Handler, request: RecordedRequest) -> None:
+        """Azure OpenAI's ``GET /openai/models?api-version=``, keyed by ``api-key``."""
+        if request.headers.get("api-key") != self.api_key:
+            handler.reply_json(401, {"error": {"code": "401", "message": (
+                "Access denied due to invalid subscription key or wrong API endpoint. Make "
+                "sure to provide a valid key for an active subscription and use a correct "
+                "regional API endpoint for your resource.")}})
+            return
+        if request.query.get("api-version") not in self.azure_api_versions:
+            handler.reply_json(404, {"error": {"code": "404", "message": "Resource not found"}})
+            return
         handler.reply_json(200, {"object": "list", "data": [
-            {"id": model, "object": "model", "created": 1715367049, "owned_by": "system"}
-            for model in self.openai_models]})
+            {"id": model, "object": "model", "created_at": 1715367049, "status": "succeeded",
+             "capabilities": {"chat_completion": True, "completion": False,
+                              "embeddings": False, "fine_tune": False, "inference": True},
+             "lifecycle_status": "generally-available"} for model in self.openai_models]})
 
     def _anthropic_models(self, handler: _Handler, request: RecordedRequest) -> None:
         sent = request.headers.get("x-api-key", "")
@@ -430,6 +460,8 @@ _ROUTES = {
     ("DELETE", "/api/delete"): FakeServer._delete,
     ("POST", "/api/pull"): FakeServer._pull,
     ("GET", "/v1/models"): FakeServer._models,
+    ("GET", "/v1/key"): FakeServer._openrouter_key,
+    ("GET", "/openai/models"): FakeServer._azure_models,
 }
 
 
