@@ -367,3 +367,16 @@ def test_a_backup_carries_every_secret_bound_to_where_it_goes(tmp_path: Path) ->
     target = service_on(tmp_path / "b.json")
     import_backup(target, read_backup(data, "a long passphrase"))
     assert target.resolve_config("bedrock") == BEDROCK
+
+
+def test_the_readmes_table_has_a_row_for_each_provider_with_its_defaults() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Providers", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip().strip("`"): line
+            for line in section.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(PROVIDERS)
+    for type, provider in PROVIDERS.items():
+        for spec in provider.fields:
+            assert f"`{spec.name}`" in rows[type], (type, spec.name)
+            if spec.default:
+                assert spec.default in rows[type], (type, spec.default)
