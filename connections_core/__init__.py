@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from . import ollama
 from .access import email_verified, needed_role, normalized_email
 from .alerts import DEMO_ALERTS_REFUSAL, AlertDelivery, AlertWebhook
+from .app_access import AppToken, Credentials, CredentialsGate
 from .checks import TestAllRun
 from .crypto import KeyRing, decrypt, encrypt, generate_key, is_encrypted
 from .demo import (
@@ -94,6 +95,7 @@ __all__ = [
     "STATUS_LABELS",
     "AlertDelivery",
     "AlertWebhook",
+    "AppToken",
     "AuditEntry",
     "CheckRecord",
     "ConfigField",
@@ -101,6 +103,8 @@ __all__ = [
     "Connection",
     "ConnectionService",
     "ConnectionsError",
+    "Credentials",
+    "CredentialsGate",
     "DecryptionError",
     "EncryptionKeyError",
     "Health",

@@ -35,8 +35,8 @@ _NEEDED: dict[str, Role] = {
     **dict.fromkeys(("create", "update", "delete", "restore", "set_default", "test_draft",
                      "start_test_draft", "pull_model", "delete_model", "set_schedule"),
                     "editor"),
-    **dict.fromkeys(("set_member", "remove_member", "set_alert_webhook", "send_test_alert"),
-                    "admin"),
+    **dict.fromkeys(("set_member", "remove_member", "set_alert_webhook", "send_test_alert",
+                     "create_app_token", "app_tokens", "revoke_app_token"), "admin"),
 }
 #: ``open_demo`` is :func:`connections_core.demo.open_demo`: with sign-in on, the demo
 #: (where its opener is an admin) is an instance admin's to show.

@@ -192,6 +192,12 @@ class DemoStore(Store):
         return self._inner.check_summary(workspace_id, connection_id, since=since)
     def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
         return self._inner.workspace_settings(workspace_id)
+
+    def app_token(self, hash: str) -> Record | None:
+        return self._inner.app_token(hash)
+
+    def app_tokens(self, workspace_id: str | None = None) -> list[Record]:
+        return self._inner.app_tokens(workspace_id)
     def next_check_at(self) -> datetime | None:
         return self._inner.next_check_at()
 

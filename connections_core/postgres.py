@@ -139,6 +139,17 @@ def _settings_rows(rows: Callable[[str, Sequence[Any]], list[Any]],
     return [_loads(text) for text, in found]
 
 
+def _token_rows(rows: Callable[[str, Sequence[Any]], list[Any]],
+                workspace_id: str | None) -> list[Record]:
+    """The application tokens of one workspace (or every one), read with ``rows``."""
+    if workspace_id is None:
+        found = rows("SELECT record FROM connections_app_tokens", ())
+    else:
+        found = rows("SELECT record FROM connections_app_tokens WHERE workspace_id = %s",
+                     (_text(workspace_id),))
+    return [_loads(text) for text, in found]
+
+
 def _audit_time(entry: Mapping[str, Any]) -> datetime | None:
     """The entry's time (None when it has none that can be read: such entries are kept)."""
     at = entry.get("at")
@@ -385,6 +396,20 @@ class PostgresTransaction(Transaction):
             b"INSERT INTO connections_workspace_settings (workspace_id, record) VALUES (%s, %s) "
             b"ON CONFLICT (workspace_id) DO UPDATE SET record = EXCLUDED.record",
             (_key(record, "workspace_id", "a workspace's settings"), _dumps(record)))
+
+    # -- application tokens ------------------------------------------------------------------
+
+    def app_tokens(self, workspace_id: str | None) -> list[Record]:
+        return _token_rows(self._rows, workspace_id)
+
+    def put_app_token(self, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            b"INSERT INTO connections_app_tokens (workspace_id, id, hash, record) "
+            b"VALUES (%s, %s, %s, %s) ON CONFLICT (workspace_id, id) DO UPDATE "
+            b"SET hash = EXCLUDED.hash, record = EXCLUDED.record",
+            (_key(record, "workspace_id", "an application token"),
+             _key(record, "id", "an application token"),
+             _key(record, "hash", "an application token"), _dumps(record)))
     # -- scheduled checks --------------------------------------------------------------------
 
     def due_connections(self, now: datetime, limit: int) -> list[Record]:
@@ -727,6 +752,16 @@ class PostgresStore(Store):
 
     def workspace_settings(self, workspace_id: str | None = None) -> list[Record]:
         return _settings_rows(self._rows, workspace_id)
+
+    # -- application tokens ----------------------------------------------------------------
+
+    def app_token(self, hash: str) -> Record | None:
+        found = self._rows("SELECT record FROM connections_app_tokens WHERE hash = %s",
+                           (_text(hash),))
+        return _loads(found[0][0]) if found else None
+
+    def app_tokens(self, workspace_id: str | None = None) -> list[Record]:
+        return _token_rows(self._rows, workspace_id)
     # -- scheduled checks ------------------------------------------------------------------
 
     def next_check_at(self) -> datetime | None:

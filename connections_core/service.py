@@ -18,7 +18,8 @@ named by concern, and the service hands the call over (with the room's docstring
 * :mod:`~connections_core.key_rotation`: re-encrypting with a new key;
 * :mod:`~connections_core.transfers`: what a backup takes out and puts back;
 * :mod:`~connections_core.activity`: the audit trail;
-* :mod:`~connections_core.alerts`: the workspace's alert webhook.
+* :mod:`~connections_core.alerts`: the workspace's alert webhook;
+* :mod:`~connections_core.app_access`: the tokens applications read credentials with.
 
 Every room stands on one :class:`~connections_core.scope.Scope` (who is acting,
 where, and whether they may: the access rule) and reaches the store only through
@@ -32,13 +33,14 @@ import builtins
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import checks, crypto, environment, http, ollama
 from .activity import Activity
 from .alerts import AlertDelivery, Alerts, AlertWebhook
+from .app_access import DEFAULT_EXPIRY, AppAccess, AppToken
 from .checking import Checking
 from .connections import Connections
 from .history import DEFAULT_LIMIT, CheckRecord, Health, History
@@ -110,6 +112,7 @@ class ConnectionService:
         self._history = History(self._scope)
         self._alerts = Alerts(self._scope)
         self._schedules = Schedules(self._scope)
+        self._app_access = AppAccess(self._scope)
 
     @classmethod
     def from_env(cls, workspace_id: str = "default",
@@ -446,3 +449,18 @@ class ConnectionService:
     @_as(Alerts.send_test_alert)
     def send_test_alert(self) -> AlertDelivery:
         return self._alerts.send_test_alert()
+
+    # -- application access (connections_core.app_access) -------------------------------------
+
+    @_as(AppAccess.create_app_token)
+    def create_app_token(self, name: str, *, types: Iterable[str] | None = None,
+                         expires_in: timedelta = DEFAULT_EXPIRY) -> tuple[AppToken, str]:
+        return self._app_access.create_app_token(name, types=types, expires_in=expires_in)
+
+    @_as(AppAccess.app_tokens)
+    def app_tokens(self) -> builtins.list[AppToken]:
+        return self._app_access.app_tokens()
+
+    @_as(AppAccess.revoke_app_token)
+    def revoke_app_token(self, id: str) -> AppToken:
+        return self._app_access.revoke_app_token(id)

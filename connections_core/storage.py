@@ -19,7 +19,9 @@ A store keeps these kinds of record, all plain ``dict`` values as JSON holds the
 * **check records**, one per check of a connection, appended, read newest
   first for one connection over a time range (see "the check history" below);
 * **workspace settings**, one record (or none) per ``workspace_id``: what a
-  workspace's admins set for the whole workspace (its alert webhook, sealed).
+  workspace's admins set for the whole workspace (its alert webhook, sealed);
+* **application tokens**, identified by ``(workspace_id, id)`` and found by the
+  ``hash`` of their secret (the secret itself is never stored).
 
 Reads outside a transaction are consistent per call.  Every change happens
 inside :meth:`Store.transaction`: all of it, with the audit entries recorded
@@ -172,6 +174,18 @@ class Transaction(ABC):
     def put_workspace_settings(self, record: Mapping[str, Any]) -> None:
         """Add a workspace's settings, or replace the record with its ``workspace_id``."""
 
+    # -- application tokens ------------------------------------------------------------------
+
+    @abstractmethod
+    def app_tokens(self, workspace_id: str | None) -> list[Record]:
+        """The application tokens of a workspace (or of every one), revoked and expired
+        ones too, in no particular order."""
+
+    @abstractmethod
+    def put_app_token(self, record: Mapping[str, Any]) -> None:
+        """Add an application token, or replace the one with its ``(workspace_id, id)``
+        (its ``hash`` is unique among tokens)."""
+
     # -- scheduled checks --------------------------------------------------------------------
 
     def due_connections(self, now: datetime, limit: int) -> list[Record]:
@@ -277,6 +291,17 @@ class Store(ABC):
         """The settings record of one workspace (a list of one, or empty), or of every
         workspace when None; read when a check changes a status, so a store finds one
         without reading the others."""
+
+    # -- application tokens ----------------------------------------------------------------
+
+    @abstractmethod
+    def app_token(self, hash: str) -> Record | None:
+        """The application token whose ``hash`` is ``hash``, or None: read on every
+        request an application makes, so a store finds it without reading the others."""
+
+    @abstractmethod
+    def app_tokens(self, workspace_id: str | None = None) -> list[Record]:
+        """The application tokens of one workspace, or of every workspace when None."""
 
     # -- scheduled checks --------------------------------------------------------------------
 

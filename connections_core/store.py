@@ -55,6 +55,7 @@ MEMBERS = "members"
 META = "meta"  # the key check
 SIGN_OUTS = "sign_outs"
 WORKSPACE_SETTINGS = "workspace_settings"
+APP_TOKENS = "app_tokens"
 
 Data = dict[str, dict[str, dict[str, Any]]]
 LOCK_TIMEOUT = 30.0  # seconds a write waits for another process's write
@@ -404,6 +405,15 @@ class TinyDBStore(Store):
         return [dict(doc) for doc in _in_workspace(self.snapshot(WORKSPACE_SETTINGS)[1],
                                                    workspace_id)]
 
+    # -- application tokens ----------------------------------------------------------------
+
+    def app_token(self, hash: str) -> Record | None:
+        return next((dict(doc) for doc in self.snapshot(APP_TOKENS)[1]
+                     if doc.get("hash") == hash), None)
+
+    def app_tokens(self, workspace_id: str | None = None) -> list[Record]:
+        return [dict(doc) for doc in _in_workspace(self.snapshot(APP_TOKENS)[1], workspace_id)]
+
     # -- TinyDB's own ----------------------------------------------------------------------
 
     def table(self, name: str) -> Table:
@@ -670,6 +680,22 @@ class TinyDBTransaction(Transaction):
         table = self._store.table(WORKSPACE_SETTINGS)
         doc = next((doc for doc in table
                     if doc.get("workspace_id") == record["workspace_id"]), None)
+        if doc is None:
+            table.insert(dict(record))
+        else:
+            table.remove(doc_ids=[doc.doc_id])
+            table.insert(Document(dict(record), doc_id=doc.doc_id))
+
+    # -- application tokens ------------------------------------------------------------------
+
+    def app_tokens(self, workspace_id: str | None) -> list[Record]:
+        return [dict(doc) for doc in self._store.table(APP_TOKENS)
+                if workspace_id is None or doc.get("workspace_id") == workspace_id]
+
+    def put_app_token(self, record: Mapping[str, Any]) -> None:
+        table = self._store.table(APP_TOKENS)
+        doc = next((doc for doc in table if doc.get("workspace_id") == record["workspace_id"]
+                    and doc.get("id") == record["id"]), None)
         if doc is None:
             table.insert(dict(record))
         else:

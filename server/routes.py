@@ -39,6 +39,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connections_core import Connection, ConnectionsError, ConnectionService
+from server.api import api_routes
 
 __all__ = ["HEALTH_TIMEOUT", "LABELS", "MAX_READS", "ROUTES", "SCRAPE_TIMEOUT", "TOKEN_VARIABLE",
            "ConnectionsCollector", "routes"]
@@ -241,5 +242,6 @@ class _Reads:
                 self._under_way -= 1
 
 
-#: What ``st.App(..., routes=ROUTES)`` serves, reading the store the environment names.
-ROUTES = routes()
+#: What ``st.App(..., routes=ROUTES)`` serves, reading the store the environment names:
+#: these two and the applications' API (:mod:`server.api`).
+ROUTES = [*routes(), *api_routes(screens_service)]

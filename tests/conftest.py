@@ -38,7 +38,7 @@ def data_path(tmp_path: Path) -> Path:
 #: ``data_path``, or is marked ``tinydb``) runs on TinyDB only.
 SERVICE_SUITE = {"test_service", "test_service_checks", "test_service_saved_checks",
                  "test_access", "test_audit", "test_bound_tokens", "test_damaged_records",
-                 "test_input_rules", "test_backup", "test_sessions"}
+                 "test_input_rules", "test_backup", "test_sessions", "test_app_tokens"}
 STORES = ("tinydb", "postgresql")
 
 

@@ -42,7 +42,8 @@ TEMPLATE = "connections_migrated"
 START_TIMEOUT = 60  # seconds for pg_ctl -w
 #: Empties a migrated database (much faster than creating one: see ``recycle``).
 RESET = ("TRUNCATE connections, connections_members, connections_sign_outs, "
-         "connections_key_check, connections_audit, connections_workspace_settings "
+         "connections_key_check, connections_audit, connections_workspace_settings, "
+         "connections_app_tokens "
          "RESTART IDENTITY; "
          "UPDATE connections_revision SET epoch = gen_random_uuid(), n = 0")
 

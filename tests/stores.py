@@ -29,7 +29,9 @@ def records(store: Store) -> dict[str, Any]:
     _, connections = copy.deepcopy(store.connections())
     return {"connections": sorted(connections, key=lambda r: _order(r, "workspace_id", "id")),
             "members": sorted(store.members(), key=lambda r: _order(r, "workspace_id", "email")),
-            "key_check": store.key_check()}
+            "key_check": store.key_check(),
+            "app_tokens": sorted(store.app_tokens(), key=lambda r: _order(r, "workspace_id",
+                                                                        "id"))}
 
 
 def contents(store: Store) -> dict[str, Any]:
