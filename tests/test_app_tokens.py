@@ -118,7 +118,7 @@ def test_the_gate_answers_what_resolve_config_gives_and_records_it(
         service: ConnectionService, openai_default: str,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    token, secret = service.create_app_token("billing", types=["openai"])
+    _, secret = service.create_app_token("billing", types=["openai"])
 
     found = gate(service).resolve(secret, "openai")
 
@@ -136,7 +136,7 @@ def test_the_gate_answers_what_resolve_config_gives_and_records_it(
 
 def test_the_gate_refuses_a_token_it_can_t_use_all_in_the_same_words(
         service: ConnectionService, openai_default: str) -> None:
-    expiring, expiring_secret = service.create_app_token(
+    _, expiring_secret = service.create_app_token(
         "short", expires_in=timedelta(minutes=1))
     revoked, revoked_secret = service.create_app_token("gone")
     service.revoke_app_token(revoked.id)
