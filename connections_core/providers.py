@@ -38,7 +38,7 @@ from .gemini import check_gemini
 from .openai_api import check_openai, check_openrouter, openai_check
 from .text import server_text, well_formed
 
-__all__ = ["GROUPS", "MAX_MODELS", "PROVIDERS", "SECRET_FIELDS", "ConfigField", "Group",
+__all__ = ["GROUPS", "MAX_MODELS", "PROVIDERS", "SECRET_FIELDS", "ConfigField", "EnvVar", "Group",
            "Provider", "TestResult", "bounded_models", "raise_for_status", "test_connection",
            "validate_config"]
 
@@ -76,6 +76,23 @@ class ConfigField:
 
 
 @dataclass(frozen=True)
+class EnvVar:
+    """An environment variable set from a config field: ``OPENAI_API_KEY`` from
+    ``apiKey``.  ``drop_suffix`` is cut from the value's end where the provider's SDK
+    adds it itself (Anthropic's SDK takes its base URL without ``/v1``)."""
+
+    name: str
+    field: str
+    drop_suffix: str = ""
+
+    def value(self, config: Mapping[str, str]) -> str | None:
+        value = config.get(self.field)
+        if not value:
+            return None
+        return value.removesuffix(self.drop_suffix) if self.drop_suffix else value
+
+
+@dataclass(frozen=True)
 class Provider:
     """A registry entry: what a provider is, how it is configured and checked."""
 
@@ -92,6 +109,9 @@ class Provider:
     #: The address a check of a config reaches, when it is not the first destination
     #: field's value (Bedrock's: its region's endpoint).
     address: Callable[[Mapping[str, str]], str] | None = field(default=None, repr=False)
+    #: The environment variables the provider's own SDKs and tools read, and the field
+    #: each is set from (``exec`` and ``env`` on the command line set them).
+    env: tuple[EnvVar, ...] = ()
 
     @property
     def default_base_url(self) -> str:
@@ -105,6 +125,10 @@ class Provider:
             return self.address(config)
         value = config.get(self.destination[0])
         return value if isinstance(value, str) else ""
+
+    def environment(self, config: Mapping[str, str]) -> dict[str, str]:
+        """The environment variables of :attr:`env` that ``config`` sets."""
+        return {var.name: value for var in self.env if (value := var.value(config))}
 
     def destination_of(self, config: Mapping[str, Any]) -> dict[str, str | None]:
         """The values of the destination fields in ``config`` (None where unset)."""
@@ -291,11 +315,16 @@ def _base_url(default: str, help: str = "") -> ConfigField:
 
 
 def _openai_compatible(type: str, name: str, description: str, base_url: str, key_url: str,
-                       key_placeholder: str, check: Check | None = None) -> Provider:
-    """A hosted provider that speaks the OpenAI API: a key and a base URL."""
+                       key_placeholder: str, check: Check | None = None,
+                       base_url_suffix: str = "") -> Provider:
+    """A hosted provider that speaks the OpenAI API: a key and a base URL, set as
+    ``{TYPE}_API_KEY`` and ``{TYPE}_BASE_URL`` (as its own SDK reads them)."""
+    prefix = type.upper()
     return Provider(type=type, display_name=name, description=description, key_url=key_url,
                     fields=(_api_key(key_placeholder), _base_url(base_url)),
-                    check=check or openai_check(name))
+                    check=check or openai_check(name),
+                    env=(EnvVar(f"{prefix}_API_KEY", "apiKey"),
+                         EnvVar(f"{prefix}_BASE_URL", "baseUrl", base_url_suffix)))
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -316,6 +345,8 @@ PROVIDERS: dict[str, Provider] = {
                             in_header=True),
             ),
             check=check_openai,
+            env=(EnvVar("OPENAI_API_KEY", "apiKey"), EnvVar("OPENAI_BASE_URL", "baseUrl"),
+                 EnvVar("OPENAI_ORG_ID", "organization")),
         ),
         Provider(
             type="anthropic",
@@ -324,6 +355,8 @@ PROVIDERS: dict[str, Provider] = {
             key_url="https://console.anthropic.com/settings/keys",
             fields=(_api_key("sk-ant-..."), _base_url("https://api.anthropic.com/v1")),
             check=check_anthropic,
+            env=(EnvVar("ANTHROPIC_API_KEY", "apiKey"),
+                 EnvVar("ANTHROPIC_BASE_URL", "baseUrl", "/v1")),
         ),
         Provider(
             type="gemini",
@@ -333,13 +366,14 @@ PROVIDERS: dict[str, Provider] = {
             fields=(_api_key("AIza..."),
                     _base_url("https://generativelanguage.googleapis.com/v1beta")),
             check=check_gemini,
+            env=(EnvVar("GEMINI_API_KEY", "apiKey"),),
         ),
         _openai_compatible("mistral", "Mistral AI", "Mistral and Codestral models.",
                            "https://api.mistral.ai/v1", "https://console.mistral.ai/api-keys",
                            "your Mistral API key"),
         _openai_compatible("groq", "Groq", "Open models on Groq's LPU inference.",
                            "https://api.groq.com/openai/v1", "https://console.groq.com/keys",
-                           "gsk_..."),
+                           "gsk_...", base_url_suffix="/openai/v1"),
         _openai_compatible("openrouter", "OpenRouter",
                            "Hundreds of models from many providers behind one key.",
                            "https://openrouter.ai/api/v1", "https://openrouter.ai/settings/keys",
@@ -372,6 +406,9 @@ PROVIDERS: dict[str, Provider] = {
                             pattern_hint=f"{AZURE_API_VERSION} (a date, maybe with -preview)"),
             ),
             check=check_azure_openai,
+            env=(EnvVar("AZURE_OPENAI_API_KEY", "apiKey"),
+                 EnvVar("AZURE_OPENAI_ENDPOINT", "endpoint"),
+                 EnvVar("OPENAI_API_VERSION", "apiVersion")),
         ),
         Provider(
             type="bedrock",
@@ -401,6 +438,11 @@ PROVIDERS: dict[str, Provider] = {
                                  "region's own."),
             ),
             check=check_bedrock,
+            env=(EnvVar("AWS_REGION", "region"), EnvVar("AWS_DEFAULT_REGION", "region"),
+                 EnvVar("AWS_ACCESS_KEY_ID", "accessKeyId"),
+                 EnvVar("AWS_SECRET_ACCESS_KEY", "secretAccessKey"),
+                 EnvVar("AWS_SESSION_TOKEN", "sessionToken"),
+                 EnvVar("AWS_ENDPOINT_URL_BEDROCK", "endpoint")),
         ),
         Provider(
             type="ollama",
@@ -410,6 +452,7 @@ PROVIDERS: dict[str, Provider] = {
             group="local",
             fields=(_base_url("http://localhost:11434"),),
             check=check_ollama,
+            env=(EnvVar("OLLAMA_HOST", "baseUrl"),),
         ),
         Provider(
             type="openai_compatible",
@@ -427,6 +470,7 @@ PROVIDERS: dict[str, Provider] = {
                          help="Leave it empty for a server that needs none."),
             ),
             check=openai_check("The OpenAI-compatible server"),
+            env=(EnvVar("OPENAI_BASE_URL", "baseUrl"), EnvVar("OPENAI_API_KEY", "apiKey")),
         ),
     )
 }

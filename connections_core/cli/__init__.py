@@ -3,7 +3,8 @@ operations over ``connections_core``.
 
 Each command is a thin layer over the core, in a module of its own:
 ``connections`` (list, test, purge), ``keys`` (rotate-key), ``backup``
-(export, import), ``doctor``, ``store`` (migrate-store) and ``watch``.  :func:`main` is
+(export, import), ``doctor``, ``store`` (migrate-store), ``watch`` and
+``credentials`` (exec, env).  :func:`main` is
 the one place where errors become a line on stderr and an exit code: 0
 success, 1 a check found a problem, 2 a usage or configuration error.  It
 runs as trusted code, recorded as ``cli`` in the audit trail.
@@ -22,6 +23,7 @@ from ..errors import ConnectionsError
 from .backup import export_command, import_command
 from .common import OK, USAGE, Failure, printable
 from .connections import list_command, purge_command, test_command
+from .credentials import env_command, exec_command
 from .doctor import doctor_command
 from .keys import rotate_key_command
 from .store import migrate_store_command
@@ -52,7 +54,8 @@ def cli() -> None:
 
 
 for command in (list_command, test_command, rotate_key_command, export_command, import_command,
-                purge_command, doctor_command, migrate_store_command, watch_command):
+                purge_command, doctor_command, migrate_store_command, watch_command,
+                exec_command, env_command):
     cli.add_command(command)
 
 
