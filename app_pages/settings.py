@@ -1,5 +1,5 @@
-"""Settings: the encryption key, sign-in and members, alerts, the data file, and counts of
-connections.
+"""Settings: the encryption key, sign-in and members, alerts, application access, the data
+file, and counts of connections.
 
 The server's details (its files, its key, how to rotate it) are for the workspace's
 admins, and for whoever runs the app with sign-in off.
@@ -8,6 +8,7 @@ admins, and for whoever runs the app with sign-in off.
 import streamlit as st
 
 from ui.alerts import alerts_section
+from ui.app_access import app_access_section
 from ui.demo import offer_demo
 from ui.format import md
 from ui.members import members_section, sign_in_section
@@ -30,6 +31,7 @@ else:
 sign_in_section()
 members_section(service)
 alerts_section(service)
+app_access_section(service)
 if admin:
     storage_section(service)
 counts_section(connections)
