@@ -22,8 +22,7 @@ from tests.app_support import (
     service,
 )
 from tests.fakes import API_KEY, FakeServer
-from tests.support import sample_config
-from tests.test_streamlit_config import contrast
+from tests.support import contrast, sample_config
 from ui.format import WORD_JOINER, code
 from ui.provider_icons import MARKS
 
