@@ -29,7 +29,6 @@ from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 from botocore.session import get_session  # type: ignore[import-untyped]
-from urllib3.exceptions import NameResolutionError
 
 from . import http
 from .answers import redact, secrets_in
@@ -58,7 +57,7 @@ def check_bedrock(config: Mapping[str, str], session: requests.Session,
         response, body = http.send("GET", url, session=session,
                                    headers=_signed_headers(url, config), timeout=timeout)
     except ProviderError as error:
-        if not config.get("endpoint") and _not_resolved(error):
+        if not config.get("endpoint") and http.name_not_resolved(error.__context__):
             raise _no_endpoint(config.get("region", ""), url) from None
         raise
     if response.status_code >= 400:
@@ -103,20 +102,6 @@ def _signer_quiet() -> Iterator[None]:
 
 
 # -- a region without an endpoint ---------------------------------------------------------
-
-def _not_resolved(error: ProviderError) -> bool:
-    """Whether the host name failed to resolve (urllib3's NameResolutionError lies
-    in the chain under ``error``, which http.send raised from the transport's)."""
-    seen: BaseException | None = error.__context__
-    for _ in range(6):
-        if seen is None:
-            return False
-        if isinstance(seen, NameResolutionError):
-            return True
-        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args else None)
-        seen = inner if isinstance(inner, BaseException) else None
-    return False
-
 
 def _no_endpoint(region: str, url: str) -> ProviderError:
     host = urlsplit(url).hostname or ""

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 
 from . import http
-from .answers import raise_for_status, redact, secrets_in
+from .answers import next_page, raise_for_status, redact, secrets_in
 from .errors import ProviderError
 from .text import server_text, well_formed
 
@@ -47,7 +47,8 @@ def check_gemini(config: Mapping[str, str], session: requests.Session,
         url = f"{config['baseUrl']}/models?pageSize=1000"
         if token:
             url += f"&pageToken={quote(well_formed(token), safe='')}"
-        response, body = _next_page(url, session, headers, deadline, timeout, first=not token)
+        response, body = next_page(NAME, url, session, headers, deadline, timeout,
+                                   first=not token)
         _raise_for_google_error(response, body, config)
         page, token = _model_page(response, body)
         models += page
@@ -55,20 +56,6 @@ def check_gemini(config: Mapping[str, str], session: requests.Session,
             break
         seen.add(token)
     return models
-
-
-def _next_page(url: str, session: requests.Session, headers: Mapping[str, str],
-               deadline: float, timeout: float, *, first: bool
-               ) -> tuple[requests.Response, bytes]:
-    left = deadline - time.monotonic()
-    if left > 0:
-        try:
-            return http.send("GET", url, session=session, headers=headers, timeout=left)
-        except ProviderError as error:
-            if error.kind != "timeout" or first:
-                raise
-    raise ProviderError(f"{http.origin(url)} did not send all of {NAME}'s model list "
-                        f"within {timeout:g} s.", kind="timeout")
 
 
 def _raise_for_google_error(response: requests.Response, body: bytes,
