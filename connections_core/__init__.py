@@ -74,7 +74,7 @@ from .ollama import (
     RunningModel,
     format_bytes,
 )
-from .providers import PROVIDERS, ConfigField, Provider, TestResult, test_connection
+from .providers import GROUPS, PROVIDERS, ConfigField, Provider, TestResult, test_connection
 from .scheduler import ScheduledCheck, Scheduler, scheduler_enabled
 from .service import ConnectionService
 from .storage import Store
@@ -88,6 +88,7 @@ __all__ = [
     "DEMO_ALERTS_REFUSAL",
     "DEMO_NOTICE",
     "DEMO_WORKSPACE",
+    "GROUPS",
     "PROVIDERS",
     "ROLES",
     "SCHEDULE_MINUTES",

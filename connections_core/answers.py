@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from itertools import groupby
 from operator import itemgetter
@@ -22,7 +23,8 @@ from . import http
 from .errors import ProviderError
 from .text import server_text
 
-__all__ = ["ResultKind", "error_detail", "model_list", "raise_for_status", "redact"]
+__all__ = ["ResultKind", "error_detail", "model_list", "next_page", "raise_for_status",
+           "redact"]
 
 ResultKind = Literal["ok", "auth", "forbidden", "not_found", "rate_limited", "server_error",
                      "timeout", "unreachable", "tls", "invalid_response"]
@@ -192,3 +194,19 @@ def model_list(name: str, response: requests.Response, body: bytes
             kind="invalid_response", status_code=response.status_code)
     return [item["id"] for item in items], data
 
+
+def next_page(name: str, url: str, session: requests.Session, headers: Mapping[str, str],
+              deadline: float, timeout: float, *, first: bool
+              ) -> tuple[requests.Response, bytes]:
+    """One page of ``name``'s model list, within what is left before ``deadline`` (the
+    ``timeout`` of all the pages together): a page after the first that doesn't come
+    in time ends the list with a timeout that says so."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        try:
+            return http.send("GET", url, session=session, headers=headers, timeout=left)
+        except ProviderError as error:
+            if error.kind != "timeout" or first:
+                raise
+    raise ProviderError(f"{http.origin(url)} did not send all of {name}'s model list "
+                        f"within {timeout:g} s.", kind="timeout")

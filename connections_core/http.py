@@ -377,7 +377,7 @@ def _translate(error: OSError, url: str, timeout: float | None) -> ProviderError
     if isinstance(error, requests.Timeout):
         limit = f"{timeout:g} s" if timeout else "the time limit"
         return ProviderError(f"{where} did not answer within {limit}.", kind="timeout")
-    if isinstance(error, requests.ConnectionError) and _name_not_resolved(error):
+    if isinstance(error, requests.ConnectionError) and name_not_resolved(error):
         return ProviderError(
             f"Can't reach the server at {where}: the host name could not be resolved (DNS). "
             "Check the base URL for typos, and this machine's network.", kind="unreachable")
@@ -392,7 +392,7 @@ def _translate(error: OSError, url: str, timeout: float | None) -> ProviderError
         f"The request to {where} failed ({error.__class__.__name__}).", kind="unreachable")
 
 
-def _name_not_resolved(error: BaseException) -> bool:
+def name_not_resolved(error: BaseException | None) -> bool:
     """Whether urllib3's NameResolutionError lies somewhere inside ``error``."""
     seen: BaseException | None = error
     for _ in range(5):

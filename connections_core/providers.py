@@ -30,7 +30,7 @@ import requests
 
 from . import http, ollama
 from .addresses import standin_problem, url_problem
-from .answers import ResultKind, model_list, raise_for_status
+from .answers import ResultKind, model_list, next_page, raise_for_status
 from .azure import AZURE_API_VERSION, check_azure_openai
 from .bedrock import bedrock_address, check_bedrock
 from .errors import ProviderError, ValidationError
@@ -270,7 +270,8 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
         url = f"{config['baseUrl']}/models?limit=1000"
         if after:
             url += f"&after_id={quote(well_formed(after), safe='')}"
-        response, body = _next_page(url, session, headers, deadline, timeout, first=not after)
+        response, body = next_page("Anthropic", url, session, headers, deadline, timeout,
+                                   first=not after)
         raise_for_status("Anthropic", response, body, config)
         page, data = model_list("Anthropic", response, body)
         models += page
@@ -279,20 +280,6 @@ def check_anthropic(config: Mapping[str, str], session: requests.Session,
             break
         after = last
     return models
-
-
-def _next_page(url: str, session: requests.Session, headers: Mapping[str, str],
-               deadline: float, timeout: float, *, first: bool
-               ) -> tuple[requests.Response, bytes]:
-    left = deadline - time.monotonic()
-    if left > 0:
-        try:
-            return http.send("GET", url, session=session, headers=headers, timeout=left)
-        except ProviderError as error:
-            if error.kind != "timeout" or first:
-                raise
-    raise ProviderError(f"{http.origin(url)} did not send all of Anthropic's model list "
-                        f"within {timeout:g} s.", kind="timeout")
 
 
 def check_ollama(config: Mapping[str, str], session: requests.Session,

@@ -87,7 +87,7 @@ def dialog_inputs(at: AppTest) -> list[str]:
 
 def test_the_add_dialog_renders_the_chosen_providers_fields(at: AppTest) -> None:
     open_add(at, "OpenAI")
-    assert dialog_inputs(at) == ["Name", "API key", "Base URL", "Organization ID"]
+    assert dialog_inputs(at) == ["Name", "API key", "Base URL", "Organization ID (optional)"]
     assert field(at, "API key").proto.type == TextInputProto.PASSWORD
     assert field(at, "Base URL").value == "https://api.openai.com/v1"
 

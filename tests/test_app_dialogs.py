@@ -166,7 +166,7 @@ def test_a_new_base_url_makes_every_text_ask_for_the_key(
     placeholder still said it could be left empty."""
     work = add("openai", "Work", apiKey=API_KEY, baseUrl=fake_server.openai_url)
     at = open_edit(work)
-    assert "Leave the key empty to keep the stored one." in texts(at)
+    assert "Leave the API key empty to keep the stored one." in texts(at)
 
     field(at, "Base URL").set_value("https://elsewhere.example.com/v1")
     at.run()
@@ -192,6 +192,6 @@ def test_the_key_may_be_left_empty_again_once_the_base_url_is_back(
     field(at, "Base URL").set_value(fake_server.openai_url + "/")
     at.run()
 
-    assert "Leave the key empty to keep the stored one." in texts(at)
+    assert "Leave the API key empty to keep the stored one." in texts(at)
     assert field(at, "API key").placeholder == "Leave empty to keep ••••WXYZ"
     assert not at.warning

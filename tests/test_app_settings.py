@@ -70,6 +70,7 @@ def test_it_counts_connections_by_provider_and_by_status(data_dir: Path) -> None
 
     metrics = {m.label: m.value for m in at.metric}
     assert [metrics[name] for name in ("OpenAI", "Anthropic", "Ollama")] == ["1", "1", "1"]
+    assert "Amazon Bedrock" not in metrics  # a provider with no connection: no box of zeros
     assert [metrics[name] for name in ("Connected", "Error", "Not checked")] == ["0", "1", "2"]
 
 

@@ -119,13 +119,13 @@ def test_a_wrong_or_malformed_key_exits_2_and_writes_nothing(stocked: Installati
 
 # -- list -------------------------------------------------------------------------------------
 
-def test_list_shows_a_table_and_json(stocked: Installation) -> None:
+def test_list_shows_a_table_and_json(stocked: Installation, fake_server: FakeServer) -> None:
     # Piped, with no COLUMNS to fit: the whole table (test_cli_output fits it to a width).
     table, as_json, everywhere, deleted = (finish(stocked.start(*args, COLUMNS=None)) for args in (
         ["list"], ["list", "--json"], ["list", "--all-workspaces", "--json"],
         ["list", "--deleted", "--json"]))
     assert table.code == 0, table
-    for word in ("Name", "Provider", "Default", "Status", "Last checked", "Base URL", "Key",
+    for word in ("Name", "Provider", "Default", "Status", "Last checked", "Address", "Key",
                  "Main", "Stale", "GPU box", "OpenAI", "Ollama", "never", "••••",
                  "Not checked"):
         assert word in table.out
@@ -136,6 +136,8 @@ def test_list_shows_a_table_and_json(stocked: Installation) -> None:
     assert rows["Main"]["has_key"] is True and rows["GPU box"]["has_key"] is False
     assert rows["Main"]["status"] == "unconfigured" and rows["Main"]["last_checked_at"] is None
     assert rows["Main"]["workspace"] == "default" and rows["Main"]["type"] == "openai"
+    # "address" is where its checks go (Bedrock has no base URL); "base_url" stays for scripts.
+    assert rows["Main"]["address"] == rows["Main"]["base_url"] == fake_server.openai_url
     assert {c["name"] for c in everywhere.json()["connections"]} == {
         "Main", "Stale", "GPU box", "B main"}
     [old] = deleted.json()["connections"]

@@ -25,7 +25,7 @@ COMMANDS = ("list", "test", "rotate-key", "export", "import", "purge", "doctor",
             "migrate-store")
 PASSPHRASE = "correct horse battery staple"
 WIDE_HEADERS = ("Workspace", "Name", "Provider", "Default", "Status", "Last checked",
-                "Base URL", "Key")
+                "Address", "Key")
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -117,7 +117,7 @@ def test_list_shows_each_connection_whole_when_no_table_fits(tmp_path: Path) -> 
     shown = on_terminal(site, "list", columns=80)
 
     assert "Research cluster, building 4" in shown and long_url in shown
-    for label in ("Provider", "Status", "Last checked", "Base URL"):
+    for label in ("Provider", "Status", "Last checked", "Address"):
         assert label in shown
     assert "…" not in shown
     assert max(len(line) for line in shown.splitlines()) <= 80, shown

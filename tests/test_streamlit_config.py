@@ -23,7 +23,7 @@ import pytest
 from connections_core import ConnectionService, generate_key
 from tests.browsers import READY, ROOT, streamlit_run
 from tests.fakes import FakeServer
-from tests.support import free_port
+from tests.support import contrast, free_port
 
 ACCEPTED, REFUSED = 101, 403
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -153,15 +153,3 @@ def test_the_top_bar_stays_for_the_sidebar_button_on_a_phone() -> None:
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_white_text_on_the_primary_colour_meets_wcag_aa(theme: str) -> None:
     assert contrast(CONFIG["theme"][theme]["primaryColor"], WHITE) >= 4.5
-
-
-def contrast(one: str, other: str) -> float:
-    """WCAG 2's contrast ratio of two ``#rrggbb`` colours."""
-    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
-def luminance(colour: str) -> float:
-    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b

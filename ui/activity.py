@@ -22,6 +22,7 @@ import streamlit as st
 
 from connections_core import AuditEntry, counted, duration
 from ui.format import zone_name
+from ui.providers import provider_name
 from ui.widgets import page_of
 
 PAGE_SIZE = 50
@@ -134,6 +135,8 @@ def _in_words(name: str, value: Any) -> str | None:
         return {("ok", True): "delivered", ("ok", False): "not delivered",
                 ("replaced", True): "replaced the previous one",
                 ("replaced", False): ""}.get((name, value))
+    if name == "type" and isinstance(value, str):  # a connection's provider
+        return provider_name(value)
     if name == "latency_ms" and isinstance(value, int | float):
         return duration(value)
     if name == "minutes" and isinstance(value, int):  # a schedule

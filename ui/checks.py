@@ -33,7 +33,6 @@ import pandas as pd
 import streamlit as st
 
 from connections_core import (
-    PROVIDERS,
     Connection,
     ConnectionsError,
     ConnectionService,
@@ -45,6 +44,7 @@ from connections_core import (
 from ui.errors import reported_errors
 from ui.format import browser_zone, clock_time, md, relative_time
 from ui.notices import notify
+from ui.providers import provider_name
 from ui.widgets import badge, result_status, status_label, status_markdown
 
 log = logging.getLogger("connections.ui")
@@ -230,7 +230,7 @@ def result_rows(test_all: TestAll, connections: Sequence[Connection]) -> list[tu
         result = test_all.results.get(connection.id)
         if result is None and connection.id not in test_all.checking:
             continue  # added since the run started
-        which = (md(connection.name), md(PROVIDERS[connection.type].display_name))
+        which = (md(connection.name), md(provider_name(connection.type)))
         if result is not None:
             outcome = (status_markdown(result_status(result)), md(duration(result.latency_ms)),
                        md(result.message))

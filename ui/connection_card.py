@@ -25,6 +25,7 @@ from ui.health import schedule_text, uptime_text
 from ui.members import needs_role
 from ui.notices import notify
 from ui.provider_icons import provider_icon
+from ui.providers import in_group_order
 from ui.widgets import status_badge
 
 #: the most checks a card's sparkline reads: a day of checks every minute, and then some
@@ -32,9 +33,9 @@ CARD_CHECKS = 2000
 
 
 def in_card_order(connections: Sequence[Connection]) -> list[Connection]:
-    """Each provider's default first (in the registry's order of providers), then the
+    """Each provider's default first (providers by group, as everywhere), then the
     rest as given (the service lists them newest first)."""
-    order = {type: index for index, type in enumerate(PROVIDERS)}
+    order = {type: index for index, type in enumerate(in_group_order())}
     defaults = sorted((c for c in connections if c.is_default),
                       key=lambda c: order.get(c.type, len(order)))
     return defaults + [c for c in connections if not c.is_default]
@@ -61,13 +62,16 @@ def _header(provider: Provider, connection: Connection) -> None:
 
 
 def _where(provider: Provider, connection: Connection) -> str:
-    """The provider, the base URL and the masked key: ``OpenAI · `https://…` · API key ••••WXYZ``.
+    """The provider, where its checks and keys go, and each stored secret masked:
+    ``OpenAI · `https://…` · API key ••••WXYZ``.
 
-    The base URL is code, not a link: an API's root is an address to read, not a page.
+    The address (a base URL, Azure's endpoint, Bedrock's region's endpoint) is code,
+    not a link: an API's root is an address to read, not a page.
     """
     masked = [f"{field.label} {md(connection.config[field.name])}" for field in provider.fields
               if field.secret and field.name in connection.config]
-    return " · ".join([provider.display_name, code(connection.base_url), *masked])
+    address = [code(connection.where)] if connection.where else []
+    return " · ".join([provider.display_name, *address, *masked])
 
 
 def _check_line(connection: Connection) -> None:

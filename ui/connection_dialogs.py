@@ -7,10 +7,12 @@ it and rerun the app, and so does dismissing the dialog.  Opening from a flag,
 rather than from ``if st.button(...): dialog()``, keeps a dialog open through
 the reruns its own widgets cause.
 
-The config fields are rendered from the provider registry.  A secret goes in a
-password input that starts empty: in the edit dialog, empty keeps the stored
-key.  Errors show under the field they are about, and the fields keep what was
-typed.
+The Add dialog offers every provider of the registry in one list, by group (hosted
+APIs, cloud platforms, local or self-hosted: :mod:`ui.providers`), and shows the
+chosen one's mark, what it is, and a link to where its key is made.  The form is
+built from the provider's fields (:mod:`ui.connection_form`, which also says when
+an edit needs the stored secrets typed again).  Errors show under the field they
+are about, and the fields keep what was typed.
 
 Test runs off the script thread, as a card's does (:mod:`ui.checks`): the
 dialog says "Testing…" while a fragment polls, so Cancel, the close button and
@@ -21,10 +23,6 @@ hash, with a key made for the session, so the API key typed is not kept beyond
 the widget that holds it).  The result shows while the form still holds that
 config, and Save passes it, passed or failed, to the core, which stores it as
 the connection's status; once a field changes, it no longer applies.
-
-When a new base URL means the stored key can't be kept, every text about the
-key says it must be typed again: the header, the key's placeholder and help, and
-the warning under it.
 """
 
 from __future__ import annotations
@@ -39,11 +37,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from connections_core import (
     PROVIDERS,
-    ConfigField,
     ConflictError,
     Connection,
     ConnectionsError,
@@ -55,11 +51,20 @@ from connections_core import (
 )
 from ui.checks import REFRESH_SECONDS, UNEXPECTED
 from ui.confirm import confirm_dialog
+from ui.connection_form import (
+    Slots,
+    ask_for_the_key_again,
+    config_form,
+    form_key,
+    key_again,
+    key_header,
+)
 from ui.connection_history import connection_history
 from ui.errors import reported_errors, show_error
 from ui.format import md
 from ui.notices import notify
 from ui.provider_icons import provider_icon
+from ui.providers import in_group_order, key_link, offered_as
 from ui.widgets import show_result
 
 DIALOG = "conn_dialog"  # "add", "edit", "delete", "history" or None
@@ -72,12 +77,6 @@ TESTED_SALT = "conn_form_tested_salt"  # the session's key for those fingerprint
 
 #: dialog -> the service operation its main button performs
 OPERATIONS = {"add": "create", "edit": "update", "delete": "delete", "history": "history"}
-#: why a new base URL needs the key again, in the key's help
-KEY_KEPT_FOR_ITS_ADDRESS = ("A stored key is only sent to the address it was saved for, so a "
-                            "new base URL needs the key typed again.")
-
-#: field name -> the slot under that field where its error shows ("" for the rest)
-Slots = dict[str, DeltaGenerator]
 
 log = logging.getLogger("connections.ui")
 
@@ -137,14 +136,15 @@ def show_open_dialog(service: ConnectionService) -> None:
 @st.dialog("Add connection", width="medium", on_dismiss=close_dialog)
 def add_dialog(service: ConnectionService) -> None:
     with reported_errors():
-        type = st.selectbox("Provider", list(PROVIDERS), key="conn_form_type",
-                            format_func=lambda t: PROVIDERS[t].display_name)
+        type = st.selectbox("Provider", in_group_order(), key="conn_form_type",
+                            format_func=offered_as,
+                            help="Hosted APIs, cloud platforms, or a server of your own: "
+                                 "type to search.")
         provider = PROVIDERS[type]
-        where = "Get an API key" if provider.secret_fields else f"Get {provider.display_name}"
         with st.container(horizontal=True, vertical_alignment="center"):
             provider_icon(provider, size=24)
-            st.caption(f"{md(provider.description)} [{where}]({provider.key_url})")
-        name, config, slots = _form(provider)
+            st.caption(f"{md(provider.description)} [{key_link(type)}]({provider.key_url})")
+        name, config, slots = config_form(provider)
         tested = _fingerprint(type, config)
         test, save = _buttons()
         if test:
@@ -175,14 +175,12 @@ def _edit(service: ConnectionService, id: str) -> None:
         provider = PROVIDERS[connection.type]
         if st.session_state.get(CONFLICT):
             _conflict(connection, provider)
-        # Asked before the form is drawn: the key's input comes before the base URL's.
-        key_again = bool(provider.secret_fields) and service.needs_key_again(
-            id, _typed_settings(provider, connection))
-        if provider.secret_fields:
-            st.caption(_key_header(provider, key_again))
-        name, config, slots = _form(provider, connection, key_again=key_again)
-        if key_again:
-            _ask_for_the_key_again(provider, config, slots)
+        # Asked before the form is drawn: a secret's input may come before the address's.
+        again = key_again(service, provider, connection)
+        if header := key_header(again):
+            st.caption(header)
+        name, config, slots = config_form(provider, connection, again)
+        ask_for_the_key_again(again, config, slots)
         version = st.session_state[TARGET_VERSION]
         tested = _fingerprint(connection.type, config, f"{id}@{version}")
         test, save = _buttons()
@@ -231,70 +229,7 @@ def history_dialog(service: ConnectionService, id: str) -> None:
         connection_history(service, id, close=_close)
 
 
-# -- the form ----------------------------------------------------------------------------
-
-def _form(provider: Provider, existing: Connection | None = None, *,
-          key_again: bool = False) -> tuple[str, dict[str, str], Slots]:
-    """The name and config inputs, each with a slot for its error under it."""
-    name = st.text_input("Name", value=existing.name if existing else "", key="conn_form_name",
-                         placeholder=f"e.g. {provider.display_name} (work)")
-    slots: Slots = {"name": st.empty()}
-    config: dict[str, str] = {}
-    for field in provider.fields:
-        config[field.name] = _input(provider, field, existing, key_again=key_again)
-        slots[field.name] = st.empty()
-    slots[""] = st.empty()
-    return name, config, slots
-
-
-def _input(provider: Provider, field: ConfigField, existing: Connection | None, *,
-           key_again: bool) -> str:
-    key = _key(provider, field)
-    help = field.help or None
-    if field.secret:
-        stored = existing.config.get(field.name) if existing else None
-        placeholder = f"Leave empty to keep {stored}" if stored else field.placeholder
-        if stored and key_again:
-            placeholder = f"Enter the {field.label} again for the new base URL"
-            help = " ".join(filter(None, (KEY_KEPT_FOR_ITS_ADDRESS, field.help)))
-        return st.text_input(field.label, key=key, type="password", placeholder=placeholder,
-                             help=help)
-    value = _initial(field, existing)
-    return st.text_input(field.label, value=value, key=key, placeholder=field.placeholder,
-                         help=help)
-
-
-def _key(provider: Provider, field: ConfigField) -> str:
-    return f"conn_form_{provider.type}_{field.name}"
-
-
-def _initial(field: ConfigField, existing: Connection | None) -> str:
-    """What a field that holds no secret shows when the form opens."""
-    return str(existing.config.get(field.name, "") if existing else field.default or "")
-
-
-def _typed_settings(provider: Provider, existing: Connection) -> dict[str, str]:
-    """The fields other than secrets as the form holds them, before it is drawn."""
-    return {field.name: st.session_state.get(_key(provider, field), _initial(field, existing))
-            for field in provider.fields if not field.secret}
-
-
-def _key_header(provider: Provider, key_again: bool) -> str:
-    if not key_again:
-        return "Leave the key empty to keep the stored one."
-    labels = " and ".join(f.label for f in provider.fields if f.secret)
-    return f"The base URL changed, so the stored key can't be kept: enter the {labels} again."
-
-
-def _ask_for_the_key_again(provider: Provider, config: dict[str, str], slots: Slots) -> None:
-    """Under each key left empty, why it is needed now.  Save's refusal, if it comes,
-    takes the same place, so the reason shows once."""
-    for field in provider.secret_fields:
-        if not config.get(field):
-            slots[field].warning("The base URL changed, so enter the API key again: a stored "
-                                 "key is only sent to the address it was saved for.",
-                                 icon=":material/key:")
-
+# -- the buttons -------------------------------------------------------------------------
 
 def _buttons() -> tuple[bool, bool]:
     """Test and Save (returned), and Cancel (handled here)."""
@@ -397,7 +332,7 @@ def _conflict(connection: Connection, provider: Provider) -> None:
     """Someone saved this connection meanwhile: offer to start again from their version."""
     show_error(st.session_state[CONFLICT], ":material/sync_problem:")
     if st.button("Reload", key="conn_form_reload", icon=":material/refresh:"):
-        for key in ["conn_form_name", *(_key(provider, f) for f in provider.fields)]:
+        for key in ["conn_form_name", *(form_key(provider, f) for f in provider.fields)]:
             st.session_state.pop(key, None)
         st.session_state[TARGET_VERSION] = connection.version
         st.session_state[CONFLICT] = None

@@ -1,5 +1,7 @@
 """The Connections screen's filters: provider, status and a search by name.
 
+The provider filter offers the providers the workspace has connections of, by group.
+
 Each applies as soon as it changes, the search as you type (after a pause of
 250 ms: Streamlit's ``live`` text input), and *Clear filters* resets them all and
 goes back to the first page.
@@ -11,7 +13,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection
+from connections_core import Connection
+from ui.providers import in_group_order, provider_name
 from ui.widgets import STATUS_STYLES, status_label
 
 PROVIDER = "conn_filter_provider"
@@ -23,8 +26,8 @@ PAGE = "conn_page"  # the cards' page, which a change of filters makes meaningle
 def filter_bar(connections: Sequence[Connection]) -> list[Connection]:
     """The filter row; the connections it lets through, in the order given."""
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        types = st.pills("Provider", list(PROVIDERS), selection_mode="multi", key=PROVIDER,
-                         format_func=lambda t: PROVIDERS[t].display_name)
+        types = st.pills("Provider", _offered(connections), selection_mode="multi",
+                         key=PROVIDER, format_func=provider_name)
         statuses = st.pills("Status", list(STATUS_STYLES), selection_mode="multi", key=STATUS,
                             format_func=status_label)
         search = st.text_input("Search by name", key=SEARCH, type="search",
@@ -35,6 +38,13 @@ def filter_bar(connections: Sequence[Connection]) -> list[Connection]:
     return [c for c in connections
             if (not types or c.type in types) and (not statuses or c.status in statuses)
             and needle in c.name.casefold()]
+
+
+def _offered(connections: Sequence[Connection]) -> list[str]:
+    """The providers the workspace has connections of (and any chosen still), by group:
+    a pill for each of the registry's providers would mostly filter to nothing."""
+    chosen = st.session_state.get(PROVIDER) or []
+    return in_group_order({c.type for c in connections} | set(chosen))
 
 
 def clear_filters() -> None:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, tzinfo
 import streamlit as st
 
 from connections_core import (
-    PROVIDERS,
     SCHEDULE_MINUTES,
     CheckRecord,
     Connection,
@@ -32,6 +31,7 @@ from ui.format import browser_zone, clock_time, md, zone_name
 from ui.health import SCHEDULE_LABELS, SOURCE_LABELS, kind_sentence, percent
 from ui.members import needs_role
 from ui.notices import notify
+from ui.providers import provider_name
 
 SPAN = "conn_history_span"  # the range shown: a Span's label
 SCHEDULE = "conn_history_schedule"  # the schedule's select
@@ -46,7 +46,7 @@ SCHEDULE_HELP = ("How often the server checks this connection by itself; each ch
 def connection_history(service: ConnectionService, id: str, close: Callable[[], None]) -> None:
     """The dialog's body for connection ``id``; ``close`` closes the dialog."""
     connection = service.get(id)
-    st.markdown(f"**{md(connection.name)}** · {PROVIDERS[connection.type].display_name}")
+    st.markdown(f"**{md(connection.name)}** · {provider_name(connection.type)}")
     span = _span()
     now = datetime.now(UTC)
     since = now - span.length

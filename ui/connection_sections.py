@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService, counted
+from connections_core import Connection, ConnectionService, counted
 from ui.checks import start_test_all, test_all_running
 from ui.connection_card import connection_card
 from ui.connection_dialogs import open_dialog
@@ -19,6 +19,7 @@ from ui.format import md, relative_time
 from ui.health import workspace_health
 from ui.members import needs_role
 from ui.notices import notify
+from ui.providers import provider_name, registry_in_words
 from ui.undo import AFTER_LAST, undo_bar, undo_place
 from ui.widgets import page_of
 
@@ -32,10 +33,10 @@ def no_connections_yet(service: ConnectionService) -> None:
     no_create = needs_role(service, "create")
     with st.container(border=True):
         st.subheader("No connections yet")
-        st.markdown("A connection is what the app needs to reach an AI provider: an **OpenAI** "
-                    "or **Anthropic** API key, or the address of an **Ollama** server. Add one, "
-                    "press *Test* to check it, and the first of each provider becomes its "
-                    "default.")
+        st.markdown(f"A connection is what the app needs to reach an AI provider: its API key "
+                    f"(encrypted here), or the address of your own server. On offer: "
+                    f"{md(registry_in_words())}. Add one, press *Test* to check it, and the first "
+                    "of each provider becomes its default.")
         with st.container(horizontal=True):
             st.button("Add connection", key="conn_add_first", type="primary",
                       icon=":material/add:", disabled=no_create is not None, help=no_create,
@@ -91,7 +92,7 @@ def recently_deleted(service: ConnectionService, deleted: Sequence[Connection]) 
         for connection in deleted[:DELETED_SHOWN]:
             with st.container(horizontal=True, vertical_alignment="center"):
                 st.markdown(f"**{md(connection.name)}** · "
-                            f"{PROVIDERS[connection.type].display_name} · "
+                            f"{provider_name(connection.type)} · "
                             f"deleted {relative_time(connection.deleted_at)}")
                 if st.button("Restore", key=f"conn_restore_{connection.id}",
                              icon=":material/restore_from_trash:",

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from connections_core import PROVIDERS, Connection, ConnectionService, is_demo
+from connections_core import Connection, ConnectionService, is_demo
 from ui.format import md
+from ui.providers import in_group_order, provider_name
 from ui.service import key_source
 from ui.widgets import STATUS_STYLES
 
@@ -68,12 +69,15 @@ def storage_section(service: ConnectionService) -> None:
 
 
 def counts_section(connections: Sequence[Connection]) -> None:
-    """How many connections each provider has, and how many are in each status."""
+    """How many connections each provider has (only those with any: the registry offers
+    many; by group, as everywhere), and how many are in each status."""
     st.subheader("Connections in this workspace")
     by_provider = Counter(c.type for c in connections)
     with st.container(horizontal=True):
-        for type, provider in PROVIDERS.items():
-            st.metric(provider.display_name, by_provider[type], border=True)
+        for type in in_group_order(by_provider):
+            st.metric(provider_name(type), by_provider[type], border=True)
+    if not connections:
+        st.caption("No connections yet.")
     by_status: Counter[str] = Counter(c.status for c in connections)
     with st.container(horizontal=True):
         for status, (label, _) in STATUS_STYLES.items():

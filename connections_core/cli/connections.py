@@ -41,9 +41,9 @@ from .listing import has_key, iso_time, print_connections, provider_name
 def list_command(data_dir: Path | None, workspace: str | None, all_workspaces: bool,
                  deleted: bool, wide: bool, as_json: bool) -> int:
     """List connections: workspace, name, provider, default, status, last check,
-    base URL, key. A key is only ever shown masked.
+    address (where its checks and keys go), key. A key is only ever shown masked.
 
-    The table fits the terminal: base URLs and dates are never cut; the key,
+    The table fits the terminal: addresses and dates are never cut; the key,
     workspace, default and provider columns are left out, in that order, as far as
     needed (--wide shows them all).
 
@@ -73,7 +73,8 @@ def _connection_json(connection: Connection) -> dict[str, Any]:
         "last_result": None if last is None else {
             "success": last.success, "kind": last.kind, "message": last.message,
             "latency_ms": last.latency_ms, "status_code": last.status_code},
-        "base_url": connection.base_url, "has_key": has_key(connection),
+        "address": connection.where, "base_url": connection.base_url,
+        "has_key": has_key(connection),
         "deleted_at": iso_time(connection.deleted_at),
         "schedule_minutes": connection.schedule_minutes,
     }

@@ -1,6 +1,7 @@
 """How ``list`` shows connections to a person: a table that fits the width it has.
 
-A base URL or a date is never cut.  When the whole table is too wide, dates are
+An address (where a connection's checks and keys go: a base URL, Azure's endpoint,
+Bedrock's region's endpoint) or a date is never cut.  When the whole table is too wide, dates are
 shortened to the minute and the least useful columns are left out, one at a
 time, until it fits (a line names them; ``--wide`` shows every column, in full).
 When even the narrowest table doesn't fit, each connection is shown on lines of
@@ -63,7 +64,7 @@ def _columns(connections: Sequence[Connection], deleted: bool, *,
         "Status": [STATUS_LABELS.get(c.status, c.status) for c in connections],
         "Checked (UTC)" if short else "Last checked": [
             time(c.last_checked_at) or "never" for c in connections],
-        "Base URL": [c.base_url for c in connections],
+        "Address": [c.where for c in connections],
         "Key": [MASK if has_key(c) else "" for c in connections],
     }
     if deleted:
