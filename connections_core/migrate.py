@@ -1,7 +1,8 @@
 """Copy one store into another: the TinyDB file into PostgreSQL (``migrate-store``).
 
 :func:`migrate_store` copies every workspace's connections (deleted ones too),
-members, the key check and the audit trail, records as they are: secrets stay
+members, the key check, the audit trail, workspace settings (the alert webhook) and
+application tokens, records as they are: secrets stay
 encrypted with the key they were written with, so the target needs the same
 ``ENCRYPTION_KEY``.
 
@@ -44,7 +45,8 @@ from .text import shown
 __all__ = ["KINDS", "MigrationReport", "VerificationError", "migrate_store"]
 
 #: What is copied, in the order it is copied.
-KINDS = ("connections", "members", "key_check", "audit_entries")
+KINDS = ("connections", "members", "key_check", "audit_entries", "workspace_settings",
+         "app_tokens")
 BATCH = 1000  # records written per call (and per step of the progress)
 MIGRATED_ACTION = "store.migrated"
 MIGRATED_WORKSPACE = "default"
@@ -83,6 +85,8 @@ class _Records:
     key_check: Record | None
     audit: list[Record] = field(default_factory=list)
     audit_digests: Counter[bytes] = field(default_factory=Counter)
+    settings: list[Record] = field(default_factory=list)
+    app_tokens: list[Record] = field(default_factory=list)
 
 
 @dataclass
@@ -92,11 +96,14 @@ class _Plan:
     key_check: Record | None
     audit: list[Record]
     already_there: dict[str, int]
+    settings: list[Record] = field(default_factory=list)
+    app_tokens: list[Record] = field(default_factory=list)
 
     @property
     def copied(self) -> dict[str, int]:
         return {"connections": len(self.connections), "members": len(self.members),
-                "key_check": int(self.key_check is not None), "audit_entries": len(self.audit)}
+                "key_check": int(self.key_check is not None), "audit_entries": len(self.audit),
+                "workspace_settings": len(self.settings), "app_tokens": len(self.app_tokens)}
 
 
 def migrate_store(source: Store, target: Store, keyring: crypto.KeyRing, *,
@@ -145,7 +152,8 @@ def migrate_store(source: Store, target: Store, keyring: crypto.KeyRing, *,
 def _read(store: Store, *, keep_audit: bool) -> _Records:
     """Everything ``store`` holds (the audit trail as entries, or only its digests)."""
     records = _Records(connections=list(store.connections()[1]), members=store.members(),
-                       key_check=store.key_check())
+                       key_check=store.key_check(), settings=store.workspace_settings(),
+                       app_tokens=store.app_tokens())
     for entry in store.audit_entries():
         if keep_audit:
             records.audit.append(entry)
@@ -240,6 +248,10 @@ def _plan(records: _Records, present: _Records, source: Store, target: Store) ->
                            conflicts, _connection_name)
     members = _missing(records.members, present.members, _member_key, conflicts,
                        _member_name)
+    settings = _missing(records.settings, present.settings, _settings_key, conflicts,
+                        _settings_name)
+    tokens = _missing(records.app_tokens, present.app_tokens, _token_key, conflicts,
+                      _token_name)
     if conflicts:
         raise _conflict_error(conflicts, source, target)
     digests = present.audit_digests.copy()
@@ -254,8 +266,10 @@ def _plan(records: _Records, present: _Records, source: Store, target: Store) ->
     already = {"connections": len(records.connections) - len(connections),
                "members": len(records.members) - len(members),
                "key_check": int(records.key_check is not None and key_check is None),
-               "audit_entries": len(records.audit) - len(audit)}
-    return _Plan(connections, members, key_check, audit, already)
+               "audit_entries": len(records.audit) - len(audit),
+               "workspace_settings": len(records.settings) - len(settings),
+               "app_tokens": len(records.app_tokens) - len(tokens)}
+    return _Plan(connections, members, key_check, audit, already, settings, tokens)
 
 
 def _missing(wanted: Iterable[Record], present: Iterable[Record],
@@ -284,6 +298,23 @@ def _member_name(record: Mapping[str, Any]) -> str:
             f"'{shown(record.get('workspace_id'), 40)}'")
 
 
+def _settings_key(record: Mapping[str, Any]) -> str:
+    return _canonical(record.get("workspace_id"))
+
+
+def _settings_name(record: Mapping[str, Any]) -> str:
+    return f"the settings of workspace '{shown(record.get('workspace_id'), 40)}'"
+
+
+def _token_key(record: Mapping[str, Any]) -> str:
+    return _canonical([record.get("workspace_id"), record.get("id")])
+
+
+def _token_name(record: Mapping[str, Any]) -> str:
+    return (f"application token '{shown(record.get('name'), 40)}' of workspace "
+            f"'{shown(record.get('workspace_id'), 40)}'")
+
+
 def _conflict_error(conflicts: Sequence[str], source: Store, target: Store) -> StoreError:
     named = "; ".join(conflicts[:_CONFLICTS_SHOWN])
     more = f" and {len(conflicts) - _CONFLICTS_SHOWN} more" if len(
@@ -309,6 +340,10 @@ def _write(tx: Transaction, plan: _Plan, progress: Progress | None) -> None:
     done += len(plan.members)
     if plan.key_check is not None:
         tx.set_key_check(plan.key_check)
+    for settings in plan.settings:
+        tx.put_workspace_settings(settings)
+    for token in plan.app_tokens:
+        tx.put_app_token(token)
     for batch in _batches(plan.audit):
         tx.record_entries(batch)
         done += len(batch)
@@ -346,20 +381,27 @@ def _verify(target: Store, records: _Records, present: _Records, plan: _Plan,
         "key_check": int(present.key_check is not None or records.key_check is not None),
         "audit_entries": sum(present.audit_digests.values()) + copied["audit_entries"]
         + int(recorded),
+        "workspace_settings": len(present.settings) + copied["workspace_settings"],
+        "app_tokens": len(present.app_tokens) + copied["app_tokens"],
     }
     found = {"connections": len(after.connections), "members": len(after.members),
              "key_check": int(after.key_check is not None),
-             "audit_entries": sum(after.audit_digests.values())}
+             "audit_entries": sum(after.audit_digests.values()),
+             "workspace_settings": len(after.settings), "app_tokens": len(after.app_tokens)}
     source_found = {
         "connections": _held(records.connections, after.connections, _connection_key),
         "members": _held(records.members, after.members, _member_key),
         "key_check": int(records.key_check is not None and after.key_check is not None),
         "audit_entries": sum(min(n, after.audit_digests[d]) for d, n in
                              Counter(_digest(e) for e in records.audit).items()),
+        "workspace_settings": _held(records.settings, after.settings, _settings_key),
+        "app_tokens": _held(records.app_tokens, after.app_tokens, _token_key),
     }
     source_counts = {"connections": len(records.connections), "members": len(records.members),
                      "key_check": int(records.key_check is not None),
-                     "audit_entries": len(records.audit)}
+                     "audit_entries": len(records.audit),
+                     "workspace_settings": len(records.settings),
+                     "app_tokens": len(records.app_tokens)}
     wrong = [f"{kind.replace('_', ' ')}: {source_found[kind]} of the source's "
              f"{source_counts[kind]} found, {found[kind]} in all where {expected[kind]} "
              "were expected" for kind in KINDS

@@ -54,6 +54,8 @@ def source(data_path: Path, keyring: KeyRing) -> TinyDBStore:
     team.create("openai", "Team main", {"apiKey": API_KEY})
     team.set_member("ada@example.com", "admin")
     team.set_member("bob@example.com", "viewer")
+    team.set_alert_webhook("https://hooks.example.com/services/T0/B0/secret")
+    team.create_app_token("billing-worker", types=["openai"])
     return store
 
 
@@ -77,12 +79,14 @@ def contents(store: Store) -> dict[str, Any]:
     return {"connections": canonical(store.connections()[1]),
             "members": canonical(store.members()),
             "key_check": store.key_check(),
-            "audit": [json.dumps(e, sort_keys=True) for e in store.audit_entries()]}
+            "audit": [json.dumps(e, sort_keys=True) for e in store.audit_entries()],
+            "workspace_settings": canonical(store.workspace_settings()),
+            "app_tokens": canonical(store.app_tokens())}
 
 
 def is_empty(store: Store) -> bool:
     return contents(store) == {"connections": [], "members": [], "key_check": None,
-                               "audit": []}
+                               "audit": [], "workspace_settings": [], "app_tokens": []}
 
 
 # -- the core ---------------------------------------------------------------------------------
@@ -92,7 +96,8 @@ def test_a_full_copy_gives_the_same_credentials_records_and_trail(
     report = migrate_store(source, target, keyring)
 
     assert report.copied == {"connections": 4, "members": 2, "key_check": 1,
-                             "audit_entries": len(list(source.audit_entries()))}
+                             "audit_entries": len(list(source.audit_entries())),
+                             "workspace_settings": 1, "app_tokens": 1}
     assert report.workspaces == ["default", "team-a"]
     before, after = contents(source), contents(target)
     assert after["connections"] == before["connections"]
@@ -111,6 +116,11 @@ def test_a_full_copy_gives_the_same_credentials_records_and_trail(
         assert {m.email: m.role for m in team.members()} == {
             "ada@example.com": "admin", "bob@example.com": "viewer"}
         assert team.resolve_config("openai")["apiKey"] == API_KEY
+        # The webhook still opens, and the application's token still answers.
+        assert team.alert_webhook().masked == "https://hooks.example.com/…"
+        assert after["workspace_settings"] == before["workspace_settings"]
+        assert after["app_tokens"] == before["app_tokens"]
+        assert [t.name for t in team.app_tokens()] == ["billing-worker"]
 
 
 def test_running_it_twice_copies_and_duplicates_nothing(
@@ -134,7 +144,7 @@ def test_a_second_run_copies_only_what_was_added_since(
     report = migrate_store(source, target, keyring)
 
     assert report.copied == {"connections": 1, "members": 0, "key_check": 0,
-                             "audit_entries": 1}
+                             "audit_entries": 1, "workspace_settings": 0, "app_tokens": 0}
     assert contents(target)["connections"] == contents(source)["connections"]
 
 
@@ -250,11 +260,11 @@ def test_the_command_copies_verifies_and_never_shows_the_password(
 
     assert first.returncode == 0, first.stderr
     assert "Verified: counts match." in first.stdout
-    assert "connections          4 copied       0 already there" in first.stdout
+    assert "connections              4 copied       0 already there" in first.stdout
     document = json.loads(again.stdout)
     assert document["verified"] is True
     assert document["copied"] == {"connections": 0, "members": 0, "key_check": 0,
-                                  "audit_entries": 0}
+                                  "audit_entries": 0, "workspace_settings": 0, "app_tokens": 0}
     assert document["already_there"]["connections"] == 4
     for ran in (first, again):
         assert PASSWORD not in ran.stdout + ran.stderr

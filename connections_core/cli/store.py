@@ -86,7 +86,7 @@ def _print(report: MigrationReport, source: ConnectionService) -> None:
     echo(f"To   {report.target}")
     echo(f"Workspaces: {', '.join(report.workspaces) or 'none'}")
     for kind in KINDS:
-        echo(f"  {kind.replace('_', ' '):14} {report.copied[kind]:7} copied "
+        echo(f"  {kind.replace('_', ' '):18} {report.copied[kind]:7} copied "
              f"{report.already_there[kind]:7} already there")
     echo("Verified: counts match." + ("" if report.copied_anything
                                       else " Nothing needed copying."))
