@@ -4,7 +4,9 @@ Trusted code (``actor=None``: application code, scripts, the dashboard with
 sign-in off) may do everything.  A signed-in person may do what their role in
 the workspace allows; instance administrators are admins everywhere and the
 only people who may rotate the key.  Nobody signed in gets decrypted
-credentials: the dashboard never needs a key in the clear.
+credentials: the dashboard never needs a key in the clear.  A workspace's admins
+may give an application a token that reads its workspace's default credentials
+over the API (:mod:`connections_core.app_access`), every use recorded.
 
 Who is who: an e-mail address, compared with its ASCII letters in lower case and
 every other character exactly as given (:func:`normalized_email`), wherever

@@ -294,6 +294,7 @@ class CredentialsGate:
                 raise NotFoundError(
                     f"There is no default {get_provider(type).display_name} connection in "
                     "this token's workspace. Ask an admin to make one the default.")
+            records.refuse_damaged(default)  # a StoreError: the API says 503
             config = records.decrypted(default)
             records.audit(tx, "credentials.resolved", default, token=token.name, type=type)
             stored = next((t for t in tx.app_tokens(token.workspace_id)
