@@ -171,6 +171,13 @@ def test_replicas_revocation_and_workspaces(replicas: App) -> None:
     assert replicas.get("openai", b_secret, 1).json()["config"]["apiKey"] == TEAM_B_KEY
     assert replicas.get("openai", secret, 1).json()["config"]["apiKey"] == OPENAI_KEY
 
+    # The other answers, from the database.
+    assert replicas.get("openai", replicas.tokens["only-anthropic"], 1).status_code == 403
+    assert replicas.get("gemini", secret, 0).status_code == 404
+    busy = [replicas.get("openai", replicas.tokens["busy"], 1).status_code for _ in range(61)]
+    assert busy == [200] * 60 + [429]
+    assert replicas.get("openai", replicas.tokens["busy"], 0).status_code == 200  # per replica
+
     service = replicas.service()
     (token,) = [t for t in service.app_tokens() if t.name == "billing"]
     service.revoke_app_token(token.id)
@@ -178,4 +185,4 @@ def test_replicas_revocation_and_workspaces(replicas: App) -> None:
     while replicas.get("openai", secret, 1).status_code != 401:
         assert time.monotonic() - revoked_at < 1.0, "replica b still answers a revoked token"
     assert replicas.get("openai", secret, 0).status_code == 401
-    assert len(service.audit(action="credentials.resolved")) == 3
+    assert len(service.audit(action="credentials.resolved", limit=1000)) == 64
