@@ -42,7 +42,7 @@ from .inputs import checked_name
 from .providers import PROVIDERS, get_provider
 from .records import Records, parse_time
 from .scope import DEFAULT_AUDIT_DAYS, Clock, Room, utc_now
-from .storage import Record, Store
+from .storage import Record, Store, Transaction
 from .text import shown
 
 __all__ = ["DEFAULT_EXPIRY", "MAX_EXPIRY", "RATE_LIMIT", "TOKEN_PREFIX", "AppAccess", "AppToken",
@@ -55,6 +55,9 @@ MAX_EXPIRY = timedelta(days=365)
 #: Answers a token gets per minute, per process (a replica counts its own).
 RATE_LIMIT = 60
 RATE_WINDOW = 60.0  # seconds
+#: How often a token's "last used" is written at most: every answer is in the audit
+#: trail anyway, and on the data file writing a token rewrites the file.
+LAST_USED_EVERY = timedelta(minutes=1)
 _SECRET_BYTES = 32
 _SECRET_MAX = 200  # characters of a presented token that are looked at
 #: The one answer to a token that is missing, unknown, expired or revoked.
@@ -297,11 +300,18 @@ class CredentialsGate:
             records.refuse_damaged(default)  # a StoreError: the API says 503
             config = records.decrypted(default)
             records.audit(tx, "credentials.resolved", default, token=token.name, type=type)
-            stored = next((t for t in tx.app_tokens(token.workspace_id)
-                           if t.get("id") == token.id), None)
-            if stored is not None:
-                tx.put_app_token({**stored, "last_used_at": records.now()})
+            if token.last_used_at is None or \
+                    self._clock() - token.last_used_at >= LAST_USED_EVERY:
+                self._used(tx, token, records.now())
         return Credentials(type, str(default["id"]), str(default.get("name")), config)
+
+    @staticmethod
+    def _used(tx: Transaction, token: AppToken, now: str) -> None:
+        """Note the token's use (Activity has every use: this is the list's "last used")."""
+        stored = next((t for t in tx.app_tokens(token.workspace_id)
+                       if t.get("id") == token.id), None)
+        if stored is not None:
+            tx.put_app_token({**stored, "last_used_at": now})
 
     def _token(self, secret: str | None) -> AppToken:
         if (not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX)
