@@ -264,7 +264,7 @@ class FakeServer:
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()
-        with self._counted():
+        with self._counted(handler):
             if self._held is not None:
                 self._held.acquire(timeout=_HOLD_LIMIT)
             canned = self._canned.get((request.method, request.route)) or self._canned.get(
@@ -280,18 +280,30 @@ class FakeServer:
             route(self, handler, request)
 
     @contextmanager
-    def _counted(self) -> Iterator[None]:
+    def _counted(self, handler: _Handler) -> Iterator[None]:
+        """Count the request in flight until its answer is about to be written (or its
+        handler ends): a client can only go on once it has read the answer, so the count
+        has dropped before its next request can arrive."""
         with self._lock:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             self._lock.notify_all()
+        counted = True
+
+        def answered() -> None:
+            nonlocal counted
+            with self._lock:
+                if counted:
+                    counted = False
+                    self._in_flight -= 1
+                    self.answered += 1
+                    self._lock.notify_all()
+
+        handler.answering = answered
         try:
             yield
         finally:
-            with self._lock:
-                self._in_flight -= 1
-                self.answered += 1
-                self._lock.notify_all()
+            answered()
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -483,6 +495,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
+    answering: Callable[[], None] = staticmethod(lambda: None)  # set per request
 
     def do_GET(self) -> None:
         try:
@@ -511,6 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        self.answering()  # nothing is sent before end_headers()
         self.end_headers()
         self.wfile.write(body)
 
