@@ -20,6 +20,12 @@ where they happen.  No message ever contains a secret::
     ├── BackupError            a backup can't be read: wrong passphrase, damaged or edited
     │                          file, unknown version; nothing was imported
     │                          (connections_core.backup)
+    ├── TokenRefusedError      an application token is missing, unknown, expired or
+    │                          revoked: one sentence for all (connections_core.app_access)
+    ├── RateLimitedError       a token asked too often this minute; .retry_after
+    │                          (connections_core.app_access)
+    ├── RemoteError            the dashboard's API could not be asked or refused;
+    │                          .status_code (connections_core.remote)
     └── ProviderError          a provider's server failed or could not be reached; .kind
         └── OllamaError        an Ollama server answered with an error
 """
