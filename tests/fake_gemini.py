@@ -154,7 +154,7 @@ class GeminiServer(FakeServer):
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()
-        with self._counted():
+        with self._counted(handler):
             if self._held is not None:
                 self._held.acquire(timeout=10)
             canned = self._canned.get((request.method, request.route)) or self._canned.get(
