@@ -470,16 +470,18 @@ class OllamaHandler(_Handler):
         streaming = request.get("stream", True) is not False
         steps = _pull_steps(name)
         with self.shelf.pulling() as generation:
-            if streaming:
-                self._stream(steps)
-            else:
-                self._pace(steps)
-            if steps[-1] == {"status": "success"}:
-                self.shelf.pulled(name, generation)
+            def done() -> None:  # as Ollama: the model is listed before "success" is sent
+                if steps[-1] == {"status": "success"}:
+                    self.shelf.pulled(name, generation)
 
-    def _stream(self, steps: list[dict[str, Any]]) -> None:
+            if streaming:
+                self._stream(steps, done)
+            else:
+                self._pace(steps, done)
+
+    def _stream(self, steps: list[dict[str, Any]], done: Callable[[], None]) -> None:
         """Send the steps as NDJSON, ``pull_seconds`` in all, stopping as soon as the
-        client hangs up (or the stand-ins stop)."""
+        client hangs up (or the stand-ins stop); ``done`` is called before the last."""
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
@@ -488,15 +490,18 @@ class OllamaHandler(_Handler):
         for index, step in enumerate(steps):
             if index:
                 self._wait(self.shelf.pull_seconds / len(steps))
+            if index == len(steps) - 1:
+                done()
             line = json.dumps(step).encode() + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
 
-    def _pace(self, steps: list[dict[str, Any]]) -> None:
+    def _pace(self, steps: list[dict[str, Any]], done: Callable[[], None]) -> None:
         """``"stream": false``: the same pull, answered once it is over."""
         for _ in steps[1:]:
             self._wait(self.shelf.pull_seconds / len(steps))
+        done()
         last = steps[-1]
         self.reply_json(500 if "error" in last else 200, last)
 

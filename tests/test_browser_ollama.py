@@ -20,7 +20,6 @@ from tests.fakes import FakeServer, ollama_model
 from tests.support import free_port
 
 WAIT = 20_000  # ms: the bound of every wait on a condition
-SLOW_SECONDS = 3.0
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,12 +33,11 @@ def fast() -> Iterator[FakeServer]:
 
 @pytest.fixture(scope="module")
 def slow() -> Iterator[FakeServer]:
-    """A server that takes 3 s to answer each request, with models of its own: enough
-    of them that their table fills most of a laptop's screen."""
+    """A server that answers only when the test lets it (see ``hold``), with models of
+    its own: enough of them that their table fills most of a laptop's screen."""
     server = FakeServer()
     server.ollama_models = [ollama_model("mistral:7b", family="mistral"),
                             *(ollama_model(f"model-{n}:1b") for n in range(11))]
-    server.delay = SLOW_SECONDS
     yield server
     server.close()
 
@@ -79,6 +77,7 @@ def test_a_slow_server_shows_loading_then_a_pull_shows_by_its_buttons(
     page.wait_for_selector(READY, timeout=WAIT)
     expect(model_cell(page, "llama3.2:1b")).to_be_attached(timeout=WAIT)
 
+    slow.hold()  # what is on screen is looked at while the server has not answered
     page.get_by_role("combobox", name="Ollama connection").click()
     page.get_by_role("option", name=re.compile(r"^Slow ")).click()
 
@@ -87,8 +86,10 @@ def test_a_slow_server_shows_loading_then_a_pull_shows_by_its_buttons(
     expect(model_cell(page, "llama3.2:1b")).to_have_count(0)
     expect(page.locator("[data-testid='stDataFrame']")).to_have_count(0)
     expect(page.get_by_text("0.5.7", exact=True)).to_have_count(0)  # the last server's version
+    assert slow.wait_for_in_flight(1), "the new server was asked"
     expect(loading).to_be_visible()  # all of the above was seen while it was still loading
 
+    slow.release(1_000)
     expect(model_cell(page, "mistral:7b")).to_be_attached(timeout=WAIT)
     expect(loading).to_have_count(0)
 
