@@ -26,7 +26,8 @@ from ui.format import md, relative_time
 from ui.notices import notify
 
 NAME, TYPES, EXPIRY = "settings_tokens_name", "settings_tokens_types", "settings_tokens_expiry"
-MADE = "settings_tokens_made"  # (name, secret) of the token just made: shown until Done
+#: (name, secret, a type it may read) of the token just made: shown until Done
+MADE = "settings_tokens_made"
 REVOKING = "settings_tokens_revoking"  # the id of the token whose Revoke dialog is open
 EXPIRIES = {"30 days": 30, "90 days": 90, "180 days": 180, "1 year": 365}
 ABOUT = ("An application token lets one application read this workspace's default "
@@ -72,14 +73,15 @@ def _create_form(service: ConnectionService) -> None:
     except ValidationError as error:
         show_error(" ".join(error.field_errors.values()) or error, where=problem)
         return
-    st.session_state[MADE] = (token.name, secret)
+    st.session_state[MADE] = (token.name, secret, (token.types or ("openai",))[0])
     st.session_state.pop(NAME, None)
     st.session_state.pop(TYPES, None)
     st.rerun()
 
 
-def _show_once(name: str, secret: str) -> None:
-    """The secret of the token just made, its curl line, and Done (which forgets it)."""
+def _show_once(name: str, secret: str, type: str) -> None:
+    """The secret of the token just made, a ``curl`` line for a type it may read, and
+    Done (which forgets it)."""
     with st.container(border=True):
         st.markdown(f"**Token for {md(name)}.** Copy it now: it is shown only this once "
                     "(only its hash is kept).")
@@ -88,7 +90,7 @@ def _show_once(name: str, secret: str) -> None:
         st.caption("Give it to the application as `CONNECTIONS_TOKEN`, with "
                    f"`CONNECTIONS_URL={base}`. To try it:")
         st.code(f'curl -H "Authorization: Bearer $CONNECTIONS_TOKEN" '
-                f"{base}/api/v1/credentials/openai", language="bash")
+                f"{base}/api/v1/credentials/{type}", language="bash")
         if st.button("Done, I have copied it", key="settings_tokens_done",
                      icon=":material/done:"):
             st.session_state.pop(MADE, None)
