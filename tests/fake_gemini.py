@@ -149,23 +149,11 @@ class GeminiServer(FakeServer):
 
     # -- serving (called on the server's threads) ------------------------------------
 
-    def _handle(self, handler: _Handler) -> None:
-        request = handler.record()
-        with self._lock:
-            self.requests.append(request)
-            self._lock.notify_all()
-        with self._counted(handler):
-            if self._held is not None:
-                self._held.acquire(timeout=10)
-            canned = self._canned.get((request.method, request.route)) or self._canned.get(
-                (None, request.route))
-            self._pause(self.delay + (canned.delay if canned else 0.0))
-            if canned:
-                handler.reply(canned.status, canned.body, canned.content_type, canned.headers)
-            elif (request.method, request.route) == ("GET", "/v1beta/models"):
-                self._list_models(handler, request)
-            else:
-                handler.reply(404, _NOT_FOUND_PAGE, "text/html; charset=UTF-8")
+    def _serve(self, handler: _Handler, request: RecordedRequest) -> None:
+        if (request.method, request.route) == ("GET", "/v1beta/models"):
+            self._list_models(handler, request)
+        else:
+            handler.reply(404, _NOT_FOUND_PAGE, "text/html; charset=UTF-8")
 
     def _list_models(self, handler: _Handler, request: RecordedRequest) -> None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")

@@ -272,12 +272,17 @@ class FakeServer:
             self._pause(self.delay + (canned.delay if canned else 0.0))
             if canned:
                 handler.reply(canned.status, canned.body, canned.content_type, canned.headers)
-                return
-            route = _ROUTES.get((request.method, request.route))
-            if route is None:
-                handler.reply(404, b"404 page not found", "text/plain")
-                return
-            route(self, handler, request)
+            else:
+                self._serve(handler, request)
+
+    def _serve(self, handler: _Handler, request: RecordedRequest) -> None:
+        """Answer a request nothing was canned for (a stand-in of another API overrides
+        this alone): Ollama's and OpenAI's routes, else 404."""
+        route = _ROUTES.get((request.method, request.route))
+        if route is None:
+            handler.reply(404, b"404 page not found", "text/plain")
+            return
+        route(self, handler, request)
 
     @contextmanager
     def _counted(self, handler: _Handler) -> Iterator[None]:

@@ -26,8 +26,7 @@ from ui.format import md, relative_time
 from ui.notices import notify
 
 NAME, TYPES, EXPIRY = "settings_tokens_name", "settings_tokens_types", "settings_tokens_expiry"
-#: (name, secret, a type it may read) of the token just made: shown until Done
-MADE = "settings_tokens_made"
+MADE = "settings_tokens_made"  # (token, secret) of the token just made: shown until Done
 REVOKING = "settings_tokens_revoking"  # the id of the token whose Revoke dialog is open
 EXPIRIES = {"30 days": 30, "90 days": 90, "180 days": 180, "1 year": 365}
 ABOUT = ("An application token lets one application read this workspace's default "
@@ -73,17 +72,18 @@ def _create_form(service: ConnectionService) -> None:
     except ValidationError as error:
         show_error(" ".join(error.field_errors.values()) or error, where=problem)
         return
-    st.session_state[MADE] = (token.name, secret, (token.types or ("openai",))[0])
+    st.session_state[MADE] = (token, secret)
     st.session_state.pop(NAME, None)
     st.session_state.pop(TYPES, None)
     st.rerun()
 
 
-def _show_once(name: str, secret: str, type: str) -> None:
+def _show_once(token: AppToken, secret: str) -> None:
     """The secret of the token just made, a ``curl`` line for a type it may read, and
     Done (which forgets it)."""
+    type = (token.types or ("openai",))[0]
     with st.container(border=True):
-        st.markdown(f"**Token for {md(name)}.** Copy it now: it is shown only this once "
+        st.markdown(f"**Token for {md(token.name)}.** Copy it now: it is shown only this once "
                     "(only its hash is kept).")
         st.code(secret, language=None)
         base = _server_url()
